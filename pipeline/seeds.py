@@ -40,9 +40,9 @@ def parse_seeds(text: str, max_count: int) -> list[int]:
         part = part.strip()
         if not part:
             raise SeedError(f"empty entry in {text!r}: separate seeds with single commas")
-        part_seeds = _parse_part(part)
-        _check_count(len(seeds) + len(part_seeds), max_count)
-        seeds.extend(part_seeds)
+        first, last = _parse_part(part)
+        _check_count(len(seeds) + last - first + 1, max_count)
+        seeds.extend(range(first, last + 1))
     return seeds
 
 
@@ -62,16 +62,17 @@ def check_seed(seed: int) -> int:
     return seed
 
 
-def _parse_part(part: str) -> range:
+def _parse_part(part: str) -> tuple[int, int]:
+    """A seed or a range of seeds, as its first and last seed."""
     if _NUMBER.match(part):
         seed = check_seed(int(part))
-        return range(seed, seed + 1)
+        return seed, seed
     range_match = _RANGE.match(part)
     if range_match:
         first, last = (check_seed(int(g)) for g in range_match.groups())
         if last < first:
             raise SeedError(f"range {part!r} runs backwards: write {last}-{first}")
-        return range(first, last + 1)
+        return first, last
     if _NEGATIVE.match(part):
         raise SeedError(f"seed {part} is negative: seeds are 0..{MAX_SEED}")
     raise SeedError(f"cannot read {part!r}: use numbers, ranges like 0-3, or random")

@@ -1,0 +1,74 @@
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+from diffusers import StableDiffusionPipeline
+
+from pipeline import loading
+from pipeline.engine import Engine
+from pipeline.loading import LoadedModel, ModelLoadError, load_model, load_model_or_tiny
+from pipeline.requests import GridRequest, RenderSettings
+
+
+def test_the_pipeline_is_built_once_however_many_threads_ask(monkeypatch) -> None:
+    builds = []
+    real_build = loading.build_tiny_pipeline
+
+    def counting_build() -> StableDiffusionPipeline:
+        builds.append(1)
+        return real_build()
+
+    monkeypatch.setattr(loading, "_cache", {})
+    monkeypatch.setattr(loading, "build_tiny_pipeline", counting_build)
+    results: list[LoadedModel] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(load_model("tiny", "cpu"))) for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(builds) == 1
+    assert len({id(model.pipe) for model in results}) == 1
+
+
+def test_tiny_model_defaults_come_from_the_model(tiny: LoadedModel) -> None:
+    assert tiny.is_tiny and tiny.device == "cpu"
+    assert tiny.native_size == 32 * 2  # UNet sample size x VAE scale factor
+
+
+def test_a_saved_local_folder_loads_offline_and_renders_the_same(
+    tiny: LoadedModel, tmp_path: Path
+) -> None:
+    tiny.pipe.save_pretrained(tmp_path, safe_serialization=True)
+    assert list(tmp_path.glob("unet/*.safetensors"))
+    local = load_model(str(tmp_path), "cpu")
+    assert isinstance(local.pipe, StableDiffusionPipeline)
+    assert local.pipe is not tiny.pipe and not local.is_tiny
+    request = GridRequest("a red fox", (11,), RenderSettings(steps=3))
+    ours = Engine(local).grid(request)[0].image
+    theirs = Engine(tiny).grid(request)[0].image
+    assert np.array_equal(np.asarray(ours), np.asarray(theirs))
+
+
+def test_a_folder_without_a_model_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ModelLoadError, match=r"no model_index\.json"):
+        load_model(str(tmp_path), "cpu")
+
+
+def test_an_uncached_hub_model_offline_is_a_one_line_error() -> None:
+    with pytest.raises(ModelLoadError) as caught:
+        load_model("seed-explorer-tests/no-such-model", "cpu")
+    assert "\n" not in str(caught.value)
+
+
+def test_the_default_model_falls_back_to_tiny_with_a_reason() -> None:
+    model = load_model_or_tiny("seed-explorer-tests/no-such-model", explicit=False, device="cpu")
+    assert model.is_tiny
+    assert "could not be loaded" in model.notice and "--model" in model.notice
+
+
+def test_a_model_named_explicitly_does_not_fall_back() -> None:
+    with pytest.raises(ModelLoadError):
+        load_model_or_tiny("seed-explorer-tests/no-such-model", explicit=True, device="cpu")

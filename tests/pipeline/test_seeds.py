@@ -1,0 +1,69 @@
+import pytest
+import torch
+
+from pipeline.seeds import MAX_SEED, RANDOM_SEED_BOUND, SeedError, generators, parse_seeds
+
+
+@pytest.mark.parametrize(
+    ("text", "seeds"),
+    [
+        ("0-3", [0, 1, 2, 3]),
+        ("5, 17, 3", [5, 17, 3]),
+        ("0-7", list(range(8))),
+        (" 2 - 4 , 9 ", [2, 3, 4, 9]),
+        ("42", [42]),
+        (f"{MAX_SEED}", [MAX_SEED]),
+        ("7, 7", [7, 7]),
+    ],
+)
+def test_seed_lists_read_as_written(text: str, seeds: list[int]) -> None:
+    assert parse_seeds(text, max_count=16) == seeds
+
+
+@pytest.mark.parametrize(("text", "count"), [("random", 4), ("random 8", 8), ("RANDOM 1", 1)])
+def test_random_draws_fresh_seeds_that_are_real_numbers(text: str, count: int) -> None:
+    drawn = parse_seeds(text, max_count=16)
+    assert len(drawn) == count
+    assert all(0 <= seed < RANDOM_SEED_BOUND for seed in drawn)
+    assert parse_seeds(text, max_count=16) != drawn or count == 1
+
+
+def test_random_respects_a_small_tile_cap() -> None:
+    assert len(parse_seeds("random", max_count=2)) == 2
+
+
+@pytest.mark.parametrize(
+    ("text", "words"),
+    [
+        ("", "empty"),
+        ("   ", "empty"),
+        ("abc", "cannot read"),
+        ("0-x", "cannot read"),
+        ("1.5", "cannot read"),
+        ("²", "cannot read"),
+        ("3-1", "backwards"),
+        ("-5", "negative"),
+        ("1,,2", "empty entry"),
+        (f"{MAX_SEED + 1}", "outside"),
+        ("0-99", "more than the 16"),
+        ("0-10, 11-20", "more than the 16"),
+        ("random 0", "at least 1"),
+        ("random 99", "more than the 16"),
+        ("random -1", "cannot read"),
+    ],
+)
+def test_bad_seed_lists_get_a_clear_message(text: str, words: str) -> None:
+    with pytest.raises(SeedError, match=words):
+        parse_seeds(text, max_count=16)
+
+
+def test_huge_ranges_are_refused_without_being_built() -> None:
+    with pytest.raises(SeedError, match="more than"):
+        parse_seeds(f"0-{MAX_SEED}", max_count=16)
+
+
+def test_one_generator_per_seed_each_seeded_with_it() -> None:
+    made = generators([5, 17, MAX_SEED])
+    assert [g.initial_seed() for g in made] == [5, 17, MAX_SEED]
+    assert all(g.device == torch.device("cpu") for g in made)
+    assert len({id(g) for g in made}) == 3

@@ -1,0 +1,75 @@
+"""The public API contract, through gradio_client against a launched app on the tiny model."""
+
+import numpy as np
+import pytest
+from gradio_client import Client
+from PIL import Image
+
+from pipeline.engine import Engine
+from pipeline.requests import CompareRequest, GridRequest, RenderSettings
+
+
+@pytest.fixture(scope="module")
+def client(app_url: str) -> Client:
+    return Client(app_url, verbose=False)
+
+
+def parameter_names(client: Client, endpoint: str) -> list[str]:
+    info = client.view_api(return_format="dict", print_info=False)
+    return [p["parameter_name"] for p in info["named_endpoints"][endpoint]["parameters"]]
+
+
+def test_the_endpoints_take_the_documented_parameters(client: Client) -> None:
+    settings = ["guidance_scale", "width", "height"]
+    assert parameter_names(client, "/grid") == [
+        "prompt", "negative_prompt", "seeds", "scheduler", "steps", *settings
+    ]  # fmt: skip
+    assert parameter_names(client, "/refine") == [
+        "prompt", "negative_prompt", "seed", "suffixes", "scheduler", "steps", *settings
+    ]  # fmt: skip
+    assert parameter_names(client, "/compare")[:8] == [
+        "prompt", "negative_prompt", "seed", "schedulers", "steps", *settings
+    ]  # fmt: skip
+
+
+def test_grid_with_a_few_keywords_returns_lossless_tiles_equal_to_a_local_render(
+    client: Client, engine: Engine
+) -> None:
+    gallery, summary = client.predict(prompt="a kite", seeds="0-2", steps=3, api_name="/grid")
+    assert [tile["caption"] for tile in gallery] == ["seed 0", "seed 1", "seed 2"]
+    assert summary.startswith("3 tiles · seeds 0, 1, 2")
+    local = engine.grid(GridRequest("a kite", (0, 1, 2), RenderSettings(steps=3)))
+    for tile, ours in zip(gallery, local, strict=True):
+        with Image.open(tile["image"]) as served:
+            assert served.format == "PNG"
+            assert np.array_equal(np.asarray(served.convert("RGB")), np.asarray(ours.image))
+
+
+def test_refine_renders_the_pinned_seed_once_per_suffix(client: Client) -> None:
+    gallery, _ = client.predict(
+        prompt="a kite", seed="8", suffixes=", artsy\n, trending", steps=3, api_name="/refine"
+    )
+    assert [tile["caption"] for tile in gallery] == ["artsy · seed 8", "trending · seed 8"]
+
+
+def test_compare_with_no_steps_uses_each_schedulers_own(client: Client, engine: Engine) -> None:
+    gallery, _ = client.predict(
+        prompt="a kite", seed="8", schedulers=["Euler", "UniPC"], steps=0, api_name="/compare"
+    )
+    captions = [tile["caption"] for tile in gallery]
+    assert captions[0].startswith("Euler · 30 steps")
+    assert captions[1].startswith("UniPC · 20 steps")
+    local = engine.compare(CompareRequest("a kite", 8, ("Euler",), settings=RenderSettings()))
+    with Image.open(gallery[0]["image"]) as served:
+        assert np.array_equal(np.asarray(served.convert("RGB")), np.asarray(local[0].image))
+
+
+def test_bad_input_is_a_clear_error_and_the_app_keeps_serving(client: Client) -> None:
+    with pytest.raises(Exception, match="Seeds: cannot read '0-x'"):
+        client.predict(prompt="a kite", seeds="0-x", api_name="/grid")
+    with pytest.raises(Exception, match=r"9999.*150"):
+        client.predict(prompt="a kite", seeds="1", steps=9999, api_name="/grid")
+    with pytest.raises(Exception, match="Pinned seed"):
+        client.predict(prompt="a kite", seed="", api_name="/refine")
+    gallery, _ = client.predict(prompt="a kite", seeds="4", steps=2, api_name="/grid")
+    assert [tile["caption"] for tile in gallery] == ["seed 4"]
