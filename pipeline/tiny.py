@@ -8,7 +8,9 @@ saving and loading a local folder). Its images are noise: it proves mechanics, n
 from __future__ import annotations
 
 import json
+import string
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -32,8 +34,39 @@ SD15_SCHEDULER_CONFIG = {
 _WEIGHTS_SEED = 0
 
 
-def _byte_level_vocab() -> dict[str, int]:
-    """CLIP's byte-to-unicode alphabet, each symbol alone and as a word end, plus the specials."""
+@dataclass(frozen=True)
+class RandomArchitecture:
+    """Stable Diffusion's layout at a chosen size: UNet levels, VAE levels, text encoder."""
+
+    unet_channels: tuple[int, ...]
+    unet_down: tuple[str, ...]
+    unet_up: tuple[str, ...]
+    sample_size: int
+    vae_channels: tuple[int, ...]
+    text_width: int
+    text_layers: int
+    text_intermediate: int
+    text_heads: int = 4
+
+
+TINY = RandomArchitecture(
+    unet_channels=(32, 64),
+    unet_down=("DownBlock2D", "CrossAttnDownBlock2D"),
+    unet_up=("CrossAttnUpBlock2D", "UpBlock2D"),
+    sample_size=32,
+    vae_channels=(32, 64),
+    text_width=32,
+    text_layers=5,
+    text_intermediate=37,
+)
+
+
+def _vocab_and_merges() -> tuple[dict[str, int], list[str]]:
+    """CLIP's byte-level alphabet, plus merges of lowercase letter pairs.
+
+    The merges make a prompt about two characters a token, so ordinary prompts and their
+    refine suffixes fit the 77-token window as they would with a real tokenizer.
+    """
     printable = (
         list(range(ord("!"), ord("~") + 1))
         + list(range(ord("¡"), ord("¬") + 1))
@@ -45,41 +78,48 @@ def _byte_level_vocab() -> dict[str, int]:
         if b not in printable:
             symbols.append(chr(256 + extra))
             extra += 1
-    tokens = symbols + [s + "</w>" for s in symbols] + ["<|startoftext|>", "<|endoftext|>"]
-    return {token: i for i, token in enumerate(tokens)}
+    letters = string.ascii_lowercase
+    merges = [f"{a} {b}" for a in letters for b in letters]
+    merges += [f"{a} {b}</w>" for a in letters for b in letters]
+    pairs = [m.replace(" ", "") for m in merges]
+    tokens = symbols + [s + "</w>" for s in symbols] + pairs
+    tokens += ["<|startoftext|>", "<|endoftext|>"]
+    return {token: i for i, token in enumerate(tokens)}, merges
 
 
 def _tokenizer() -> CLIPTokenizer:
     # transformers 5 ignores vocab_file/merges_file passed to the constructor; from_pretrained
     # on a folder is the way that reads them.
+    vocab, merges = _vocab_and_merges()
     with tempfile.TemporaryDirectory() as folder:
-        Path(folder, "vocab.json").write_text(json.dumps(_byte_level_vocab()))
-        Path(folder, "merges.txt").write_text("#version: 0.2\n")
+        Path(folder, "vocab.json").write_text(json.dumps(vocab))
+        Path(folder, "merges.txt").write_text("\n".join(["#version: 0.2", *merges]) + "\n")
         return CLIPTokenizer.from_pretrained(folder, model_max_length=77)
 
 
-def build_tiny_pipeline() -> StableDiffusionPipeline:
-    """The same random weights in every process (seeded), float32, on the CPU."""
+def build_random_pipeline(arch: RandomArchitecture) -> StableDiffusionPipeline:
+    """A Stable Diffusion pipeline of the given size with seeded random weights, float32, CPU."""
     tokenizer = _tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_WEIGHTS_SEED)
         unet = UNet2DConditionModel(
-            block_out_channels=(32, 64),
+            block_out_channels=arch.unet_channels,
             layers_per_block=2,
-            sample_size=32,
+            sample_size=arch.sample_size,
             in_channels=4,
             out_channels=4,
-            down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-            up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
-            cross_attention_dim=32,
+            down_block_types=arch.unet_down,
+            up_block_types=arch.unet_up,
+            cross_attention_dim=arch.text_width,
             norm_num_groups=32,
         )
+        levels = len(arch.vae_channels)
         vae = AutoencoderKL(
-            block_out_channels=(32, 64),
+            block_out_channels=arch.vae_channels,
             in_channels=3,
             out_channels=3,
-            down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-            up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+            down_block_types=("DownEncoderBlock2D",) * levels,
+            up_block_types=("UpDecoderBlock2D",) * levels,
             latent_channels=4,
             norm_num_groups=32,
         )
@@ -89,10 +129,10 @@ def build_tiny_pipeline() -> StableDiffusionPipeline:
                 bos_token_id=tokenizer.bos_token_id,
                 eos_token_id=tokenizer.eos_token_id,
                 pad_token_id=tokenizer.pad_token_id,
-                hidden_size=32,
-                intermediate_size=37,
-                num_attention_heads=4,
-                num_hidden_layers=5,
+                hidden_size=arch.text_width,
+                intermediate_size=arch.text_intermediate,
+                num_attention_heads=arch.text_heads,
+                num_hidden_layers=arch.text_layers,
                 max_position_embeddings=77,
                 layer_norm_eps=1e-5,
             )
@@ -109,3 +149,8 @@ def build_tiny_pipeline() -> StableDiffusionPipeline:
     )
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def build_tiny_pipeline() -> StableDiffusionPipeline:
+    """The built-in tiny model: the same random weights in every process."""
+    return build_random_pipeline(TINY)

@@ -92,8 +92,8 @@ def test_refine_keeps_the_pinned_seed_and_matches_a_grid_of_prompt_plus_suffix(
     assert [t.prompt for t in tiles] == ["a lighthouse, highly realistic", "a lighthouse, artsy"]
     for tile, suffix in zip(tiles, suffixes, strict=True):
         grid = engine.grid(GridRequest("a lighthouse" + suffix, (8, 8), FAST))[0]
-        assert identical(tile, grid)
-    assert not identical(tiles[0], tiles[1])
+        assert max_difference(tile, grid) <= 1
+    assert max_difference(tiles[0], tiles[1]) > 1  # beyond rounding: the suffix counts
 
 
 def test_every_registered_scheduler_runs_and_gives_its_own_image(
