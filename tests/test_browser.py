@@ -1,0 +1,240 @@
+"""End to end in headless Chromium: grid, pin, refine, compare and a refused input.
+
+Drives the app launched by the `app_url` fixture (tiny model, CPU) the way a user does: typing,
+clicking tiles and tabs, reading captions and toasts. Locators come from the live Gradio 6 DOM:
+gallery tiles are `button.thumbnail-item` with a `.caption-label`, toasts carry
+`data-testid="toast-body"`, tabs are `role=tab`, a multiselect dropdown shows one `.token` per
+choice with a remove button. Each test saves its end state under test-artifacts/.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+if not CHROMIUM.exists():
+    pytest.skip(f"needs Debian chromium at {CHROMIUM}", allow_module_level=True)
+
+pytest.importorskip("playwright")
+from playwright.sync_api import Browser, Locator, Page, expect, sync_playwright  # noqa: E402
+
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--disable-quic",
+]
+VIEWPORT = {"width": 1280, "height": 900}
+README_VIEWPORT = {"width": 1280, "height": 1400}
+RENDER_TIMEOUT_MS = 120_000  # a render on a busy 2-core CPU; the rest waits Playwright's 5 s
+STEPS = 4
+PROMPT = "A photograph of an astronaut riding a horse on Mars, high resolution, high definition"
+ROOT = Path(__file__).resolve().parent.parent
+ARTIFACTS = ROOT / "test-artifacts"  # made by conftest.launch_app; gitignored
+# The README's screenshot, rewritten only when asked: UPDATE_README_SCREENSHOT=1 make test
+README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # launch() starts Chromium on a fresh temporary profile (user data dir) every time.
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser, app_url: str) -> Iterator[Page]:
+    """A new browser context per test: a new Gradio session with empty state."""
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    page.goto(app_url)
+    expect(page.locator("#grid-run")).to_be_visible(timeout=30_000)
+    set_number(page.locator("#steps input[type=number]"), STEPS)
+    yield page
+    context.close()
+
+
+def set_number(field: Locator, value: int) -> None:
+    """Type into a Gradio number box; Enter commits it (as a user does)."""
+    field.fill(str(value))
+    field.press("Enter")
+    expect(field).to_have_value(str(value))
+
+
+def textbox(page: Page, elem_id: str) -> Locator:
+    return page.locator(f"#{elem_id} textarea")
+
+
+def captions(page: Page, gallery_id: str) -> Locator:
+    """The captions of a gallery's grid of tiles, in order."""
+    return page.locator(f"#{gallery_id} .grid-container .caption-label")
+
+
+def tile(page: Page, gallery_id: str, caption: str) -> Locator:
+    """The grid tile (a button) whose caption is exactly `caption`."""
+    label = page.locator(".caption-label").filter(has_text=re.compile(rf"^{re.escape(caption)}$"))
+    return page.locator(f"#{gallery_id} .grid-container button.thumbnail-item").filter(has=label)
+
+
+def open_tab(page: Page, name: str) -> None:
+    tab = page.get_by_role("tab", name=name, exact=True)
+    tab.click()
+    expect(tab).to_have_attribute("aria-selected", "true")
+
+
+def run_grid(page: Page, prompt: str, seeds: str, expected: list[int]) -> None:
+    textbox(page, "prompt").fill(prompt)
+    textbox(page, "seeds").fill(seeds)
+    page.locator("#grid-run").click()
+    expect(captions(page, "grid-gallery")).to_have_text(
+        [f"seed {seed}" for seed in expected], timeout=RENDER_TIMEOUT_MS
+    )
+
+
+def wait_for_images(page: Page, gallery_id: str) -> None:
+    """Gallery images load lazily: scroll them in and wait until every one has pixels."""
+    page.locator(f"#{gallery_id}").scroll_into_view_if_needed()
+    page.wait_for_function(
+        """id => {
+            const images = [...document.querySelectorAll(`#${id} .grid-container img`)];
+            images.forEach(img => img.loading = "eager");
+            return images.length > 0 && images.every(img => img.complete && img.naturalWidth > 0);
+        }""",
+        arg=gallery_id,
+    )
+
+
+def close_preview(page: Page, gallery_id: str) -> None:
+    """Clicking a tile opens Gradio's large preview; Close goes back to the grid."""
+    page.locator(f"#{gallery_id}").get_by_role("button", name="Close", exact=True).click()
+    expect(page.locator(f"#{gallery_id} .grid-container")).to_be_visible()
+
+
+def screenshot(page: Page, name: str, full_page: bool = True) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=full_page)
+
+
+def test_grid_renders_one_tile_per_seed_in_order(page: Page) -> None:
+    run_grid(page, PROMPT, "0-3", [0, 1, 2, 3])
+
+    expect(page.locator("#grid-gallery .grid-container img")).to_have_count(4)
+    expect(page.locator("#grid-status")).to_contain_text("4 tiles · seeds 0, 1, 2, 3")
+    wait_for_images(page, "grid-gallery")
+    screenshot(page, "grid")
+
+
+def test_clicking_a_tile_pins_its_seed(page: Page) -> None:
+    pinned = textbox(page, "pinned-seed")
+    expect(pinned).to_have_value("")
+    run_grid(page, PROMPT, "0-7", list(range(8)))
+
+    tile(page, "grid-gallery", "seed 2").click()
+
+    expect(pinned).to_have_value("2")
+    expect(page.locator("#grid-gallery caption")).to_have_text("seed 2")  # the preview's caption
+    close_preview(page, "grid-gallery")
+    expect(pinned).to_have_value("2")
+    wait_for_images(page, "grid-gallery")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "pin")
+    # The gallery is at most 55vh tall: a taller window shows both rows for the README.
+    page.set_viewport_size(README_VIEWPORT)
+    wait_for_images(page, "grid-gallery")
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "readme")
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        page.screenshot(path=str(README_SCREENSHOT), full_page=True)
+
+
+def test_refine_renders_one_tile_per_suffix_and_reuses_a_tile_prompt(page: Page) -> None:
+    prompt = "a red fox in the snow"
+    run_grid(page, prompt, "5", [5])
+    tile(page, "grid-gallery", "seed 5").click()
+    expect(textbox(page, "pinned-seed")).to_have_value("5")
+
+    open_tab(page, "Refine")
+    textbox(page, "refine-suffixes").fill(", artsy\n, colorful")
+    page.locator("#refine-run").click()
+
+    expect(captions(page, "refine-gallery")).to_have_text(
+        ["artsy · seed 5", "colorful · seed 5"], timeout=RENDER_TIMEOUT_MS
+    )
+    expect(page.locator("#refine-status")).to_contain_text("2 tiles · seeds 5")
+    use_prompt = page.locator("#refine-use-prompt")
+    expect(use_prompt).to_be_hidden()
+
+    tile(page, "refine-gallery", "colorful · seed 5").click()
+
+    expect(use_prompt).to_be_visible()
+    expect(use_prompt).to_contain_text(f"{prompt}, colorful")
+    screenshot(page, "refine-tile-chosen")
+    use_prompt.click()
+    expect(textbox(page, "prompt")).to_have_value(f"{prompt}, colorful")
+    expect(use_prompt).to_be_hidden()
+    expect(textbox(page, "pinned-seed")).to_have_value("5")
+    screenshot(page, "refine")
+
+
+def test_compare_renders_one_tile_per_chosen_scheduler(page: Page) -> None:
+    wanted = ["Euler", "DDIM"]
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "pinned-seed").fill("8")  # typing a seed pins it too
+    open_tab(page, "Compare")
+
+    schedulers = page.locator("#compare-schedulers")
+    tokens = schedulers.locator(".token")
+    expect(tokens.first).to_be_visible()
+    for name in tokens.all_inner_texts():
+        if name.strip() not in wanted:
+            chosen = tokens.filter(has_text=re.compile(rf"^\s*{re.escape(name.strip())}\s*$"))
+            chosen.get_by_role("button").click()
+            expect(chosen).to_have_count(0)
+    expect(tokens).to_have_text(wanted)
+    scheduler_steps = textbox(page, "compare-scheduler-steps")
+    expect(scheduler_steps).to_have_value(re.compile(r"^Euler: \d+\nDDIM: \d+$"))
+    set_number(page.locator("#compare-steps input"), STEPS)
+
+    page.locator("#compare-run").click()
+
+    expect(captions(page, "compare-gallery")).to_have_text(
+        [re.compile(rf"^{name} · {STEPS} steps · \d+\.\d s$") for name in wanted],
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    expect(page.locator("#compare-status")).to_contain_text("2 tiles · seeds 8")
+    wait_for_images(page, "compare-gallery")
+    screenshot(page, "compare")
+
+
+def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Page) -> None:
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "seeds").fill("0-x")
+    page.locator("#grid-run").click()
+
+    toast = page.get_by_test_id("toast-body")
+    expect(toast).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(toast.get_by_test_id("toast-text")).to_contain_text("Seeds")
+    expect(toast.get_by_test_id("toast-text")).to_contain_text("0-x")
+    screenshot(page, "bad-input", full_page=False)  # a full-page capture drops the toast
+    toast.get_by_test_id("toast-close").click()
+    expect(toast).to_have_count(0)
+
+    run_grid(page, PROMPT, "11, 12", [11, 12])
+    expect(tile(page, "grid-gallery", "seed 12")).to_be_visible()
+    expect(page.locator("#grid-status")).to_contain_text("2 tiles · seeds 11, 12")
+    expect(page.get_by_test_id("toast-body")).to_have_count(0)
+    screenshot(page, "bad-input-recovered")
