@@ -126,7 +126,13 @@ def close_preview(page: Page, gallery_id: str) -> None:
 
 def screenshot(page: Page, name: str, full_page: bool = True) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(ARTIFACTS / f"browser-{name}.png"), full_page=full_page)
+    save_screenshot(page, ARTIFACTS / f"browser-{name}.png", full_page)
+
+
+def save_screenshot(page: Page, path: Path, full_page: bool = True) -> None:
+    """Without hover highlights. (animations="disabled" would end a toast's timer: no toast.)"""
+    page.mouse.move(0, 0)
+    page.screenshot(path=str(path), full_page=full_page)
 
 
 def test_grid_renders_one_tile_per_seed_in_order(page: Page) -> None:
@@ -158,7 +164,7 @@ def test_clicking_a_tile_pins_its_seed(page: Page) -> None:
     page.evaluate("window.scrollTo(0, 0)")
     screenshot(page, "readme")
     if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
-        page.screenshot(path=str(README_SCREENSHOT), full_page=True)
+        save_screenshot(page, README_SCREENSHOT)
 
 
 def test_refine_renders_one_tile_per_suffix_and_reuses_a_tile_prompt(page: Page) -> None:
@@ -229,6 +235,7 @@ def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Pag
     expect(toast).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     expect(toast.get_by_test_id("toast-text")).to_contain_text("Seeds")
     expect(toast.get_by_test_id("toast-text")).to_contain_text("0-x")
+    expect(toast).to_have_css("opacity", "1")  # faded in, for the screenshot
     screenshot(page, "bad-input", full_page=False)  # a full-page capture drops the toast
     toast.get_by_test_id("toast-close").click()
     expect(toast).to_have_count(0)
@@ -238,3 +245,20 @@ def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Pag
     expect(page.locator("#grid-status")).to_contain_text("2 tiles · seeds 11, 12")
     expect(page.get_by_test_id("toast-body")).to_have_count(0)
     screenshot(page, "bad-input-recovered")
+
+
+def test_a_run_shows_per_step_progress(page: Page) -> None:
+    set_number(page.locator("#steps input[type=number]"), 30)
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "seeds").fill("0-3")
+    page.locator("#grid-run").click()
+
+    # PNDM runs one extra warm-up step, so its progress counts to 31.
+    progress = page.locator(".progress-level-inner").filter(
+        has_text=re.compile(r"PNDM: step \d+/31")
+    )
+    expect(progress.first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    screenshot(page, "progress", full_page=False)
+    expect(captions(page, "grid-gallery")).to_have_text(
+        [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS
+    )
