@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from pipeline.engine import Engine
 from pipeline.loading import DEFAULT_MODEL_ID, ModelLoadError, load_model_or_tiny
 from pipeline.requests import Limits
-from ui import build_demo
+from ui import CSS, build_demo
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
@@ -134,7 +134,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning(model.notice)
     demo = build_demo(engine)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS)
 
 
 if __name__ == "__main__":

@@ -106,7 +106,9 @@ class SchedulerRegistry:
                     ),
                 )
             )
-        self.entries: tuple[SchedulerEntry, ...] = tuple(entries)
+        self.entries: tuple[SchedulerEntry, ...] = tuple(
+            sorted(entries, key=lambda entry: entry.name.lower())
+        )
         self.default: SchedulerEntry = self.resolve(type(scheduler).__name__)
 
     @property

@@ -1,5 +1,5 @@
 """Everything Gradio. Imports no torch; the engine is handed in."""
 
-from ui.demo import build_demo
+from ui.demo import CSS, build_demo
 
-__all__ = ["build_demo"]
+__all__ = ["CSS", "build_demo"]

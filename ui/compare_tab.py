@@ -51,8 +51,10 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             label="Schedulers",
             elem_id="compare-gallery",
             format="png",
-            columns=3,
+            columns=6,
             object_fit="contain",
+            height="auto",
+            fit_columns=False,
         )
         status = gr.Markdown(label="Summary", elem_id="compare-status")
         tiles = gr.State([])

@@ -16,6 +16,14 @@ INTRO = (
     "**refine** it with prompt suffixes, **compare** schedulers on it."
 )
 
+# Gradio caps a gallery at 55% of the window: a grid's second row and its seed captions would
+# hide behind a scroll bar. Show every tile.
+CSS = """
+#grid-gallery .fixed-height, #refine-gallery .fixed-height, #compare-gallery .fixed-height {
+    max-height: none;
+}
+"""
+
 
 def build_demo(engine: Engine) -> gr.Blocks:
     """The whole app around one engine (any object with the engine's methods will do)."""

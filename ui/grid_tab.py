@@ -27,7 +27,13 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             dice = gr.Button("🎲 Random", elem_id="seeds-random", scale=0, min_width=110)
             run = gr.Button("Generate", variant="primary", elem_id="grid-run", scale=1)
         gallery = gr.Gallery(
-            label="Grid", elem_id="grid-gallery", format="png", columns=4, object_fit="contain"
+            label="Grid",
+            elem_id="grid-gallery",
+            format="png",
+            columns=4,
+            object_fit="contain",
+            height="auto",
+            fit_columns=False,
         )
         status = gr.Markdown(label="Summary", elem_id="grid-status")
         tiles = gr.State([])

@@ -31,6 +31,8 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             format="png",
             columns=4,
             object_fit="contain",
+            height="auto",
+            fit_columns=False,
         )
         status = gr.Markdown(label="Summary", elem_id="refine-status")
         use_prompt = gr.Button(
