@@ -39,7 +39,7 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except (RequestError, SeedError) as error:
-            raise gr.Error(str(error), title="Check your input", print_exception=False) from None
+            raise gr.Error(str(error), print_exception=False) from None
 
     return wrapper  # type: ignore[return-value]
 
