@@ -9,7 +9,7 @@ import gradio as gr
 from pipeline.engine import Engine
 from pipeline.schedulers import DEFAULT_COMPARE
 from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs
+from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
 from ui.state import TileRef
 
 
@@ -47,15 +47,7 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 maximum=engine.limits.max_steps,
                 scale=1,
             )
-        gallery = gr.Gallery(
-            label="Schedulers",
-            elem_id="compare-gallery",
-            format="png",
-            columns=6,
-            object_fit="contain",
-            height="auto",
-            fit_columns=False,
-        )
+        gallery = tile_gallery("Schedulers", "compare-gallery", columns=6)
         status = gr.Markdown(label="Summary", elem_id="compare-status")
         tiles = gr.State([])
 

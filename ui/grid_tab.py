@@ -9,7 +9,7 @@ import gradio as gr
 from pipeline.engine import Engine
 from pipeline.seeds import random_seeds
 from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs
+from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
 from ui.state import TileRef
 
 
@@ -26,15 +26,7 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             )
             dice = gr.Button("🎲 Random", elem_id="seeds-random", scale=0, min_width=110)
             run = gr.Button("Generate", variant="primary", elem_id="grid-run", scale=1)
-        gallery = gr.Gallery(
-            label="Grid",
-            elem_id="grid-gallery",
-            format="png",
-            columns=4,
-            object_fit="contain",
-            height="auto",
-            fit_columns=False,
-        )
+        gallery = tile_gallery("Grid", "grid-gallery", columns=4)
         status = gr.Markdown(label="Summary", elem_id="grid-status")
         tiles = gr.State([])
 

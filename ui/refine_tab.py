@@ -9,7 +9,7 @@ import gradio as gr
 from pipeline.engine import Engine
 from pipeline.requests import DEFAULT_SUFFIXES
 from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs
+from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
 from ui.state import TileRef
 
 
@@ -25,15 +25,7 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 scale=4,
             )
             run = gr.Button("Refine", variant="primary", elem_id="refine-run", scale=1)
-        gallery = gr.Gallery(
-            label="Refinements",
-            elem_id="refine-gallery",
-            format="png",
-            columns=4,
-            object_fit="contain",
-            height="auto",
-            fit_columns=False,
-        )
+        gallery = tile_gallery("Refinements", "refine-gallery", columns=4)
         status = gr.Markdown(label="Summary", elem_id="refine-status")
         use_prompt = gr.Button(
             "Use this tile's prompt as the prompt", elem_id="refine-use-prompt", visible=False

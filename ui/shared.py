@@ -28,6 +28,19 @@ class SharedInputs:
         return [self.scheduler, self.steps, self.guidance_scale, self.width, self.height]
 
 
+def tile_gallery(label: str, elem_id: str, columns: int) -> gr.Gallery:
+    """A gallery of tiles: lossless PNG (Gradio's default is lossy WebP), every tile shown."""
+    return gr.Gallery(
+        label=label,
+        elem_id=elem_id,
+        format="png",
+        columns=columns,
+        object_fit="contain",
+        height="auto",
+        fit_columns=False,
+    )
+
+
 def build_shared(engine: Engine) -> SharedInputs:
     defaults = engine.default_settings()
     limits = engine.limits
