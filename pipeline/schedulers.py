@@ -21,6 +21,7 @@ class SchedulerEntry:
     class_name: str
     default_steps: int
     overrides: dict[str, Any] = field(default_factory=dict)
+    # Draws fresh noise each step (from the tile's generator, so still reproducible).
     stochastic: bool = False
 
 
