@@ -6,7 +6,9 @@ gr.State (Gradio deep-copies state per session); it lives here.
 
 from __future__ import annotations
 
+import hashlib
 import inspect
+import re
 import threading
 import time
 from dataclasses import dataclass, replace
@@ -35,6 +37,9 @@ class LoadedModel:
     dtype: torch.dtype
     seconds: float
     notice: str | None = None
+    revision: str | None = None  # the hub commit the weights came from
+    weights_hash: str | None = None  # sha256 of the UNet weights, first 10 hex digits
+    safety_checker: bool = False  # the model ships one and it is on
 
     @property
     def is_tiny(self) -> bool:
@@ -61,24 +66,38 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def load_model(model: str, device: str = "auto") -> LoadedModel:
-    """The cached pipeline for `model` on `device`, loading it on first use (thread-safe)."""
+def load_model(model: str, device: str = "auto", safety_checker: bool = True) -> LoadedModel:
+    """The cached pipeline for `model` on `device`, loading it on first use (thread-safe).
+
+    A safety checker the model ships stays on unless `safety_checker` is False.
+    """
     device = pick_device(device)
-    key = (model, device)
+    key = (model, device, safety_checker)
     with _cache_lock:
         if key not in _cache:
             dtype = torch.float16 if device == "cuda" else torch.float32
             started = time.perf_counter()
-            pipe = _build(model, dtype).to(device)
+            pipe = _build(model, dtype, safety_checker).to(device)
             pipe.set_progress_bar_config(disable=True)
-            _cache[key] = LoadedModel(pipe, model, device, dtype, time.perf_counter() - started)
+            _cache[key] = LoadedModel(
+                pipe,
+                model,
+                device,
+                dtype,
+                time.perf_counter() - started,
+                revision=_revision(pipe),
+                weights_hash=_weights_hash(pipe),
+                safety_checker=getattr(pipe, "safety_checker", None) is not None,
+            )
         return _cache[key]
 
 
-def load_model_or_tiny(model: str, explicit: bool, device: str = "auto") -> LoadedModel:
+def load_model_or_tiny(
+    model: str, explicit: bool, device: str = "auto", safety_checker: bool = True
+) -> LoadedModel:
     """A model the user named must load; the default model may fall back to the tiny one."""
     try:
-        return load_model(model, device)
+        return load_model(model, device, safety_checker)
     except ModelLoadError as error:
         if explicit:
             raise
@@ -87,10 +106,10 @@ def load_model_or_tiny(model: str, explicit: bool, device: str = "auto") -> Load
             "model is running and its images are noise. Fix: run once with internet access "
             "to cache the model, or start with --model pointing at a local diffusers folder."
         )
-        return replace(load_model(TINY_MODEL_ID, device), notice=notice)
+        return replace(load_model(TINY_MODEL_ID, device, safety_checker), notice=notice)
 
 
-def _build(model: str, dtype: torch.dtype) -> DiffusionPipeline:
+def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:
     if model == TINY_MODEL_ID:
         pipe = build_tiny_pipeline()
         return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
@@ -101,7 +120,7 @@ def _build(model: str, dtype: torch.dtype) -> DiffusionPipeline:
             raise ModelLoadError(f"{model} is not a diffusers folder (no model_index.json)")
         model = str(folder)
     try:
-        pipe = _from_pretrained(model, dtype)
+        pipe = _from_pretrained(model, dtype, safety_checker)
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
     missing = [a for a in _NEEDED_CALL_ARGS if a not in inspect.signature(pipe.__call__).parameters]
@@ -113,15 +132,32 @@ def _build(model: str, dtype: torch.dtype) -> DiffusionPipeline:
     return pipe
 
 
-def _from_pretrained(model: str, dtype: torch.dtype) -> DiffusionPipeline:
+def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:
     """Safetensors only, no remote code; the fp16 weights variant where the model has one."""
-    kwargs = {"dtype": dtype, "use_safetensors": True}
+    kwargs: dict = {"dtype": dtype, "use_safetensors": True}
+    if not safety_checker:
+        kwargs |= {"safety_checker": None, "requires_safety_checker": False}
     if dtype == torch.float16:
         try:
             return DiffusionPipeline.from_pretrained(model, variant="fp16", **kwargs)
         except (OSError, ValueError):
             pass  # no fp16 variant in this repo or folder: the full weights, cast on load
     return DiffusionPipeline.from_pretrained(model, **kwargs)
+
+
+def _revision(pipe: DiffusionPipeline) -> str | None:
+    """The hub commit of a pipeline loaded from the hub cache (.../snapshots/<commit>/)."""
+    match = re.search(r"snapshots[/\\]([0-9a-f]{40})", str(pipe.config.get("_name_or_path", "")))
+    return match.group(1) if match else None
+
+
+def _weights_hash(pipe: DiffusionPipeline) -> str:
+    """A short fingerprint of the UNet weights (A1111's "Model hash" is the same idea)."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(pipe.unet.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
+    return digest.hexdigest()[:10]
 
 
 def _first_line(error: BaseException) -> str:
