@@ -13,7 +13,7 @@ import gradio as gr
 import numpy as np
 import pytest
 from diffusers import PNDMScheduler
-from PIL import Image
+from PIL import Image, PngImagePlugin
 
 from pipeline import metadata
 from pipeline.metadata import (
@@ -276,12 +276,16 @@ def test_our_recipe_wins_over_the_infotext(tmp_path: Path) -> None:
     assert unknown.warnings == ["scheduler 'LCM' is not offered for this model"]
 
 
+def write_a1111_png(path: Path) -> Path:
+    """A PNG as A1111 saves it: the `parameters` chunk and nothing of ours."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", A1111_MULTILINE)
+    sample_image().save(path, pnginfo=info)
+    return path
+
+
 def test_an_a1111_png_reads_through_its_infotext(tmp_path: Path) -> None:
-    path = tmp_path / "a1111.png"
-    a1111 = sample_image()
-    a1111.info["parameters"] = A1111_MULTILINE
-    path.write_bytes(gr.processing_utils.encode_pil_to_bytes(a1111, "png"))
-    image, recipe, text = read_png(path)
+    image, recipe, text = read_png(write_a1111_png(tmp_path / "a1111.png"))
     assert (recipe, text) == (None, A1111_MULTILINE)
     assert fields_from_image(image, NAMES).scheduler == "DPM++ 2M Karras"
     assert fields_from_image(sample_image(), NAMES).warnings == [
