@@ -184,11 +184,10 @@ def read_png(path: str | Path) -> tuple[Image.Image, Recipe | None, str | None]:
     """The image, our recipe (None if the PNG has none) and the A1111 infotext (or None)."""
     with Image.open(path) as image:
         image.load()
-    return image, recipe_of(image), _text_chunk(image, INFOTEXT_KEY)
+    return image, _recipe_of(image), _text_chunk(image, INFOTEXT_KEY)
 
 
-def recipe_of(image: Image.Image) -> Recipe | None:
-    """The recipe in an image's `seed-explorer` chunk; None when it has none."""
+def _recipe_of(image: Image.Image) -> Recipe | None:
     text = _text_chunk(image, RECIPE_KEY)
     if text is None:
         return None
@@ -272,17 +271,6 @@ def fields_from_recipe(recipe: Recipe, scheduler_names: list[str]) -> RecipeFiel
         scheduler=scheduler,
         warnings=warnings,
     )
-
-
-def fields_from_image(image: Image.Image, scheduler_names: list[str]) -> RecipeFields:
-    """Our recipe chunk when the image has one (exact), else its A1111 infotext."""
-    recipe = recipe_of(image)
-    if recipe is not None:
-        return fields_from_recipe(recipe, scheduler_names)
-    text = _text_chunk(image, INFOTEXT_KEY)
-    if text is None:
-        return RecipeFields(warnings=["the image carries no recipe or generation parameters"])
-    return fields_from_infotext(text, scheduler_names)
 
 
 def _text_chunk(image: Image.Image, key: str) -> str | None:
