@@ -19,10 +19,11 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
+from pipeline import __version__
 from pipeline.recipe import Recipe, pixels_sha256
 from pipeline.seeds import SeedError, check_seed
 
-APP_VERSION = "0.3.0"
+APP_VERSION = __version__
 APP_NAME = "seed-explorer"
 INFOTEXT_KEY = "parameters"  # AUTOMATIC1111's chunk
 RECIPE_KEY = "seed-explorer"  # ours: {"recipe": {...}, "pixels_sha256": ...}

@@ -8,7 +8,6 @@ from typing import Any
 
 import gradio as gr
 from PIL import Image
-from pipeline.replay import drift
 
 from pipeline.engine import Hooks
 from pipeline.manifest import Manifest
@@ -18,6 +17,7 @@ from pipeline.metadata import (
     fields_from_recipe,
     read_png,
 )
+from pipeline.replay import drift
 from ui.gpu import gpu
 from ui.runner import Services
 from ui.shared import MODEL_QUEUE, SharedInputs
@@ -111,8 +111,7 @@ def build(services: Services, shared: SharedInputs) -> None:
 
     def export_manifest(manifest: Manifest) -> Any:
         folder = Path(tempfile.mkdtemp(prefix="seed-explorer-manifest-"))
-        path = folder / "seed-explorer-session.json"
-        path.write_text(manifest.to_json())
+        path = manifest.write(folder / "seed-explorer-session.json")
         return gr.update(value=str(path), visible=True)
 
     recipe_file.upload(
