@@ -82,9 +82,7 @@ def test_a_pinned_tile_downloads_drops_back_in_and_verifies_bit_exact(
     expect(textbox(page, "prompt")).to_have_value(PROMPT)
     expect(page.locator("#recipe-status")).to_contain_text("full recipe")
     page.locator("#verify-run").click()
-    expect(page.locator("#verify-status")).to_contain_text(
-        "Bit-exact", timeout=RENDER_TIMEOUT_MS
-    )
+    expect(page.locator("#verify-status")).to_contain_text("Bit-exact", timeout=RENDER_TIMEOUT_MS)
     screenshot(page, "verified", full_page=False)
 
     replay = subprocess.run(
