@@ -87,7 +87,8 @@ def build_shared(engine: Engine) -> SharedInputs:
             prompt = gr.Textbox(
                 label="Prompt",
                 elem_id="prompt",
-                lines=2,
+                lines=1,
+                max_lines=4,
                 placeholder="A photograph of an astronaut riding a horse on Mars",
             )
             negative_prompt = gr.Textbox(
