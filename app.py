@@ -17,7 +17,7 @@ from pathlib import Path
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
 from pipeline.determinism import enable_deterministic
-from pipeline.engine import Engine
+from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import DEFAULT_MODEL_ID, ModelLoadError, load_model_or_tiny
 from pipeline.requests import Limits
 from ui import CSS, build_demo
@@ -156,7 +156,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--micro-batch",
         type=_count,
         metavar="N",
-        default=_env("SEED_EXPLORER_MICRO_BATCH", default="4"),
+        default=_env("SEED_EXPLORER_MICRO_BATCH", default=str(DEFAULT_MICRO_BATCH)),
         help="most images per model call; 0 renders a whole run in one call; "
         "env SEED_EXPLORER_MICRO_BATCH",
     )

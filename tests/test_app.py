@@ -191,9 +191,11 @@ def test_the_engine_gets_the_model_settings_and_limits(monkeypatch, tiny) -> Non
     engine = app.create_engine(args)
     assert loaded == [("tiny", True, "cpu", False)]
     assert engine.limits == Limits(max_tiles=16, max_steps=150, max_side=1536)
-    limited = app.create_engine(app.parse_args(["--max-tiles", "6"]))
+    assert engine.micro_batch == 4
+    other = app.create_engine(app.parse_args(["--max-tiles", "6", "--micro-batch", "0"]))
     assert loaded[-1] == (app.DEFAULT_MODEL_ID, False, "auto", True)
-    assert limited.limits.max_tiles == 6
+    assert other.limits.max_tiles == 6
+    assert other.micro_batch is None  # 0: a whole run in one call
 
 
 def test_deterministic_mode_is_switched_on_before_the_model_loads(monkeypatch) -> None:
