@@ -36,9 +36,13 @@ class OutputFolder:
         self._lock = threading.Lock()
         self._next: dict[Path, int] = {}
 
-    def save(self, tile: Tile) -> Path:
-        """Write the tile as a PNG with its recipe (atomically) and return its path."""
-        data = png_bytes(tile.image, tile.recipe, self.app_version)
+    def save(self, tile: Tile, data: bytes | None = None) -> Path:
+        """Write the tile as a PNG with its recipe (atomically) and return its path.
+
+        `data`, when given, is the tile's PNG already encoded by `png_bytes`.
+        """
+        if data is None:
+            data = png_bytes(tile.image, tile.recipe, self.app_version)
         folder = self.root / self._clock().strftime("%Y-%m-%d")
         folder.mkdir(parents=True, exist_ok=True)
         with self._lock:

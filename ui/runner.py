@@ -25,7 +25,7 @@ from PIL import Image
 from pipeline.contact_sheet import contact_sheet, zip_bundle
 from pipeline.engine import Engine, Hooks, RenderError, Stopped, Tile
 from pipeline.manifest import Manifest
-from pipeline.metadata import write_png
+from pipeline.metadata import png_bytes, write_atomic
 from pipeline.outputs import OutputFolder
 from pipeline.requests import RequestError
 from pipeline.seeds import SeedError
@@ -120,11 +120,12 @@ def finish(
 ) -> Update:
     """Writes the tiles' PNGs, enters them in the manifest, and says what was rendered."""
     notes = []
+    encoded = [png_bytes(tile.image, tile.recipe) for tile in tiles]  # once, for both copies
     saved: list[str | None] = [None] * len(tiles)
     if services.outputs is not None:
         try:
             for index, tile in enumerate(tiles):
-                saved[index] = str(services.outputs.save(tile))
+                saved[index] = str(services.outputs.save(tile, encoded[index]))
         except OSError as error:
             done = sum(path is not None for path in saved)
             notes.append(f"saved {done} of {len(tiles)} to the outputs folder, then: {error}")
@@ -133,7 +134,7 @@ def finish(
     refs = []
     for index, tile in enumerate(tiles):
         path = services.served / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
-        write_png(path, tile.image, tile.recipe)
+        write_atomic(path, encoded[index])
         refs.append(TileRef(tile.recipe, str(path), caption(tile), entry, index, saved[index]))
     if any(services.engine.truncated(prompt) for prompt in {t.recipe.prompt for t in tiles}):
         notes.append("the prompt is longer than the model reads (77 tokens): the tail is ignored")
