@@ -8,18 +8,36 @@ python app.py --model ./my-model   # a local diffusers folder
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
-from pipeline.engine import Engine
+import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
+from pipeline.determinism import enable_deterministic
+from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import DEFAULT_MODEL_ID, ModelLoadError, load_model_or_tiny
 from pipeline.requests import Limits
 from ui import CSS, build_demo
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
+# A public Space serves strangers on shared hardware: smaller runs unless the owner says so.
+SPACE_LIMITS = Limits(max_tiles=8, max_steps=50, max_side=768)
+# Gradio's upload route is open to anyone who can reach the app; nothing here needs big files.
+MAX_UPLOAD = "16mb"
+_RULE = "!" * 78
+
+
+class SettingsError(ValueError):
+    """A setting that cannot be used, with one line on why (never the password itself)."""
+
+
+def on_space() -> bool:
+    """Hugging Face sets SPACE_ID in every Space; there saving is off and limits are lower."""
+    return bool(os.environ.get("SPACE_ID"))
 
 
 def _env(name: str, *fallbacks: str, default: str | None = None) -> str | None:
@@ -29,9 +47,53 @@ def _env(name: str, *fallbacks: str, default: str | None = None) -> str | None:
     return default
 
 
+def _env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    return value.strip().lower() in _TRUE if value else default
+
+
+def _switch(parser: argparse.ArgumentParser, flag: str, env: str, help: str) -> None:
+    """--x turns a setting on, --no-x turns one off; its variable (1 or 0) sets the default."""
+    off = flag.startswith("--no-")
+    parser.add_argument(
+        flag,
+        dest=flag.removeprefix("--no-" if off else "--").replace("-", "_"),
+        action="store_false" if off else "store_true",
+        default=_env_flag(env, off),
+        help=f"{help}; env {env}={0 if off else 1}",
+    )
+
+
+def _count(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def parse_auth(value: str) -> list[tuple[str, str]]:
+    """'user:password', several separated by commas, into Gradio's list of pairs."""
+    pairs = []
+    for number, entry in enumerate(value.split(","), start=1):
+        user, colon, password = entry.strip().partition(":")
+        if not (colon and user and password):
+            raise SettingsError(
+                f"--auth / SEED_EXPLORER_AUTH entry {number} is not user:password "
+                "(several: user1:password1,user2:password2)"
+            )
+        pairs.append((user, password))
+    return pairs
+
+
 def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
-    """Every flag can also come from an environment variable (for Hugging Face Spaces)."""
-    limits = Limits()
+    """Every flag can also come from an environment variable (for Hugging Face Spaces).
+
+    Raises SettingsError for a malformed --auth, so the caller can exit with one line.
+    """
+    limits = SPACE_LIMITS if on_space() else Limits()
+    outputs = _env("SEED_EXPLORER_OUTPUTS", default=None if on_space() else "outputs")
+    if not _env_flag("SEED_EXPLORER_SAVE", True):
+        outputs = None
     parser = argparse.ArgumentParser(
         prog="app.py",
         description="Seed Explorer: seeded grids, pinned seeds, prompt refinement and "
@@ -48,7 +110,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--host",
         default=_env("SEED_EXPLORER_HOST", "GRADIO_SERVER_NAME", default="127.0.0.1"),
-        help="address to listen on; env SEED_EXPLORER_HOST or GRADIO_SERVER_NAME",
+        help="address to listen on; 0.0.0.0 is every network this machine is on; "
+        "env SEED_EXPLORER_HOST or GRADIO_SERVER_NAME",
     )
     parser.add_argument(
         "--port",
@@ -56,11 +119,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_env("SEED_EXPLORER_PORT", "GRADIO_SERVER_PORT"),
         help="port; env SEED_EXPLORER_PORT or GRADIO_SERVER_PORT; default the first free from 7860",
     )
+    _switch(parser, "--share", "SEED_EXPLORER_SHARE", "also serve on a public gradio.live link")
     parser.add_argument(
-        "--share",
-        action="store_true",
-        default=(_env("SEED_EXPLORER_SHARE") or "").lower() in _TRUE,
-        help="also serve on a public gradio.live link; env SEED_EXPLORER_SHARE=1",
+        "--auth",
+        metavar="USER:PASSWORD",
+        help="require a login: user:password, several separated by commas; "
+        "env SEED_EXPLORER_AUTH (better: a password on the command line shows in ps)",
     )
     parser.add_argument(
         "--device",
@@ -74,6 +138,49 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_env("SEED_EXPLORER_GENERATOR_DEVICE", default="cpu"),
         help="where seeds make their noise: cpu gives the same image for a seed on any "
         "machine; model uses the model's device; env SEED_EXPLORER_GENERATOR_DEVICE",
+    )
+    _switch(
+        parser,
+        "--deterministic",
+        "SEED_EXPLORER_DETERMINISTIC",
+        "deterministic GPU kernels: the same request gives the same image on the same GPU, "
+        "somewhat slower",
+    )
+    _switch(
+        parser,
+        "--no-safety-checker",
+        "SEED_EXPLORER_SAFETY_CHECKER",
+        "turn off the safety checker a model ships (it blacks out flagged images)",
+    )
+    parser.add_argument(
+        "--micro-batch",
+        type=_count,
+        metavar="N",
+        default=_env("SEED_EXPLORER_MICRO_BATCH", default=str(DEFAULT_MICRO_BATCH)),
+        help="most images per model call; 0 renders a whole run in one call; "
+        "env SEED_EXPLORER_MICRO_BATCH",
+    )
+    parser.add_argument(
+        "--outputs",
+        type=Path,
+        metavar="DIR",
+        default=outputs,
+        help="folder every rendered PNG is saved to (none on a Hugging Face Space); "
+        "env SEED_EXPLORER_OUTPUTS",
+    )
+    parser.add_argument(
+        "--no-save",
+        dest="outputs",
+        action="store_const",
+        const=None,
+        default=argparse.SUPPRESS,
+        help="save nothing to disk; env SEED_EXPLORER_SAVE=0",
+    )
+    _switch(
+        parser,
+        "--no-previews",
+        "SEED_EXPLORER_PREVIEWS",
+        "no in-progress previews while a run renders (a little faster)",
     )
     parser.add_argument(
         "--max-tiles",
@@ -99,22 +206,78 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_env("SEED_EXPLORER_QUEUE_SIZE", default="32"),
         help="most requests waiting at once; env SEED_EXPLORER_QUEUE_SIZE",
     )
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    # Read after parsing so that --help never prints a password taken from the environment.
+    auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
+    args.auth = parse_auth(auth) if auth is not None else None
+    return args
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine can reach an address (a host name other than localhost can't
+    be told without resolving it, so it counts as exposed)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def exposure_notice(args: argparse.Namespace) -> tuple[int, str] | None:
+    """What to log about who can reach the app: a loud warning when anyone can and no login
+    is asked for; one info line on a Space, whose own visibility settings guard it."""
+    if is_loopback(args.host) and not args.share:
+        return None
+    where = " and ".join(
+        ([] if is_loopback(args.host) else [f"listening on {args.host}"])
+        + (["a public gradio.live link"] if args.share else [])
+    )
+    if args.auth:
+        users = ", ".join(user for user, _ in args.auth)
+        return logging.INFO, f"Reachable beyond this machine ({where}); login required: {users}"
+    if on_space():
+        return logging.INFO, (
+            f"On Hugging Face Space {os.environ['SPACE_ID']}: open to whoever the Space's "
+            "visibility allows (set SEED_EXPLORER_AUTH to ask for a login as well)."
+        )
+    return logging.WARNING, "\n".join(
+        [
+            _RULE,
+            f"WARNING: Seed Explorer is reachable beyond this machine ({where})",
+            "WARNING: and asks for NO LOGIN. Anyone who can reach it can run the model on",
+            "WARNING: this machine's hardware and see every image it renders.",
+            "WARNING: Add a login with --auth user:password (or SEED_EXPLORER_AUTH), or serve",
+            "WARNING: this machine only: --host 127.0.0.1 and no --share.",
+            _RULE,
+        ]
+    )
 
 
 def create_engine(args: argparse.Namespace) -> Engine:
     """Load the model (or explain in one line why not) and wrap it in the engine."""
     model = load_model_or_tiny(
-        args.model or DEFAULT_MODEL_ID, explicit=args.model is not None, device=args.device
+        args.model or DEFAULT_MODEL_ID,
+        explicit=args.model is not None,
+        device=args.device,
+        safety_checker=args.safety_checker,
     )
     limits = Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side)
     generator_device = "cpu" if args.generator_device == "cpu" else model.device
-    return Engine(model, limits, generator_device=generator_device)
+    return Engine(
+        model, limits, generator_device=generator_device, micro_batch=args.micro_batch or None
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    args = parse_args(argv)
+    try:
+        args = parse_args(argv)
+    except SettingsError as error:
+        sys.exit(f"error: {error}")
+    if args.deterministic:
+        enable_deterministic()  # before the model loads: cuBLAS reads its setting once
+        log.info("Deterministic mode: deterministic kernels, cuDNN autotuning off")
     try:
         engine = create_engine(args)
     except ModelLoadError as error:
@@ -132,9 +295,20 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
     if model.notice:
         log.warning(model.notice)
-    demo = build_demo(engine)
+    log.info("Saving images: %s", args.outputs or "off")
+    demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
     demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
-    demo.launch(server_name=args.host, server_port=args.port, share=args.share, css=CSS)
+    notice = exposure_notice(args)
+    if notice:
+        log.log(*notice)
+    demo.launch(
+        server_name=args.host,
+        server_port=args.port,
+        share=args.share,
+        auth=args.auth,
+        max_file_size=MAX_UPLOAD,
+        css=CSS,
+    )
 
 
 if __name__ == "__main__":

@@ -2,21 +2,36 @@
 
 Every request renders on a per-request *view* of the cached pipeline: the same modules (same
 weights in memory) with a scheduler of its own, so a request never changes what another one
-sees (diffusers issues 1606, 3672, 5749). Every image gets its own generator.
+sees (diffusers issues 1606, 3672, 5749). Every image gets its own generator, and its initial
+noise is drawn here, so the recipe can carry a hash of it.
+
+Runs are split into micro-batches of a fixed size: a tile's pixels depend on the shape of the
+call that rendered it (batched matrix products round differently), so a tile re-rendered later
+in a call of the same shape is bit-identical, and re-rendering one costs one micro-batch.
 """
 
 from __future__ import annotations
 
+import gc
 import inspect
+import json
+import platform
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from importlib.metadata import version
+from typing import Any
 
+import torch
 from diffusers import DiffusionPipeline, SchedulerMixin
+from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
+from pipeline import __version__
 from pipeline.loading import LoadedModel
+from pipeline.preview import latents_to_previews
+from pipeline.recipe import Recipe, tensor_sha256
 from pipeline.requests import (
     CompareRequest,
     GridRequest,
@@ -33,48 +48,88 @@ from pipeline.seeds import generators
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
+# Called with the index of the first tile shown and rough previews of the tiles being denoised.
+Preview = Callable[[int, list[Image.Image]], None]
+
+DEFAULT_MICRO_BATCH = 4
+
+
+class RenderError(RuntimeError):
+    """A run that could not finish, said in words a user can act on."""
+
+
+class Stopped(RenderError):
+    """The user pressed Stop; nothing was rendered."""
+
+
+class OutOfMemory(RenderError):
+    """The device ran out of memory; what could be freed was freed."""
+
+
+@dataclass
+class Hooks:
+    """What a caller hears of a run while it renders, and how it stops one."""
+
+    progress: Progress | None = None
+    preview: Preview | None = None
+    preview_every: int = 5  # steps between previews
+    stop: threading.Event = field(default_factory=threading.Event)
+
+    def part(self, done: float, share: float, first_tile: int) -> Hooks:
+        """Hooks for a part of a run: `share` of the work, after `done`, from tile `first_tile`."""
+        progress, preview = self.progress, self.preview
+        return replace(
+            self,
+            progress=progress and (lambda f, text: progress(done + share * f, text)),
+            preview=preview and (lambda first, images: preview(first_tile + first, images)),
+        )
 
 
 @dataclass(frozen=True)
 class Tile:
-    """One rendered image and everything needed to make it again."""
+    """One rendered image and the recipe that makes it again."""
 
     image: Image.Image
-    seed: int
+    recipe: Recipe
+    seconds: float  # of the call that rendered it, shared by its `recipe.batch_size` tiles
+    filtered: bool = False  # the safety checker blanked it
+
+
+@dataclass(frozen=True)
+class _Item:
     prompt: str
-    negative_prompt: str
-    scheduler: str
-    steps: int
-    guidance_scale: float
-    width: int
-    height: int
-    seconds: float
-    batch_size: int
+    seed: int
     suffix: str | None = None
-    filtered: bool = False
 
 
 @dataclass(frozen=True)
 class _Plan:
     """A render with every default filled in."""
 
+    kind: str
     entry: SchedulerEntry
     steps: int
     negative_prompt: str
     guidance_scale: float
     width: int
     height: int
+    scheduler_config: dict[str, Any] | None = None  # exact config to replay, else the entry's
 
 
 class Engine:
     """The app's only way to the model; safe to share between threads."""
 
     def __init__(
-        self, model: LoadedModel, limits: Limits | None = None, generator_device: str = "cpu"
+        self,
+        model: LoadedModel,
+        limits: Limits | None = None,
+        generator_device: str = "cpu",
+        micro_batch: int | None = DEFAULT_MICRO_BATCH,
     ) -> None:
         self.model = model
         self.limits = limits or Limits()
         self.generator_device = generator_device
+        self.micro_batch = micro_batch
         self.registry = SchedulerRegistry(model.pipe.scheduler)
         self._lock = threading.Lock()
         pipe = model.pipe
@@ -84,28 +139,32 @@ class Engine:
             for name in inspect.signature(type(pipe).__init__).parameters
             if name not in pipe.components and name in pipe.config
         }
+        self.device_name = _device_name(model.device)
+        self.versions = {
+            "seed-explorer": __version__,
+            **{name: version(name) for name in ("torch", "diffusers", "transformers")},
+        }
 
-    def grid(self, request: GridRequest, progress: Progress | None = None) -> list[Tile]:
-        """One prompt, one tile per seed, in one batched call."""
+    def grid(self, request: GridRequest, hooks: Hooks | None = None) -> list[Tile]:
+        """One prompt, one tile per seed, in micro-batched calls."""
         check_grid(request, self.limits)
-        plan = self._plan(request.settings)
-        prompts = [request.prompt] * len(request.seeds)
+        plan = self._plan("grid", request.settings)
+        items = [_Item(request.prompt, seed) for seed in request.seeds]
         with self._lock:
-            return self._render(prompts, list(request.seeds), plan, progress)
+            return self._render(items, plan, hooks or Hooks())
 
-    def refine(self, request: RefineRequest, progress: Progress | None = None) -> list[Tile]:
-        """The pinned seed once per suffix, in one batched call: the composition stays."""
+    def refine(self, request: RefineRequest, hooks: Hooks | None = None) -> list[Tile]:
+        """The pinned seed once per suffix: the composition stays, the style moves."""
         check_refine(request, self.limits)
-        plan = self._plan(request.settings)
-        prompts = [request.prompt + suffix for suffix in request.suffixes]
-        seeds = [request.seed] * len(prompts)
+        plan = self._plan("refine", request.settings)
+        items = [_Item(request.prompt + s, request.seed, s) for s in request.suffixes]
         with self._lock:
-            tiles = self._render(prompts, seeds, plan, progress)
-        return [replace(t, suffix=s) for t, s in zip(tiles, request.suffixes, strict=True)]
+            return self._render(items, plan, hooks or Hooks())
 
-    def compare(self, request: CompareRequest, progress: Progress | None = None) -> list[Tile]:
+    def compare(self, request: CompareRequest, hooks: Hooks | None = None) -> list[Tile]:
         """The pinned seed once per scheduler, each at its own step count, timed alone."""
         check_compare(request, self.limits)
+        hooks = hooks or Hooks()
         own_steps = {
             self._entry(name, "Steps per scheduler").name: steps
             for name, steps in request.scheduler_steps
@@ -114,20 +173,50 @@ class Engine:
         for name in request.schedulers:
             entry = self._entry(name, "Schedulers")
             steps = request.settings.steps or own_steps.get(entry.name)
-            plans.append(self._plan(replace(request.settings, scheduler=entry.name, steps=steps)))
+            settings = replace(request.settings, scheduler=entry.name, steps=steps)
+            plans.append(self._plan("compare", settings))
+        item = _Item(request.prompt, request.seed)
         tiles = []
         with self._lock:
             for index, plan in enumerate(plans):
-                part = _part_progress(progress, index, len(plans))
-                tiles += self._render([request.prompt], [request.seed], plan, part)
+                part = hooks.part(index / len(plans), 1 / len(plans), index)
+                tiles += self._call([item], plan, part)
         return tiles
+
+    def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
+        """One recipe again, in a call of the shape that rendered it: bit-exact on the same
+        machine and software. The other places in the call repeat the same tile."""
+        plan = _Plan(
+            kind=recipe.kind,
+            entry=self._replay_entry(recipe),
+            steps=recipe.steps,
+            negative_prompt=recipe.negative_prompt,
+            guidance_scale=recipe.guidance_scale,
+            width=recipe.width,
+            height=recipe.height,
+            scheduler_config=recipe.scheduler_config,
+        )
+        items = [_Item(recipe.prompt, recipe.seed, recipe.suffix)] * recipe.batch_size
+        with self._lock:
+            tiles = self._call(items, plan, hooks or Hooks(), recipe.generator_device)
+        return tiles[recipe.batch_index]
+
+    @property
+    def deterministic(self) -> bool:
+        """Deterministic mode: torch's deterministic algorithms are on (--deterministic)."""
+        return torch.are_deterministic_algorithms_enabled()
 
     def default_settings(self) -> RenderSettings:
         """The loaded model's own defaults: its scheduler and its native resolution."""
-        plan = self._plan(RenderSettings())
+        plan = self._plan("grid", RenderSettings())
         return RenderSettings(
             scheduler=plan.entry.name, steps=plan.steps, width=plan.width, height=plan.height
         )
+
+    def truncated(self, prompt: str) -> bool:
+        """Whether the text encoder will cut the prompt's tail off (CLIP reads 77 tokens)."""
+        tokenizer = self.model.pipe.tokenizer
+        return len(tokenizer(prompt).input_ids) > tokenizer.model_max_length
 
     def _entry(self, name: str, field_name: str) -> SchedulerEntry:
         try:
@@ -135,7 +224,14 @@ class Engine:
         except SchedulerError as error:
             raise RequestError(field_name, str(error)) from None
 
-    def _plan(self, settings: RenderSettings) -> _Plan:
+    def _replay_entry(self, recipe: Recipe) -> SchedulerEntry:
+        """The entry that names the recipe's scheduler in progress lines (its config is exact)."""
+        try:
+            return self.registry.resolve(recipe.sampler)
+        except SchedulerError:
+            return self._entry(recipe.scheduler_class, "Scheduler")
+
+    def _plan(self, kind: str, settings: RenderSettings) -> _Plan:
         entry = (
             self._entry(settings.scheduler, "Scheduler")
             if settings.scheduler
@@ -143,6 +239,7 @@ class Engine:
         )
         native = self.model.native_size
         return _Plan(
+            kind=kind,
             entry=entry,
             steps=settings.steps or entry.default_steps,
             negative_prompt=settings.negative_prompt or "",
@@ -151,6 +248,11 @@ class Engine:
             height=settings.height or native,
         )
 
+    def _scheduler(self, plan: _Plan) -> SchedulerMixin:
+        if plan.scheduler_config is None:
+            return self.registry.make(plan.entry.name)
+        return self.registry.make_exact(plan.scheduler_config)
+
     def _view(self, scheduler: SchedulerMixin) -> DiffusionPipeline:
         """The cached modules with a scheduler of this request's own (about 2 ms)."""
         pipe = self.model.pipe
@@ -158,54 +260,128 @@ class Engine:
         view.set_progress_bar_config(disable=True)
         return view
 
-    def _render(
-        self, prompts: list[str], seeds: list[int], plan: _Plan, progress: Progress | None
-    ) -> list[Tile]:
-        view = self._view(self.registry.make(plan.entry.name))
-        label = plan.entry.name
+    def _render(self, items: list[_Item], plan: _Plan, hooks: Hooks) -> list[Tile]:
+        """Items in micro-batches of the engine's fixed size."""
+        size = self.micro_batch or len(items)
+        tiles = []
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
+            part = hooks.part(start / len(items), len(chunk) / len(items), start)
+            tiles += self._call(chunk, plan, part)
+        return tiles
 
-        def on_step_end(pipe: DiffusionPipeline, step: int, timestep: int, tensors: dict) -> dict:
-            if progress is not None:
-                total = pipe.num_timesteps
-                progress((step + 1) / total, f"{label}: step {step + 1}/{total}")
+    def _noise(self, seeds: list[int], plan: _Plan, generator_device: str) -> tuple:
+        """Each image's starting noise from its own generator, as diffusers would draw it."""
+        pipe = self.model.pipe
+        scale = pipe.vae_scale_factor
+        shape = (
+            len(seeds),
+            pipe.unet.config.in_channels,
+            plan.height // scale,
+            plan.width // scale,
+        )
+        gens = generators(seeds, generator_device)
+        latents = randn_tensor(shape, generator=gens, device=pipe.device, dtype=pipe.unet.dtype)
+        return gens, latents
+
+    def _call(
+        self, items: list[_Item], plan: _Plan, hooks: Hooks, generator_device: str | None = None
+    ) -> list[Tile]:
+        """One diffusers call: every item a tile, rendered together."""
+        if hooks.stop.is_set():
+            raise Stopped("Stopped before it started")
+        generator_device = generator_device or self.generator_device
+        scheduler = self._scheduler(plan)
+        config = json.loads(scheduler.to_json_string())
+        view = self._view(scheduler)
+        label = plan.entry.name
+        stopped_at = 0
+        gens, latents = self._noise([i.seed for i in items], plan, generator_device)
+
+        def on_step_end(pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict) -> dict:
+            nonlocal stopped_at
+            total = pipe.num_timesteps
+            if hooks.progress is not None:
+                hooks.progress((step + 1) / total, f"{label}: step {step + 1}/{total}")
+            if hooks.stop.is_set() and not stopped_at:
+                stopped_at = step + 1
+                pipe._interrupt = True  # the loop skips the remaining steps
+            every = hooks.preview_every
+            # Not at the last step: its image is the tile itself, a moment later.
+            if hooks.preview and every and (step + 1) % every == 0 and step + 1 < total:
+                size = (plan.width, plan.height)
+                hooks.preview(0, latents_to_previews(tensors["latents"], size))
             return tensors
 
         started = time.perf_counter()
-        output = view(
-            prompt=prompts,
-            negative_prompt=[plan.negative_prompt] * len(prompts),
-            generator=generators(seeds, self.generator_device),
-            num_inference_steps=plan.steps,
-            guidance_scale=plan.guidance_scale,
-            width=plan.width,
-            height=plan.height,
-            callback_on_step_end=on_step_end,
-        )
-        seconds = time.perf_counter() - started
-        flags = getattr(output, "nsfw_content_detected", None) or [False] * len(prompts)
-        return [
-            Tile(
-                image=image,
-                seed=seed,
-                prompt=prompt,
-                negative_prompt=plan.negative_prompt,
-                scheduler=plan.entry.name,
-                steps=plan.steps,
+        try:
+            output = view(
+                prompt=[i.prompt for i in items],
+                negative_prompt=[plan.negative_prompt] * len(items),
+                generator=gens,
+                latents=latents,
+                num_inference_steps=plan.steps,
                 guidance_scale=plan.guidance_scale,
                 width=plan.width,
                 height=plan.height,
+                callback_on_step_end=on_step_end,
+            )
+        except torch.OutOfMemoryError:
+            _free_memory()
+            raise OutOfMemory(
+                f"out of memory rendering {len(items)} images at {plan.width}x{plan.height}: "
+                "try fewer tiles or a smaller size"
+            ) from None
+        if stopped_at:
+            raise Stopped(f"Stopped at step {stopped_at} of {plan.steps}")
+        seconds = time.perf_counter() - started
+        flags = getattr(output, "nsfw_content_detected", None) or [False] * len(items)
+        deterministic = self.deterministic
+        return [
+            Tile(
+                image=image,
+                recipe=Recipe(
+                    kind=plan.kind,
+                    prompt=item.prompt,
+                    negative_prompt=plan.negative_prompt,
+                    seed=item.seed,
+                    sampler=plan.entry.name,
+                    scheduler_class=type(scheduler).__name__,
+                    scheduler_config=config,
+                    steps=plan.steps,
+                    guidance_scale=plan.guidance_scale,
+                    width=plan.width,
+                    height=plan.height,
+                    model_id=self.model.model_id,
+                    model_hash=self.model.weights_hash,
+                    model_revision=self.model.revision,
+                    dtype=str(self.model.dtype).removeprefix("torch."),
+                    device=self.model.device,
+                    device_name=self.device_name,
+                    generator_device=str(generator_device),
+                    batch_size=len(items),
+                    batch_index=index,
+                    noise_sha256=tensor_sha256(latents[index]),
+                    deterministic=deterministic,
+                    versions=self.versions,
+                    suffix=item.suffix,
+                ),
                 seconds=seconds,
-                batch_size=len(prompts),
                 filtered=bool(flagged),
             )
-            for image, seed, prompt, flagged in zip(
-                output.images, seeds, prompts, flags, strict=True
+            for index, (image, item, flagged) in enumerate(
+                zip(output.images, items, flags, strict=True)
             )
         ]
 
 
-def _part_progress(progress: Progress | None, index: int, parts: int) -> Progress | None:
-    """Progress of part `index` of `parts`, reported as progress of the whole."""
-    if progress is None:
-        return None
-    return lambda fraction, text: progress((index + fraction) / parts, text)
+def _free_memory() -> None:
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+
+
+def _device_name(device: str) -> str:
+    if device.startswith("cuda"):
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine() or "cpu"

@@ -133,3 +133,10 @@ class SchedulerRegistry:
         """A fresh scheduler, configured from the model's own scheduler config."""
         entry = self.resolve(name)
         return self._classes[entry.class_name].from_config(self._base_config, **entry.overrides)
+
+    def make_exact(self, config: dict[str, Any]) -> SchedulerMixin:
+        """A fresh scheduler from a recorded config (its `_class_name` included), to replay."""
+        class_name = config.get("_class_name", "")
+        if class_name not in self._classes:
+            raise SchedulerError(f"this model cannot use {class_name or 'an unnamed scheduler'}")
+        return self._classes[class_name].from_config(config)

@@ -1,14 +1,47 @@
 """The command line: flags, their environment variables, and a model that cannot load."""
 
+import logging
+import os
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import app
+from pipeline.loading import ModelLoadError
+from pipeline.requests import Limits
 from tests.conftest import ROOT
 
 
+def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Start from no settings in the environment, as on a fresh machine."""
+    for name in list(os.environ):
+        if name.startswith("SEED_EXPLORER_") or name in {
+            "SPACE_ID",
+            "GRADIO_SERVER_NAME",
+            "GRADIO_SERVER_PORT",
+        }:
+            monkeypatch.delenv(name)
+
+
+@pytest.fixture(autouse=True)
+def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    clear_settings(monkeypatch)
+
+
+def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "app.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+    )
+
+
 def test_flags_default_to_loopback_and_read_the_environment(monkeypatch) -> None:
-    monkeypatch.delenv("GRADIO_SERVER_NAME", raising=False)
     assert app.parse_args([]).host == "127.0.0.1"
     monkeypatch.setenv("SEED_EXPLORER_MODEL", "tiny")
     monkeypatch.setenv("SEED_EXPLORER_MAX_TILES", "4")
@@ -17,14 +50,106 @@ def test_flags_default_to_loopback_and_read_the_environment(monkeypatch) -> None
     assert app.parse_args(["--model", "./mine"]).model == "./mine"
 
 
-def test_a_named_model_that_cannot_load_exits_with_one_line_and_a_hint(tmp_path) -> None:
-    result = subprocess.run(
-        [sys.executable, "app.py", "--model", str(tmp_path / "missing")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
+def test_defaults_are_the_safe_local_ones() -> None:
+    args = app.parse_args([])
+    assert args.auth is None and not args.share
+    assert args.safety_checker and not args.deterministic
+    assert (args.micro_batch, args.outputs, args.previews) == (4, Path("outputs"), True)
+    limits = Limits()
+    assert (args.max_tiles, args.max_steps, args.max_side) == (
+        limits.max_tiles,
+        limits.max_steps,
+        limits.max_side,
     )
+
+
+def test_new_flags_and_their_environment_variables(monkeypatch, tmp_path) -> None:
+    flags = app.parse_args(
+        ["--no-safety-checker", "--deterministic", "--no-previews", "--micro-batch", "0",
+         "--outputs", str(tmp_path)]
+    )  # fmt: skip
+    assert not flags.safety_checker and flags.deterministic and not flags.previews
+    assert (flags.micro_batch, flags.outputs) == (0, tmp_path)
+    assert app.parse_args(["--no-save"]).outputs is None
+
+    for name, value in {
+        "SAFETY_CHECKER": "0",
+        "DETERMINISTIC": "1",
+        "MICRO_BATCH": "2",
+        "PREVIEWS": "0",
+        "OUTPUTS": str(tmp_path),
+    }.items():
+        monkeypatch.setenv(f"SEED_EXPLORER_{name}", value)
+    env = app.parse_args([])
+    assert not env.safety_checker and env.deterministic and not env.previews
+    assert (env.micro_batch, env.outputs) == (2, tmp_path)
+    monkeypatch.setenv("SEED_EXPLORER_SAVE", "0")
+    assert app.parse_args([]).outputs is None
+    assert app.parse_args(["--outputs", "mine"]).outputs == Path("mine")
+
+
+def test_a_negative_micro_batch_is_refused() -> None:
+    with pytest.raises(SystemExit):
+        app.parse_args(["--micro-batch", "-1"])
+
+
+def test_auth_takes_several_users_from_the_flag_or_the_environment(monkeypatch) -> None:
+    assert app.parse_args(["--auth", "ann:s3cret, bob:pa:ss"]).auth == [
+        ("ann", "s3cret"),
+        ("bob", "pa:ss"),
+    ]
+    monkeypatch.setenv("SEED_EXPLORER_AUTH", "cy:pw")
+    assert app.parse_args([]).auth == [("cy", "pw")]
+    assert app.parse_args(["--auth", "dee:pw2"]).auth == [("dee", "pw2")]
+
+
+@pytest.mark.parametrize("value", ["ann", "ann:", ":s3cret", "ann:s3cret,", ""])
+def test_a_malformed_auth_is_refused_without_echoing_it(value: str) -> None:
+    with pytest.raises(app.SettingsError) as caught:
+        app.parse_args(["--auth", value])
+    assert "user:password" in str(caught.value)
+    assert "s3cret" not in str(caught.value)
+
+
+def test_a_malformed_auth_exits_with_one_line_before_loading_anything() -> None:
+    result = run_app("--model", "tiny", "--auth", "ann:s3cret,bob")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines()[-1] == (
+        "error: --auth / SEED_EXPLORER_AUTH entry 2 is not user:password "
+        "(several: user1:password1,user2:password2)"
+    )
+    assert "Traceback" not in result.stderr and "loaded in" not in result.stderr
+    assert "s3cret" not in result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "level"),
+    [
+        ([], None),
+        (["--host", "localhost"], None),
+        (["--host", "::1"], None),
+        (["--host", "0.0.0.0"], logging.WARNING),
+        (["--host", "192.168.1.5"], logging.WARNING),
+        (["--host", "my-box.local"], logging.WARNING),
+        (["--share"], logging.WARNING),
+        (["--host", "0.0.0.0", "--auth", "ann:s3cret"], logging.INFO),
+        (["--share", "--auth", "ann:s3cret"], logging.INFO),
+    ],
+)
+def test_exposure_beyond_loopback_without_a_login_is_a_loud_warning(argv, level) -> None:
+    notice = app.exposure_notice(app.parse_args(argv))
+    if level is None:
+        assert notice is None
+        return
+    assert notice[0] == level
+    assert "s3cret" not in notice[1]
+    if level == logging.WARNING:
+        assert len(notice[1].splitlines()) >= 5 and "--auth" in notice[1]
+        assert ("gradio.live" in notice[1]) == ("--share" in argv)
+
+
+def test_a_named_model_that_cannot_load_exits_with_one_line_and_a_hint(tmp_path) -> None:
+    result = run_app("--model", str(tmp_path / "missing"))
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert (
@@ -32,10 +157,90 @@ def test_a_named_model_that_cannot_load_exits_with_one_line_and_a_hint(tmp_path)
     )
 
 
-def test_help_lists_every_flag() -> None:
-    result = subprocess.run(
-        [sys.executable, "app.py", "--help"], cwd=ROOT, capture_output=True, text=True, timeout=120
-    )
+def test_help_lists_every_flag_and_never_a_password_from_the_environment() -> None:
+    result = run_app("--help", env={"SEED_EXPLORER_AUTH": "ann:s3cret"})
     assert result.returncode == 0
-    for flag in ("--model", "--host", "--port", "--share", "--device", "--generator-device"):
+    for flag in (
+        "--model",
+        "--host",
+        "--port",
+        "--share",
+        "--auth",
+        "--device",
+        "--generator-device",
+        "--deterministic",
+        "--no-safety-checker",
+        "--micro-batch",
+        "--outputs",
+        "--no-save",
+        "--no-previews",
+    ):
         assert flag in result.stdout
+    assert "s3cret" not in result.stdout
+
+
+def test_the_engine_gets_the_model_settings_and_limits(monkeypatch, tiny) -> None:
+    loaded = []
+
+    def load(model: str, explicit: bool, device: str, safety_checker: bool):
+        loaded.append((model, explicit, device, safety_checker))
+        return tiny
+
+    monkeypatch.setattr(app, "load_model_or_tiny", load)
+    args = app.parse_args(["--model", "tiny", "--device", "cpu", "--no-safety-checker"])
+    engine = app.create_engine(args)
+    assert loaded == [("tiny", True, "cpu", False)]
+    assert engine.limits == Limits(max_tiles=16, max_steps=150, max_side=1536)
+    assert engine.micro_batch == 4
+    other = app.create_engine(app.parse_args(["--max-tiles", "6", "--micro-batch", "0"]))
+    assert loaded[-1] == (app.DEFAULT_MODEL_ID, False, "auto", True)
+    assert other.limits.max_tiles == 6
+    assert other.micro_batch is None  # 0: a whole run in one call
+
+
+def test_deterministic_mode_is_switched_on_before_the_model_loads(monkeypatch) -> None:
+    calls = []
+    monkeypatch.setattr(app, "enable_deterministic", lambda: calls.append("deterministic"))
+
+    def create_engine(args):
+        calls.append("load")
+        raise ModelLoadError("not needed here")
+
+    monkeypatch.setattr(app, "create_engine", create_engine)
+    with pytest.raises(SystemExit):
+        app.main(["--deterministic"])
+    assert calls == ["deterministic", "load"]
+
+
+DETERMINISTIC_GRID = """
+import os, torch
+from pipeline.determinism import deterministic_enabled, enable_deterministic
+from pipeline.engine import Engine
+from pipeline.loading import load_model
+from pipeline.requests import GridRequest, RenderSettings
+
+assert not deterministic_enabled()
+enable_deterministic()
+assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+assert torch.backends.cudnn.benchmark is False
+assert torch.are_deterministic_algorithms_enabled()
+assert deterministic_enabled()
+tiles = Engine(load_model("tiny", device="cpu")).grid(
+    GridRequest("a kite", (0, 1), RenderSettings(steps=2))
+)
+print("rendered", len(tiles))
+"""
+
+
+def test_deterministic_mode_sets_the_three_switches_and_a_grid_still_renders() -> None:
+    # A process of its own: torch's deterministic switch is global and would leak into others.
+    result = subprocess.run(
+        [sys.executable, "-c", DETERMINISTIC_GRID],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "CUBLAS_WORKSPACE_CONFIG": ""},
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "rendered 2"

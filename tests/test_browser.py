@@ -254,10 +254,12 @@ def test_a_run_shows_per_step_progress(page: Page) -> None:
     page.locator("#grid-run").click()
 
     # PNDM runs one extra warm-up step, so its progress counts to 31.
-    progress = page.locator(".progress-level-inner").filter(
-        has_text=re.compile(r"PNDM: step \d+/31")
+    progress = page.locator("#grid-status").filter(
+        has_text=re.compile(r"PNDM: step \d+/31 · \d+% · about \d+ s left")
     )
-    expect(progress.first).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    expect(progress).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    previews = captions(page, "grid-gallery").filter(has_text=re.compile(r"^seed \d · preview$"))
+    expect(previews).to_have_count(4, timeout=RENDER_TIMEOUT_MS)
     screenshot(page, "progress", full_page=False)
     expect(captions(page, "grid-gallery")).to_have_text(
         [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import gradio as gr
 
-from pipeline.engine import Engine
+from pipeline.manifest import Manifest
 from pipeline.schedulers import DEFAULT_COMPARE
-from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
+from ui import handlers, runner
+from ui.gpu import gpu
+from ui.runner import Services, Update
+from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
 from ui.state import TileRef
 
 
-def build(engine: Engine, shared: SharedInputs) -> None:
+def build(services: Services, shared: SharedInputs) -> None:
+    engine = services.engine
     offered = engine.registry.names
     chosen = [name for name in DEFAULT_COMPARE if name in offered]
     with gr.Tab("Compare", id="compare"):
@@ -26,7 +29,7 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 elem_id="compare-schedulers",
                 scale=4,
             )
-            run = gr.Button("Compare", variant="primary", elem_id="compare-run", scale=1)
+            run, stop = run_buttons("Compare", "compare")
         with gr.Row():
             scheduler_steps = gr.Textbox(
                 handlers.scheduler_steps_text(engine, chosen),
@@ -47,10 +50,9 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 maximum=engine.limits.max_steps,
                 scale=1,
             )
-        gallery = tile_gallery("Schedulers", "compare-gallery", columns=6)
-        status = gr.Markdown(label="Summary", elem_id="compare-status")
-        tiles = gr.State([])
+        parts = tab_results("Schedulers", "compare", 6, run, stop)
 
+    @gpu
     def compare(
         prompt: str,
         negative_prompt: str,
@@ -61,10 +63,12 @@ def build(engine: Engine, shared: SharedInputs) -> None:
         width: float,
         height: float,
         scheduler_steps: str,
+        manifest: Manifest,
+        pinned: TileRef | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, list[TileRef], str]:
-        return handlers.run_compare(
-            engine,
+    ) -> Iterator[Update]:
+        job = handlers.compare_request(
             prompt,
             negative_prompt,
             seed,
@@ -74,11 +78,17 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             width,
             height,
             scheduler_steps,
+        )
+        yield from runner.run(
+            services,
+            "compare",
+            lambda hooks: engine.compare(job, hooks),
+            list(job.schedulers),
+            manifest,
+            runner.parent(pinned, job.seed),
+            request.session_hash,
             progress,
         )
-
-    def pin_tile(shown: list[TileRef], evt: gr.SelectData) -> str:
-        return handlers.pin(shown, evt.index)
 
     run.click(
         compare,
@@ -92,12 +102,14 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             shared.width,
             shared.height,
             scheduler_steps,
+            shared.manifest,
+            shared.pinned,
         ],
-        [gallery, tiles, status],
+        parts.outputs(shared),
         api_name="compare",
         concurrency_id=MODEL_QUEUE,
     )
-    gallery.select(pin_tile, tiles, shared.pinned_seed, queue=False, api_visibility="private")
+    connect_parts(services, shared, parts)
     schedulers.change(
         lambda names, current: handlers.scheduler_steps_text(engine, names, current),
         [schedulers, scheduler_steps],

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from importlib.metadata import version
+from pathlib import Path
 
 import gradio as gr
 
 from pipeline.engine import Engine
-from ui import compare_tab, grid_tab, refine_tab
+from pipeline.outputs import OutputFolder
+from ui import compare_tab, grid_tab, refine_tab, reproduce
+from ui.runner import Services
 from ui.shared import build_shared
 
 INTRO = (
@@ -25,18 +27,30 @@ CSS = """
 """
 
 
-def build_demo(engine: Engine) -> gr.Blocks:
-    """The whole app around one engine (any object with the engine's methods will do)."""
+# Enter in the prompt runs the tab in view, as its Generate / Refine / Compare button would.
+RUN_VISIBLE_TAB = """() => {
+    for (const id of ["grid-run", "refine-run", "compare-run"]) {
+        const button = document.getElementById(id);
+        if (button && button.offsetParent !== null) { button.click(); return; }
+    }
+}"""
+
+
+def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = True) -> gr.Blocks:
+    """The whole app around one engine; `outputs` is where every render is saved (None: not)."""
+    services = Services(engine, outputs and OutputFolder(outputs), previews)
     with gr.Blocks(title="Seed Explorer") as demo:
         gr.Markdown(INTRO)
         banner = model_banner(engine)
         gr.Markdown(banner, elem_id="model-banner", visible=bool(banner))
         shared = build_shared(engine)
+        reproduce.build(services, shared)
         with gr.Tabs():
-            grid_tab.build(engine, shared)
-            refine_tab.build(engine, shared)
-            compare_tab.build(engine, shared)
-        gr.Markdown(about_line(engine), elem_id="about")
+            grid_tab.build(services, shared)
+            refine_tab.build(services, shared)
+            compare_tab.build(services, shared)
+        gr.Markdown(about_line(engine, outputs), elem_id="about")
+        shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
     return demo
 
 
@@ -54,16 +68,21 @@ def model_banner(engine: Engine) -> str:
     return ""
 
 
-def about_line(engine: Engine) -> str:
+def about_line(engine: Engine, outputs: Path | None = None) -> str:
     model = engine.model
     dtype = str(model.dtype).removeprefix("torch.")
     versions = " · ".join(
-        f"{name} {version(name)}" for name in ("torch", "diffusers", "transformers", "gradio")
+        f"{name} {version}"
+        for name, version in {**engine.versions, "gradio": gr.__version__}.items()
     )
     limits = engine.limits
+    batches = f"micro-batches of {engine.micro_batch}" if engine.micro_batch else "one call per run"
+    mode = "deterministic mode on" if engine.deterministic else "deterministic mode off"
+    saving = f"saving to {outputs}" if outputs else "not saving"
     return (
-        f"**Model** {model.model_id} · {model.device} · {dtype} · "
+        f"**Model** {model.model_id} · {model.device} ({engine.device_name}) · {dtype} · "
         f"generators on {engine.generator_device} · loaded in {model.seconds:.1f} s  \n"
+        f"**Reproducibility** {batches} · {mode} · {saving}  \n"
         f"**Limits** {limits.max_tiles} tiles · {limits.max_steps} steps · "
         f"{limits.max_side} px per side  \n{versions}"
     )

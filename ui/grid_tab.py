@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterator
 
 import gradio as gr
 
-from pipeline.engine import Engine
+from pipeline.manifest import Manifest
 from pipeline.seeds import random_seeds
-from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
-from ui.state import TileRef
+from ui import handlers, runner
+from ui.gpu import gpu
+from ui.runner import Services, Update
+from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
 
 
-def build(engine: Engine, shared: SharedInputs) -> None:
+def build(services: Services, shared: SharedInputs) -> None:
+    engine = services.engine
     max_tiles = engine.limits.max_tiles
     with gr.Tab("Grid", id="grid"):
         with gr.Row(equal_height=True):
@@ -25,11 +27,10 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 scale=4,
             )
             dice = gr.Button("🎲 Random", elem_id="seeds-random", scale=0, min_width=110)
-            run = gr.Button("Generate", variant="primary", elem_id="grid-run", scale=1)
-        gallery = tile_gallery("Grid", "grid-gallery", columns=4)
-        status = gr.Markdown(label="Summary", elem_id="grid-status")
-        tiles = gr.State([])
+            run, stop = run_buttons("Generate", "grid")
+        parts = tab_results("Grid", "grid", 4, run, stop)
 
+    @gpu
     def grid(
         prompt: str,
         negative_prompt: str,
@@ -39,32 +40,39 @@ def build(engine: Engine, shared: SharedInputs) -> None:
         guidance_scale: float,
         width: float,
         height: float,
+        manifest: Manifest,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, list[TileRef], str]:
-        return handlers.run_grid(
-            engine,
-            prompt,
-            negative_prompt,
-            seeds,
-            scheduler,
-            steps,
-            guidance_scale,
-            width,
-            height,
+    ) -> Iterator[Update]:
+        job = handlers.grid_request(
+            engine, prompt, negative_prompt, seeds, scheduler, steps, guidance_scale, width, height
+        )
+        labels = [f"seed {seed}" for seed in job.seeds]
+        yield from runner.run(
+            services,
+            "grid",
+            lambda hooks: engine.grid(job, hooks),
+            labels,
+            manifest,
+            None,
+            request.session_hash,
             progress,
         )
 
-    def pin_tile(shown: list[TileRef], evt: gr.SelectData) -> str:
-        return handlers.pin(shown, evt.index)
-
     run.click(
         grid,
-        [shared.prompt, shared.negative_prompt, seeds, *shared.render_settings()],
-        [gallery, tiles, status],
+        [
+            shared.prompt,
+            shared.negative_prompt,
+            seeds,
+            *shared.render_settings(),
+            shared.manifest,
+        ],
+        parts.outputs(shared),
         api_name="grid",
         concurrency_id=MODEL_QUEUE,
     )
-    gallery.select(pin_tile, tiles, shared.pinned_seed, queue=False, api_visibility="private")
+    connect_parts(services, shared, parts)
     dice.click(
         lambda: ", ".join(map(str, random_seeds(4))),
         None,

@@ -1,4 +1,4 @@
-"""Plain functions between the widgets and the engine: UI values in, gallery items out.
+"""Plain functions between the widgets and the engine: UI values in, requests and captions out.
 
 They parse what only the UI has (seed text, suffix lines, per-scheduler steps), build a typed
 request, and turn every refusal into a gr.Error that names the field. No torch here.
@@ -22,10 +22,7 @@ from pipeline.requests import (
     RequestError,
 )
 from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seeds
-from ui.state import TileRef
 
-GalleryItem = tuple[Any, str]
-Result = tuple[list[GalleryItem], list[TileRef], str]
 F = TypeVar("F", bound=Callable[..., Any])
 
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
@@ -45,7 +42,7 @@ def user_errors(fn: F) -> F:
 
 
 @user_errors
-def run_grid(
+def grid_request(
     engine: Engine,
     prompt: str,
     negative_prompt: str,
@@ -55,25 +52,20 @@ def run_grid(
     guidance_scale: Any,
     width: Any,
     height: Any,
-    progress: Callable[..., Any] | None = None,
-) -> Result:
+) -> GridRequest:
     try:
         seed_list = parse_seeds(seeds, engine.limits.max_tiles)
     except SeedError as error:
         raise RequestError("Seeds", str(error)) from None
-    request = GridRequest(
+    return GridRequest(
         prompt=prompt,
         seeds=tuple(seed_list),
         settings=settings(negative_prompt, scheduler, steps, guidance_scale, width, height),
     )
-    tiles = engine.grid(request, _progress(progress))
-    items = [(t.image, grid_caption(t)) for t in tiles]
-    return items, _refs(tiles), summary(tiles)
 
 
 @user_errors
-def run_refine(
-    engine: Engine,
+def refine_request(
     prompt: str,
     negative_prompt: str,
     seed: Any,
@@ -83,22 +75,17 @@ def run_refine(
     guidance_scale: Any,
     width: Any,
     height: Any,
-    progress: Callable[..., Any] | None = None,
-) -> Result:
-    request = RefineRequest(
+) -> RefineRequest:
+    return RefineRequest(
         prompt=prompt,
         seed=pinned_seed(seed),
         suffixes=parse_suffixes(suffixes),
         settings=settings(negative_prompt, scheduler, steps, guidance_scale, width, height),
     )
-    tiles = engine.refine(request, _progress(progress))
-    items = [(t.image, refine_caption(t)) for t in tiles]
-    return items, _refs(tiles), summary(tiles)
 
 
 @user_errors
-def run_compare(
-    engine: Engine,
+def compare_request(
     prompt: str,
     negative_prompt: str,
     seed: Any,
@@ -108,19 +95,15 @@ def run_compare(
     width: Any,
     height: Any,
     scheduler_steps: str = "",
-    progress: Callable[..., Any] | None = None,
-) -> Result:
+) -> CompareRequest:
     names = [schedulers] if isinstance(schedulers, str) else list(schedulers or [])
-    request = CompareRequest(
+    return CompareRequest(
         prompt=prompt,
         seed=pinned_seed(seed),
         schedulers=tuple(names),
         scheduler_steps=parse_scheduler_steps(scheduler_steps),
         settings=settings(negative_prompt, None, steps, guidance_scale, width, height),
     )
-    tiles = engine.compare(request, _progress(progress))
-    items = [(t.image, compare_caption(t)) for t in tiles]
-    return items, _refs(tiles), summary(tiles)
 
 
 def settings(
@@ -208,29 +191,29 @@ def scheduler_steps_text(engine: Engine, names: list[str], current: str = "") ->
     return "\n".join(lines)
 
 
-def pin(tiles: list[TileRef], index: int) -> str:
-    """The seed of the clicked tile, as the pinned-seed field shows it."""
-    return str(tiles[index].seed)
-
-
 def grid_caption(tile: Tile) -> str:
-    return _flag(tile, f"seed {tile.seed}")
+    return _flag(tile, f"seed {tile.recipe.seed}")
 
 
 def refine_caption(tile: Tile) -> str:
-    return _flag(tile, f"{(tile.suffix or '').strip(' ,') or '(no suffix)'} · seed {tile.seed}")
+    suffix = (tile.recipe.suffix or "").strip(" ,") or "(no suffix)"
+    return _flag(tile, f"{suffix} · seed {tile.recipe.seed}")
 
 
 def compare_caption(tile: Tile) -> str:
-    return _flag(tile, f"{tile.scheduler} · {tile.steps} steps · {tile.seconds:.1f} s")
+    recipe = tile.recipe
+    return _flag(tile, f"{recipe.sampler} · {recipe.steps} steps · {tile.seconds:.1f} s")
+
+
+CAPTIONS = {"grid": grid_caption, "refine": refine_caption, "compare": compare_caption}
 
 
 def summary(tiles: list[Tile]) -> str:
     """One line under a gallery: what was rendered and how long it took."""
-    first = tiles[0]
-    # Tiles of one batch share its time; compare tiles each have their own.
-    seconds = sum(t.seconds / t.batch_size for t in tiles)
-    seeds = ", ".join(str(s) for s in dict.fromkeys(t.seed for t in tiles))
+    first = tiles[0].recipe
+    # Tiles of one call share its time.
+    seconds = sum(t.seconds / t.recipe.batch_size for t in tiles)
+    seeds = ", ".join(str(s) for s in dict.fromkeys(t.recipe.seed for t in tiles))
     return (
         f"{len(tiles)} tiles · seeds {seeds} · {first.width}x{first.height} · "
         f"CFG {first.guidance_scale:g} · {seconds:.1f} s"
@@ -239,13 +222,3 @@ def summary(tiles: list[Tile]) -> str:
 
 def _flag(tile: Tile, caption: str) -> str:
     return f"filtered (safety checker) · {caption}" if tile.filtered else caption
-
-
-def _refs(tiles: list[Tile]) -> list[TileRef]:
-    return [TileRef(seed=t.seed, prompt=t.prompt) for t in tiles]
-
-
-def _progress(progress: Callable[..., Any] | None) -> Callable[[float, str], None] | None:
-    if progress is None:
-        return None
-    return lambda fraction, text: progress(fraction, desc=text)

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import gradio as gr
 
-from pipeline.engine import Engine
+from pipeline.manifest import Manifest
 from pipeline.requests import DEFAULT_SUFFIXES
-from ui import handlers
-from ui.shared import MODEL_QUEUE, SharedInputs, tile_gallery
+from ui import handlers, runner
+from ui.gpu import gpu
+from ui.runner import Services, Update
+from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
 from ui.state import TileRef
 
 
-def build(engine: Engine, shared: SharedInputs) -> None:
+def build(services: Services, shared: SharedInputs) -> None:
+    engine = services.engine
     with gr.Tab("Refine", id="refine"):
         with gr.Row(equal_height=True):
             suffixes = gr.Textbox(
@@ -24,15 +28,14 @@ def build(engine: Engine, shared: SharedInputs) -> None:
                 lines=4,
                 scale=4,
             )
-            run = gr.Button("Refine", variant="primary", elem_id="refine-run", scale=1)
-        gallery = tile_gallery("Refinements", "refine-gallery", columns=4)
-        status = gr.Markdown(label="Summary", elem_id="refine-status")
+            run, stop = run_buttons("Refine", "refine")
         use_prompt = gr.Button(
             "Use this tile's prompt as the prompt", elem_id="refine-use-prompt", visible=False
         )
-        tiles = gr.State([])
+        parts = tab_results("Refinements", "refine", 4, run, stop)
         chosen_prompt = gr.State("")
 
+    @gpu
     def refine(
         prompt: str,
         negative_prompt: str,
@@ -43,26 +46,31 @@ def build(engine: Engine, shared: SharedInputs) -> None:
         guidance_scale: float,
         width: float,
         height: float,
+        manifest: Manifest,
+        pinned: TileRef | None,
+        request: gr.Request,
         progress: gr.Progress = gr.Progress(),
-    ) -> tuple[Any, list[TileRef], str]:
-        return handlers.run_refine(
-            engine,
-            prompt,
-            negative_prompt,
-            seed,
-            suffixes,
-            scheduler,
-            steps,
-            guidance_scale,
-            width,
-            height,
+    ) -> Iterator[Update]:
+        job = handlers.refine_request(
+            prompt, negative_prompt, seed, suffixes, scheduler, steps, guidance_scale, width, height
+        )
+        labels = [(suffix.strip(" ,") or "(no suffix)") for suffix in job.suffixes]
+        yield from runner.run(
+            services,
+            "refine",
+            lambda hooks: engine.refine(job, hooks),
+            labels,
+            manifest,
+            runner.parent(pinned, job.seed),
+            request.session_hash,
             progress,
         )
 
-    def pin_tile(shown: list[TileRef], evt: gr.SelectData) -> tuple[str, str, Any]:
-        tile = shown[evt.index]
-        label = f"Use “{tile.prompt}” as the prompt"
-        return handlers.pin(shown, evt.index), tile.prompt, gr.update(visible=True, value=label)
+    def offer_prompt(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, Any]:
+        if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
+            return gr.skip(), gr.skip()
+        prompt = shown[evt.index].recipe.prompt
+        return prompt, gr.update(visible=True, value=f"Use “{prompt}” as the prompt")
 
     run.click(
         refine,
@@ -72,15 +80,18 @@ def build(engine: Engine, shared: SharedInputs) -> None:
             shared.pinned_seed,
             suffixes,
             *shared.render_settings(),
+            shared.manifest,
+            shared.pinned,
         ],
-        [gallery, tiles, status],
+        parts.outputs(shared),
         api_name="refine",
         concurrency_id=MODEL_QUEUE,
     )
-    gallery.select(
-        pin_tile,
-        tiles,
-        [shared.pinned_seed, chosen_prompt, use_prompt],
+    connect_parts(services, shared, parts)
+    parts.gallery.select(
+        offer_prompt,
+        parts.tiles,
+        [chosen_prompt, use_prompt],
         queue=False,
         api_visibility="private",
     )

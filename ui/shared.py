@@ -1,12 +1,17 @@
-"""The inputs every tab reads: prompt, negative prompt, pinned seed and render settings."""
+"""The inputs every tab reads (prompt, pinned seed, settings) and the parts every tab has."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import gradio as gr
 
 from pipeline.engine import Engine
+from pipeline.manifest import Manifest
+from ui import runner
+from ui.runner import Services
+from ui.state import TileRef
 
 # Every event that runs the model shares one queue slot: one render at a time, in order.
 MODEL_QUEUE = "model"
@@ -22,23 +27,56 @@ class SharedInputs:
     guidance_scale: gr.Slider
     width: gr.Slider
     height: gr.Slider
+    pinned: gr.State  # the pinned tile (TileRef) while the pinned-seed field shows its seed
+    manifest: gr.State  # everything this session rendered
 
     def render_settings(self) -> list[gr.components.Component]:
         """The settings every render takes, in the API's order."""
         return [self.scheduler, self.steps, self.guidance_scale, self.width, self.height]
 
 
-def tile_gallery(label: str, elem_id: str, columns: int) -> gr.Gallery:
-    """A gallery of tiles: lossless PNG (Gradio's default is lossy WebP), every tile shown."""
-    return gr.Gallery(
+@dataclass(frozen=True)
+class TabParts:
+    """What every tab has: Run and Stop, the gallery, its summary, "download all"."""
+
+    run: gr.Button
+    stop: gr.Button
+    gallery: gr.Gallery
+    status: gr.Markdown
+    download: gr.Button
+    bundle: gr.File
+    tiles: gr.State
+
+    def outputs(self, shared: SharedInputs) -> list[gr.components.Component]:
+        """What a run updates, in the order the runner yields it."""
+        return [self.gallery, self.tiles, self.status, shared.manifest]
+
+
+def run_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    with gr.Column(scale=1, min_width=140):
+        run = gr.Button(label, variant="primary", elem_id=f"{prefix}-run")
+        stop = gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop", size="sm")
+    return run, stop
+
+
+def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.Button) -> TabParts:
+    """The gallery (lossless PNG, every tile shown), its summary and "download all"."""
+    gallery = gr.Gallery(
         label=label,
-        elem_id=elem_id,
+        elem_id=f"{prefix}-gallery",
         format="png",
         columns=columns,
         object_fit="contain",
         height="auto",
         fit_columns=False,
     )
+    with gr.Row(equal_height=True):
+        status = gr.Markdown(elem_id=f"{prefix}-status")
+        download = gr.Button(
+            "Download all (.zip)", elem_id=f"{prefix}-download", size="sm", scale=0, min_width=170
+        )
+    bundle = gr.File(label="Tiles and contact sheet", elem_id=f"{prefix}-zip", visible=False)
+    return TabParts(run, stop, gallery, status, download, bundle, gr.State([]))
 
 
 def build_shared(engine: Engine) -> SharedInputs:
@@ -49,7 +87,8 @@ def build_shared(engine: Engine) -> SharedInputs:
             prompt = gr.Textbox(
                 label="Prompt",
                 elem_id="prompt",
-                lines=2,
+                lines=1,
+                max_lines=4,
                 placeholder="A photograph of an astronaut riding a horse on Mars",
             )
             negative_prompt = gr.Textbox(
@@ -88,5 +127,43 @@ def build_shared(engine: Engine) -> SharedInputs:
             64, limits.max_side, value=defaults.height, step=8, label="Height", elem_id="height"
         )
     return SharedInputs(
-        prompt, negative_prompt, pinned_seed, scheduler, steps, guidance_scale, width, height
+        prompt,
+        negative_prompt,
+        pinned_seed,
+        scheduler,
+        steps,
+        guidance_scale,
+        width,
+        height,
+        pinned=gr.State(None),
+        manifest=gr.State(Manifest(engine.model.model_id)),
+    )
+
+
+def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> None:
+    """Pin on click, Stop, and "download all": UI-only events that never wait for the model."""
+
+    def pin_tile(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, Any]:
+        if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
+            return gr.skip(), gr.skip()  # a preview, not a finished tile
+        tile = shown[evt.index]
+        return str(tile.seed), tile
+
+    def stop(request: gr.Request) -> None:
+        if not services.runs.stop(request.session_hash):
+            gr.Info("Nothing is running.")
+
+    parts.gallery.select(
+        pin_tile,
+        parts.tiles,
+        [shared.pinned_seed, shared.pinned],
+        queue=False,
+        api_visibility="private",
+    )
+    parts.stop.click(stop, None, None, queue=False, api_visibility="private")
+    parts.download.click(
+        lambda tiles: gr.update(value=runner.bundle(services, tiles), visible=True),
+        parts.tiles,
+        parts.bundle,
+        api_visibility="private",
     )

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engine import Engine, Tile
+from pipeline.engine import Engine, Hooks, Tile
 from pipeline.loading import LoadedModel
 from pipeline.requests import (
     CompareRequest,
@@ -35,9 +35,9 @@ def identical(a: Tile, b: Tile) -> bool:
 
 def test_grid_renders_one_tile_per_seed_in_order(engine: Engine) -> None:
     tiles = engine.grid(GridRequest("a lighthouse", (5, 17, 3), FAST))
-    assert [t.seed for t in tiles] == [5, 17, 3]
+    assert [t.recipe.seed for t in tiles] == [5, 17, 3]
     assert all(t.image.size == (64, 64) for t in tiles)
-    assert all(t.prompt == "a lighthouse" and t.steps == 4 for t in tiles)
+    assert all(t.recipe.prompt == "a lighthouse" and t.recipe.steps == 4 for t in tiles)
     assert not identical(tiles[0], tiles[1])
 
 
@@ -51,7 +51,7 @@ def test_each_tile_is_its_seed_rendered_alone(engine: Engine) -> None:
     """Measured here: a batch-1 render matches its tile to within 1 in uint8."""
     tiles = engine.grid(GridRequest("a lighthouse", (0, 1, 2, 3), FAST))
     for tile in tiles:
-        alone = engine.grid(GridRequest("a lighthouse", (tile.seed,), FAST))[0]
+        alone = engine.grid(GridRequest("a lighthouse", (tile.recipe.seed,), FAST))[0]
         assert max_difference(tile, alone) <= 1
     other_seed = engine.grid(GridRequest("a lighthouse", (99,), FAST))[0]
     assert max_difference(tiles[0], other_seed) > 10
@@ -68,7 +68,7 @@ def test_random_seeds_reproduce(engine: Engine) -> None:
     drawn = parse_seeds("random 2", max_count=16)
     tiles = engine.grid(GridRequest("a lighthouse", tuple(drawn), FAST))
     again = engine.grid(GridRequest("a lighthouse", tuple(drawn), FAST))
-    assert [t.seed for t in tiles] == drawn
+    assert [t.recipe.seed for t in tiles] == drawn
     assert all(identical(a, b) for a, b in zip(tiles, again, strict=True))
 
 
@@ -87,9 +87,12 @@ def test_refine_keeps_the_pinned_seed_and_matches_a_grid_of_prompt_plus_suffix(
 ) -> None:
     suffixes = (", highly realistic", ", artsy")
     tiles = engine.refine(RefineRequest("a lighthouse", 8, suffixes, FAST))
-    assert [t.seed for t in tiles] == [8, 8]
-    assert [t.suffix for t in tiles] == list(suffixes)
-    assert [t.prompt for t in tiles] == ["a lighthouse, highly realistic", "a lighthouse, artsy"]
+    assert [t.recipe.seed for t in tiles] == [8, 8]
+    assert [t.recipe.suffix for t in tiles] == list(suffixes)
+    assert [t.recipe.prompt for t in tiles] == [
+        "a lighthouse, highly realistic",
+        "a lighthouse, artsy",
+    ]
     for tile, suffix in zip(tiles, suffixes, strict=True):
         grid = engine.grid(GridRequest("a lighthouse" + suffix, (8, 8), FAST))[0]
         assert max_difference(tile, grid) <= 1
@@ -103,11 +106,11 @@ def test_every_registered_scheduler_runs_and_gives_its_own_image(
     config_before = dict(cached.config)
     names = tuple(engine.registry.names)
     tiles = engine.compare(CompareRequest("a lighthouse", 8, names, settings=FAST))
-    assert [t.scheduler for t in tiles] == list(names)
-    assert all(t.seed == 8 and t.steps == 4 and t.seconds > 0 for t in tiles)
+    assert [t.recipe.sampler for t in tiles] == list(names)
+    assert all(t.recipe.seed == 8 and t.recipe.steps == 4 and t.seconds > 0 for t in tiles)
     for i, tile in enumerate(tiles):
         for other in tiles[i + 1 :]:
-            assert not identical(tile, other), (tile.scheduler, other.scheduler)
+            assert not identical(tile, other), (tile.recipe.sampler, other.recipe.sampler)
     assert tiny.pipe.scheduler is cached
     assert dict(cached.config) == config_before
 
@@ -117,9 +120,9 @@ def test_compare_uses_each_schedulers_own_steps_unless_told(engine: Engine) -> N
     own = engine.compare(
         CompareRequest("a lighthouse", 8, names, scheduler_steps=(("DDIM", 3), ("Euler", 2)))
     )
-    assert [t.steps for t in own] == [2, 3, 20]
+    assert [t.recipe.steps for t in own] == [2, 3, 20]
     forced = engine.compare(CompareRequest("a lighthouse", 8, ("Euler",), settings=FAST))
-    assert forced[0].steps == 4
+    assert forced[0].recipe.steps == 4
 
 
 def test_a_compare_tile_equals_a_grid_with_that_scheduler(engine: Engine) -> None:
@@ -149,7 +152,7 @@ def test_progress_reports_every_step_up_to_done(engine: Engine) -> None:
     seen: list[tuple[float, str]] = []
     engine.compare(
         CompareRequest("a lighthouse", 1, ("Euler", "DDIM"), settings=FAST),
-        progress=lambda fraction, text: seen.append((fraction, text)),
+        Hooks(progress=lambda fraction, text: seen.append((fraction, text))),
     )
     fractions = [f for f, _ in seen]
     assert len(seen) == 8

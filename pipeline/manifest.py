@@ -1,0 +1,126 @@
+"""The session manifest: every tile rendered in a browser session, in order, with its lineage.
+
+Recipes and pixel hashes only, never images, so it stays small enough to live in gr.State
+(deep-copied per session) and to download. `python -m pipeline.replay session.json` renders
+it all again and says what still matches.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pipeline.metadata import APP_VERSION, write_atomic
+from pipeline.recipe import Recipe, pixels_sha256
+
+if TYPE_CHECKING:
+    from pipeline.engine import Tile
+
+FORMAT = "seed-explorer-session"
+KINDS = ("grid", "refine", "compare")
+
+
+class ManifestError(ValueError):
+    """A manifest that cannot be read, or a lineage that points nowhere."""
+
+
+@dataclass(frozen=True)
+class ManifestTile:
+    """One tile of a manifest, as replay needs it."""
+
+    entry: int
+    index: int
+    recipe: Recipe
+    image_sha256: str
+    file: Path | None  # the saved PNG, when there is one
+
+
+class Manifest:
+    """Append-only record of a session: which request made which tiles, from which pin."""
+
+    def __init__(self, model: str, app_version: str = APP_VERSION) -> None:
+        self.header: dict[str, Any] = {
+            "format": FORMAT,
+            "app_version": app_version,
+            "model": model,
+        }
+        self.entries: list[dict[str, Any]] = []
+
+    def append(
+        self,
+        kind: str,
+        tiles: Sequence[Tile],
+        parent: tuple[int, int] | None = None,
+        files: Sequence[str | Path | None] | None = None,
+    ) -> int:
+        """Record one run; `parent` is (entry id, tile index) of the pinned tile. Returns its id."""
+        if kind not in KINDS:
+            raise ManifestError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
+        if parent is not None:
+            self._check_tile(*parent)
+        files = files if files is not None else [None] * len(tiles)
+        if len(files) != len(tiles):
+            raise ManifestError(f"{len(tiles)} tiles but {len(files)} files")
+        entry_id = len(self.entries) + 1
+        self.entries.append(
+            {
+                "id": entry_id,
+                "kind": kind,
+                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                "parent": None if parent is None else {"entry": parent[0], "tile": parent[1]},
+                "tiles": [
+                    {
+                        "recipe": tile.recipe.to_dict(),
+                        "image_sha256": pixels_sha256(tile.image),
+                        "file": None if file is None else str(file),
+                    }
+                    for tile, file in zip(tiles, files, strict=True)
+                ],
+            }
+        )
+        return entry_id
+
+    def to_json(self) -> str:
+        return json.dumps({**self.header, "entries": self.entries}, indent=1, ensure_ascii=False)
+
+    def write(self, path: str | Path) -> Path:
+        """Write the manifest atomically (for download, or for replay)."""
+        path = Path(path)
+        write_atomic(path, self.to_json().encode())
+        return path
+
+    def _check_tile(self, entry_id: int, index: int) -> None:
+        if not 1 <= entry_id <= len(self.entries):
+            raise ManifestError(f"parent entry {entry_id} is not in this session")
+        count = len(self.entries[entry_id - 1]["tiles"])
+        if not 0 <= index < count:
+            raise ManifestError(f"entry {entry_id} has {count} tiles, no tile {index}")
+
+
+def load_manifest(path: str | Path) -> list[ManifestTile]:
+    """Every tile of a manifest file, in order; relative file paths are from its folder."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise ManifestError(f"{path.name}: cannot read the manifest: {error}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        raise ManifestError(f"{path.name}: not a {FORMAT} manifest")
+    try:
+        return [
+            ManifestTile(
+                entry=entry["id"],
+                index=index,
+                recipe=Recipe.from_dict(tile["recipe"]),
+                image_sha256=tile["image_sha256"],
+                file=None if tile["file"] is None else path.parent / tile["file"],
+            )
+            for entry in data["entries"]
+            for index, tile in enumerate(entry["tiles"])
+        ]
+    except (KeyError, TypeError) as error:
+        raise ManifestError(f"{path.name}: a malformed entry: {error!r}") from None

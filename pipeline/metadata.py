@@ -1,0 +1,325 @@
+"""A recipe in every PNG, readable by AUTOMATIC1111 and by us; recipes read back from images.
+
+Two PNG text chunks: `parameters`, AUTOMATIC1111's infotext, which A1111, Forge, ComfyUI
+readers and civitai understand; and `seed-explorer`, the full recipe as JSON with the pixel
+hash, which is exact and is what replay needs (batch shape, scheduler config, noise hash).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, PngImagePlugin
+
+from pipeline import __version__
+from pipeline.recipe import Recipe, pixels_sha256
+from pipeline.seeds import SeedError, check_seed
+
+APP_VERSION = __version__
+APP_NAME = "seed-explorer"
+INFOTEXT_KEY = "parameters"  # AUTOMATIC1111's chunk
+RECIPE_KEY = "seed-explorer"  # ours: {"recipe": {...}, "pixels_sha256": ...}
+
+# AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last line.
+A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
+_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_NEGATIVE = "Negative prompt:"
+
+# Our display name -> (A1111 sampler, A1111 schedule type). Since A1111 1.9 the schedule is a
+# field of its own, and its "Automatic" schedule for DPM++ 2M is Karras: a plain DPM++ 2M
+# says Uniform so that A1111 does not quietly render it with Karras sigmas.
+_TO_A1111: dict[str, tuple[str, str | None]] = {
+    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
+    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
+    "DPM++ 2M SDE": ("DPM++ 2M SDE", "Uniform"),
+    "PNDM": ("PLMS", None),
+}
+_FROM_A1111 = {"PLMS": "PNDM"}
+# The schedule A1111 means by "Automatic" where it is not the sampler's plain one.
+_A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ 2M SDE": "Exponential"}
+_PLAIN_SCHEDULES = {"Uniform", "Automatic"}
+_KARRAS_OF = {"DPM++ 2M": "DPM++ 2M Karras"}
+
+# Keys that either become a field or say nothing about how the pixels were made.
+_UNDERSTOOD = {
+    "Prompt",
+    "Negative prompt",
+    "Steps",
+    "Sampler",
+    "Schedule type",
+    "CFG scale",
+    "Seed",
+    "Size",
+    "Model hash",
+    "Model",
+    "RNG",
+    "Version",
+    "Suffix",
+    "Scheduler class",
+    "Deterministic",
+}
+
+
+class MetadataError(ValueError):
+    """A PNG whose recipe chunk is present but cannot be read."""
+
+
+@dataclass
+class RecipeFields:
+    """What the UI can fill in from an image or pasted text; None where it is not known."""
+
+    prompt: str | None = None
+    negative_prompt: str = ""
+    seed: int | None = None
+    steps: int | None = None
+    guidance_scale: float | None = None
+    width: int | None = None
+    height: int | None = None
+    scheduler: str | None = None  # one of the offered display names, never a guess
+    warnings: list[str] = field(default_factory=list)
+
+
+def quote(value: object) -> str:
+    """A1111's quoting: a value with a comma, colon or newline is JSON-quoted.
+
+    Also one that starts with a double quote, which A1111 would otherwise unquote on reading.
+    """
+    text = str(value)
+    if any(char in text for char in ",:\n") or text.startswith('"'):
+        return json.dumps(text, ensure_ascii=False)
+    return text
+
+
+def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
+    """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings."""
+    sampler, schedule = _TO_A1111.get(recipe.sampler, (recipe.sampler, None))
+    params: dict[str, object | None] = {
+        "Steps": recipe.steps,
+        "Sampler": sampler,
+        "Schedule type": schedule,
+        "CFG scale": recipe.guidance_scale,
+        "Seed": recipe.seed,
+        "Size": f"{recipe.width}x{recipe.height}",
+        "Model hash": recipe.model_hash,
+        "Model": recipe.model_id,
+        "RNG": "CPU" if recipe.generator_device == "cpu" else "GPU",
+        "Suffix": recipe.suffix,
+        "Scheduler class": recipe.scheduler_class,
+        "Deterministic": "True" if recipe.deterministic else None,
+        "Version": f"{APP_NAME} {app_version}",
+    }
+    line = ", ".join(
+        f"{key}: {quote(value)}" for key, value in params.items() if value not in (None, "")
+    )
+    negative = f"\n{_NEGATIVE} {recipe.negative_prompt}" if recipe.negative_prompt else ""
+    return f"{recipe.prompt}{negative}\n{line}"
+
+
+def recipe_json(image: Image.Image, recipe: Recipe) -> str:
+    """Our chunk: the recipe exactly, and the hash that says whether pixels are still these."""
+    return json.dumps(
+        {"recipe": recipe.to_dict(), "pixels_sha256": pixels_sha256(image)}, ensure_ascii=False
+    )
+
+
+def with_metadata(
+    image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION
+) -> Image.Image:
+    """A copy carrying both chunks in `.info`: a gr.Gallery(format="png") writes them out."""
+    tagged = image.copy()
+    tagged.info[INFOTEXT_KEY] = infotext(recipe, app_version)
+    tagged.info[RECIPE_KEY] = recipe_json(image, recipe)
+    return tagged
+
+
+def png_bytes(image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION) -> bytes:
+    """The image as lossless PNG with both text chunks."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(INFOTEXT_KEY, infotext(recipe, app_version))
+    info.add_text(RECIPE_KEY, recipe_json(image, recipe), zip=True)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def write_png(
+    path: str | Path, image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION
+) -> Path:
+    """Write the PNG atomically: after a crash there is the old file or the new, never half."""
+    path = Path(path)
+    write_atomic(path, png_bytes(image, recipe, app_version))
+    return path
+
+
+def write_atomic(path: Path, data: bytes) -> None:
+    """Temp file in the same folder, flushed to disk, then renamed over `path`."""
+    handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - closed before the rename
+        dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
+    )
+    try:
+        with handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(handle.name, path)
+    except BaseException:
+        Path(handle.name).unlink(missing_ok=True)
+        raise
+    if os.name == "posix":  # make the rename itself durable
+        folder = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(folder)
+        finally:
+            os.close(folder)
+
+
+def read_png(path: str | Path) -> tuple[Image.Image, Recipe | None, str | None]:
+    """The image, our recipe (None if the PNG has none) and the A1111 infotext (or None)."""
+    with Image.open(path) as image:
+        image.load()
+    return image, _recipe_of(image), _text_chunk(image, INFOTEXT_KEY)
+
+
+def _recipe_of(image: Image.Image) -> Recipe | None:
+    text = _text_chunk(image, RECIPE_KEY)
+    if text is None:
+        return None
+    try:
+        return Recipe.from_dict(json.loads(text)["recipe"])
+    except (ValueError, KeyError, TypeError) as error:
+        raise MetadataError(f"the {RECIPE_KEY} chunk cannot be read: {error}") from None
+
+
+def parse_infotext(text: str) -> dict[str, str]:
+    """A1111's reading: `Prompt`, `Negative prompt` and every `Key: value` of the last line.
+
+    The last line holds the settings when A1111's pattern finds at least three pairs in it;
+    otherwise the whole text is prompt. Everything before `Negative prompt:` is the prompt.
+    """
+    *lines, last = text.strip().split("\n")
+    if len(A1111_PARAM.findall(last)) < 3:
+        lines.append(last)
+        last = ""
+    prompt: list[str] = []
+    negative: list[str] = []
+    for line in lines:
+        line = line.strip()
+        if not negative and line.startswith(_NEGATIVE):
+            negative.append(line.removeprefix(_NEGATIVE).strip())
+        elif negative:
+            negative.append(line)
+        else:
+            prompt.append(line)
+    params = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
+    for key, value in A1111_PARAM.findall(last):
+        params[key] = _unquote(value)
+    return params
+
+
+def fields_from_infotext(text: str, scheduler_names: list[str]) -> RecipeFields:
+    """Fields from A1111-style text; anything missing, unreadable or not offered is a warning."""
+    params = parse_infotext(text)
+    fields = RecipeFields(negative_prompt=params["Negative prompt"])
+    warnings = fields.warnings
+    fields.prompt = params["Prompt"] or None
+    if fields.prompt is None:
+        warnings.append("no prompt in the text")
+    fields.seed = _number(params, "Seed", int, warnings)
+    if fields.seed is not None:
+        try:
+            check_seed(fields.seed)
+        except SeedError as error:
+            warnings.append(f"Seed: {error}")
+            fields.seed = None
+    fields.steps = _number(params, "Steps", int, warnings)
+    fields.guidance_scale = _number(params, "CFG scale", float, warnings)
+    size = params.get("Size")
+    size_match = _SIZE.match(size or "")
+    if size_match:
+        fields.width, fields.height = (int(side) for side in size_match.groups())
+    else:
+        warnings.append("no Size" if size is None else f"cannot read Size {size!r}")
+    fields.scheduler = _scheduler(params, scheduler_names, warnings)
+    ignored = [key for key in params if key not in _UNDERSTOOD]
+    if ignored:
+        warnings.append(f"not applied here: {', '.join(ignored)}")
+    return fields
+
+
+def fields_from_recipe(recipe: Recipe, scheduler_names: list[str]) -> RecipeFields:
+    """Fields from our own recipe: exact, except a scheduler this model does not offer."""
+    warnings = []
+    scheduler: str | None = recipe.sampler
+    if scheduler not in scheduler_names:
+        warnings.append(f"scheduler {scheduler!r} is not offered for this model")
+        scheduler = None
+    return RecipeFields(
+        prompt=recipe.prompt,
+        negative_prompt=recipe.negative_prompt,
+        seed=recipe.seed,
+        steps=recipe.steps,
+        guidance_scale=recipe.guidance_scale,
+        width=recipe.width,
+        height=recipe.height,
+        scheduler=scheduler,
+        warnings=warnings,
+    )
+
+
+def _text_chunk(image: Image.Image, key: str) -> str | None:
+    value = image.info.get(key)
+    return str(value) if isinstance(value, str) else None
+
+
+def _unquote(value: str) -> str:
+    if len(value) >= 2 and value[0] == '"' and value[-1] == '"':
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def _number(
+    params: dict[str, str], key: str, kind: Callable[[str], Any], warnings: list[str]
+) -> Any:
+    if key not in params:
+        warnings.append(f"no {key}")
+        return None
+    try:
+        return kind(params[key])
+    except ValueError:
+        warnings.append(f"cannot read {key} {params[key]!r}")
+        return None
+
+
+def _scheduler(params: dict[str, str], names: list[str], warnings: list[str]) -> str | None:
+    """Our display name for A1111's sampler and schedule type; None (and why) if not offered."""
+    sampler = params.get("Sampler")
+    if not sampler:
+        warnings.append("no Sampler")
+        return None
+    schedule = params.get("Schedule type")
+    if sampler.endswith(" Karras") and schedule is None:  # A1111 before 1.9: "DPM++ 2M Karras"
+        sampler, schedule = sampler.removesuffix(" Karras"), "Karras"
+    if schedule == "Automatic":
+        schedule = _A1111_AUTOMATIC.get(sampler, schedule)
+    if schedule is None or schedule in _PLAIN_SCHEDULES:
+        name = _FROM_A1111.get(sampler, sampler)
+    elif schedule == "Karras" and sampler in _KARRAS_OF:
+        name = _KARRAS_OF[sampler]
+    else:
+        warnings.append(f"sampler {sampler!r} with schedule type {schedule!r} is not offered")
+        return None
+    if name not in names:
+        warnings.append(f"sampler {sampler!r} is not offered")
+        return None
+    return name

@@ -1,0 +1,146 @@
+"""A run's life: recipes that replay bit-exact, micro-batches, Stop, previews and faults."""
+
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+from pipeline.engine import Engine, Hooks, OutOfMemory, Stopped, Tile
+from pipeline.loading import LoadedModel
+from pipeline.recipe import tensor_sha256
+from pipeline.requests import CompareRequest, GridRequest, RefineRequest, RenderSettings
+
+FAST = RenderSettings(steps=4)
+
+
+def identical(a: Tile, b: Tile) -> bool:
+    return np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_a_recipe_says_how_its_tile_was_made(engine: Engine, tiny: LoadedModel) -> None:
+    tiles = engine.grid(GridRequest("a lighthouse", (5, 6, 7, 8, 9), FAST))
+    recipe = tiles[4].recipe
+    assert (recipe.kind, recipe.seed, recipe.prompt, recipe.steps) == ("grid", 9, "a lighthouse", 4)
+    assert recipe.sampler == "PNDM" and recipe.scheduler_config["_class_name"] == "PNDMScheduler"
+    assert (recipe.model_id, recipe.model_hash) == ("tiny", tiny.weights_hash)
+    assert (recipe.dtype, recipe.device, recipe.generator_device) == ("float32", "cpu", "cpu")
+    assert recipe.versions["diffusers"] and recipe.versions["torch"]
+    # Micro-batches of 4: the fifth tile was rendered first in a call of one.
+    assert [(t.recipe.batch_size, t.recipe.batch_index) for t in tiles] == [
+        (4, 0),
+        (4, 1),
+        (4, 2),
+        (4, 3),
+        (1, 0),
+    ]
+    noise = torch.randn((1, 4, 32, 32), generator=torch.Generator().manual_seed(9))
+    assert recipe.noise_sha256 == tensor_sha256(noise[0])
+
+
+def test_a_tile_from_a_grid_of_four_replays_bit_exact(engine: Engine) -> None:
+    tiles = engine.grid(GridRequest("a lighthouse", (0, 1, 2, 3), FAST))
+    for tile in (tiles[0], tiles[2]):
+        again = engine.replay(tile.recipe)
+        assert identical(again, tile)
+        assert again.recipe.noise_sha256 == tile.recipe.noise_sha256
+
+
+def test_refine_and_stochastic_compare_tiles_replay_bit_exact(engine: Engine) -> None:
+    refined = engine.refine(RefineRequest("a lighthouse", 8, (", artsy", ", colorful"), FAST))
+    assert identical(engine.replay(refined[1].recipe), refined[1])
+    compared = engine.compare(CompareRequest("a lighthouse", 8, ("DDIM", "Euler a"), settings=FAST))
+    assert compared[1].recipe.sampler == "Euler a"
+    assert identical(engine.replay(compared[1].recipe), compared[1])
+
+
+def test_without_micro_batches_one_call_renders_the_grid(tiny: LoadedModel) -> None:
+    whole = Engine(tiny, micro_batch=None).grid(GridRequest("a", tuple(range(6)), FAST))
+    assert {t.recipe.batch_size for t in whole} == {6}
+
+
+def test_stop_ends_a_run_between_steps_and_the_next_run_is_unchanged(engine: Engine) -> None:
+    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=20))
+    hooks = Hooks()
+    steps_seen = []
+
+    def stop_at_step_three(fraction: float, text: str) -> None:
+        steps_seen.append(text)
+        if len(steps_seen) == 3:
+            hooks.stop.set()
+
+    hooks.progress = stop_at_step_three
+    with pytest.raises(Stopped, match="Stopped at step 3 of 20"):
+        engine.grid(request, hooks)
+    assert len(steps_seen) == 3
+    after = engine.grid(request)
+    fresh = Engine(engine.model).grid(request)
+    assert all(identical(a, b) for a, b in zip(after, fresh, strict=True))
+
+
+def test_previews_arrive_while_a_run_denoises(engine: Engine) -> None:
+    seen: list[tuple[int, int, tuple[int, int]]] = []
+    hooks = Hooks(
+        preview=lambda first, images: seen.append((first, len(images), images[0].size)),
+        preview_every=2,
+    )
+    engine.grid(GridRequest("a lighthouse", tuple(range(6)), RenderSettings(steps=5)), hooks)
+    # Steps 2 and 4 of each micro-batch (the last step's image is the tile itself).
+    assert seen == [(0, 4, (64, 64)), (0, 4, (64, 64)), (4, 2, (64, 64)), (4, 2, (64, 64))]
+
+
+def fail_in_the_unet(monkeypatch: pytest.MonkeyPatch, tiny: LoadedModel, error: Exception) -> None:
+    calls = []
+    forward = type(tiny.pipe.unet).forward
+
+    def failing(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise error
+        return forward(self, *args, **kwargs)
+
+    monkeypatch.setattr(type(tiny.pipe.unet), "forward", failing)
+
+
+def test_out_of_memory_is_a_clear_message_and_the_next_run_works(
+    engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = GridRequest("a lighthouse", (0, 1), FAST)
+    before = engine.grid(request)
+    with monkeypatch.context() as patch:
+        fail_in_the_unet(patch, tiny, torch.OutOfMemoryError("CUDA out of memory"))
+        with pytest.raises(OutOfMemory, match="try fewer tiles or a smaller size"):
+            engine.grid(request)
+    after = engine.grid(request)
+    assert all(identical(a, b) for a, b in zip(before, after, strict=True))
+
+
+def test_a_fault_mid_run_leaves_the_pipeline_usable(
+    engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = GridRequest("a lighthouse", (3,), FAST)
+    before = engine.grid(request)
+    with monkeypatch.context() as patch:
+        fail_in_the_unet(patch, tiny, RuntimeError("injected"))
+        with pytest.raises(RuntimeError, match="injected"):
+            engine.grid(request)
+    assert identical(engine.grid(request)[0], before[0])
+
+
+def test_a_stopped_run_releases_the_model_for_others(engine: Engine) -> None:
+    hooks = Hooks()
+    hooks.stop.set()
+    with pytest.raises(Stopped):
+        engine.grid(GridRequest("a", (1,), FAST), hooks)
+    done = threading.Event()
+    worker = threading.Thread(
+        target=lambda: (engine.grid(GridRequest("a", (1,), FAST)), done.set())
+    )
+    worker.start()
+    worker.join(timeout=60)
+    assert done.is_set()
+
+
+def test_a_prompt_past_the_token_window_is_noticed(engine: Engine) -> None:
+    assert not engine.truncated("a lighthouse at dusk")
+    assert engine.truncated("a lighthouse at dusk, " * 40)

@@ -1,0 +1,108 @@
+"""The session manifest: order, lineage, small, and read back as replayable tiles."""
+
+from __future__ import annotations
+
+import copy
+import json
+from datetime import datetime
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from pipeline.manifest import Manifest, ManifestError, ManifestTile, load_manifest
+from pipeline.recipe import pixels_sha256
+from tests.pipeline.test_metadata import sample_image, sample_recipe
+
+
+def tiles(kind: str, *seeds: int) -> list[SimpleNamespace]:
+    return [
+        SimpleNamespace(image=sample_image(seed), recipe=sample_recipe(kind=kind, seed=seed))
+        for seed in seeds
+    ]
+
+
+def session() -> Manifest:
+    manifest = Manifest("tiny", "0.3.0")
+    grid = manifest.append("grid", tiles("grid", 0, 1, 2), files=[Path("/out/a.png"), None, None])
+    refine = manifest.append("refine", tiles("refine", 1, 1), parent=(grid, 1))
+    manifest.append("compare", tiles("compare", 1), parent=(refine, 0))
+    return manifest
+
+
+def test_entries_keep_order_lineage_and_hashes() -> None:
+    data = json.loads(session().to_json())
+    assert {key: data[key] for key in ("format", "app_version", "model")} == {
+        "format": "seed-explorer-session",
+        "app_version": "0.3.0",
+        "model": "tiny",
+    }
+    entries = data["entries"]
+    assert [(e["id"], e["kind"], e["parent"]) for e in entries] == [
+        (1, "grid", None),
+        (2, "refine", {"entry": 1, "tile": 1}),
+        (3, "compare", {"entry": 2, "tile": 0}),
+    ]
+    first = entries[0]["tiles"][0]
+    assert first["recipe"] == sample_recipe(kind="grid", seed=0).to_dict()
+    assert first["image_sha256"] == pixels_sha256(sample_image(0))
+    assert [t["file"] for t in entries[0]["tiles"]] == ["/out/a.png", None, None]
+    assert datetime.fromisoformat(entries[0]["time"]).tzinfo is not None
+
+
+def test_it_stays_small_and_deep_copyable() -> None:
+    manifest = session()
+    assert len(manifest.to_json()) < 12_000  # six recipes, no pixels
+    clone = copy.deepcopy(manifest)
+    clone.append("grid", tiles("grid", 9))
+    assert len(manifest.entries) == 3
+
+
+@pytest.mark.parametrize(
+    ("kind", "parent", "message"),
+    [
+        ("grid", (7, 0), "parent entry 7 is not in this session"),
+        ("refine", (1, 3), "entry 1 has 3 tiles, no tile 3"),
+        ("upscale", None, "kind must be one of grid, refine, compare"),
+    ],
+)
+def test_a_lineage_that_points_nowhere_is_refused(
+    kind: str, parent: tuple[int, int] | None, message: str
+) -> None:
+    manifest = session()
+    with pytest.raises(ManifestError, match=message):
+        manifest.append(kind, tiles("grid", 1), parent=parent)
+    assert len(manifest.entries) == 3
+
+
+def test_load_manifest_lists_every_tile(tmp_path: Path) -> None:
+    manifest = Manifest("tiny")
+    manifest.append("grid", tiles("grid", 4, 5), files=["4.png", None])
+    loaded = load_manifest(manifest.write(tmp_path / "session.json"))
+    assert loaded == [
+        ManifestTile(
+            1,
+            0,
+            sample_recipe(kind="grid", seed=4),
+            pixels_sha256(sample_image(4)),
+            tmp_path / "4.png",
+        ),
+        ManifestTile(
+            1, 1, sample_recipe(kind="grid", seed=5), pixels_sha256(sample_image(5)), None
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "cannot read the manifest"),
+        ('{"entries": []}', "not a seed-explorer-session manifest"),
+        ('{"format": "seed-explorer-session", "entries": [{"id": 1}]}', "malformed entry"),
+    ],
+)
+def test_unreadable_manifests_say_why(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "session.json"
+    path.write_text(text)
+    with pytest.raises(ManifestError, match=message):
+        load_manifest(path)

@@ -1,0 +1,120 @@
+"""In headless Chromium: Stop, Enter, downloads, and a pinned tile's round trip — download it,
+drop it back in, verify it in the app and replay it from the command line, bit-exact."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from tests.test_browser import (
+    PROMPT,
+    RENDER_TIMEOUT_MS,
+    ROOT,
+    captions,
+    close_preview,
+    run_grid,
+    screenshot,
+    set_number,
+    textbox,
+    tile,
+)
+
+pytestmark = pytest.mark.browser
+pytest.importorskip("playwright")
+from playwright.sync_api import Page, expect  # noqa: E402
+
+from pipeline.metadata import read_png  # noqa: E402
+
+pytest_plugins = ["tests.test_browser"]
+
+
+def test_stop_ends_a_run_and_the_next_run_works(page: Page) -> None:
+    set_number(page.locator("#steps input[type=number]"), 150)
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "seeds").fill("0-3")
+    page.locator("#grid-run").click()
+    expect(page.locator("#grid-status")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
+
+    page.locator("#grid-stop").click()
+
+    expect(page.locator("#grid-status")).to_contain_text(
+        "Stopped at step", timeout=RENDER_TIMEOUT_MS
+    )
+    screenshot(page, "stopped", full_page=False)
+    set_number(page.locator("#steps input[type=number]"), 4)
+    run_grid(page, PROMPT, "0-1", [0, 1])
+
+
+def test_enter_in_the_prompt_generates(page: Page) -> None:
+    prompt = textbox(page, "prompt")
+    prompt.fill("a lighthouse at dusk")
+    prompt.press("Enter")
+    expect(captions(page, "grid-gallery")).to_have_text(
+        [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS
+    )
+
+
+def test_a_pinned_tile_downloads_drops_back_in_and_verifies_bit_exact(
+    page: Page, tmp_path: Path
+) -> None:
+    run_grid(page, PROMPT, "0-3", [0, 1, 2, 3])
+    tile(page, "grid-gallery", "seed 2").click()
+    expect(textbox(page, "pinned-seed")).to_have_value("2")
+    with page.expect_download() as download:
+        page.locator("#grid-gallery").get_by_role("button", name="Download").first.click()
+    png = tmp_path / "tile.png"
+    download.value.save_as(png)
+    _, recipe, infotext = read_png(png)
+    assert recipe is not None and recipe.seed == 2 and "Seed: 2" in (infotext or "")
+    close_preview(page, "grid-gallery")
+
+    # A new page: nothing pinned, then the PNG dropped onto "Load a recipe".
+    page.reload()
+    expect(textbox(page, "pinned-seed")).to_have_value("")
+    page.locator("#reproduce").get_by_text("Reproduce").click()
+    page.locator("#recipe-file input[type=file]").set_input_files(png)
+    expect(textbox(page, "pinned-seed")).to_have_value("2")
+    expect(textbox(page, "prompt")).to_have_value(PROMPT)
+    expect(page.locator("#recipe-status")).to_contain_text("full recipe")
+    page.locator("#verify-run").click()
+    expect(page.locator("#verify-status")).to_contain_text("Bit-exact", timeout=RENDER_TIMEOUT_MS)
+    screenshot(page, "verified", full_page=False)
+
+    replay = subprocess.run(
+        [sys.executable, "-m", "pipeline.replay", str(png), "--out", str(tmp_path / "out")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert replay.returncode == 0, replay.stdout + replay.stderr
+    assert "bit-exact" in replay.stdout
+
+
+def test_download_all_and_the_session_manifest(page: Page, tmp_path: Path) -> None:
+    run_grid(page, PROMPT, "4-6", [4, 5, 6])
+    page.locator("#grid-download").click()
+    link = page.locator("#grid-zip a").first
+    expect(link).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    with page.expect_download() as download:
+        link.click()
+    bundle = tmp_path / "all.zip"
+    download.value.save_as(bundle)
+    with zipfile.ZipFile(bundle) as archive:
+        names = archive.namelist()
+    assert "contact-sheet.png" in names and len(names) == 4
+
+    page.locator("#reproduce").get_by_text("Reproduce").click()
+    page.locator("#manifest-export").click()
+    manifest_link = page.locator("#manifest-file a").first
+    expect(manifest_link).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    with page.expect_download() as download:
+        manifest_link.click()
+    manifest = json.loads(Path(download.value.path()).read_text())
+    seeds = [t["recipe"]["seed"] for t in manifest["entries"][0]["tiles"]]
+    assert seeds == [4, 5, 6]

@@ -1,0 +1,117 @@
+"""A run without a server: previews stream, tiles arrive as PNGs with their recipe, Stop works."""
+
+import threading
+from pathlib import Path
+
+import gradio as gr
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline.engine import Engine
+from pipeline.manifest import Manifest
+from pipeline.metadata import read_png
+from pipeline.outputs import OutputFolder
+from pipeline.requests import GridRequest, RefineRequest, RenderSettings
+from ui import runner
+from ui.runner import Services
+
+
+def grid_run(services: Services, manifest: Manifest, request: GridRequest) -> list:
+    labels = [f"seed {seed}" for seed in request.seeds]
+    return list(
+        runner.run(
+            services,
+            "grid",
+            lambda hooks: services.engine.grid(request, hooks),
+            labels,
+            manifest,
+            None,
+            "session",
+            None,
+        )
+    )
+
+
+def test_a_run_streams_previews_then_tiles_with_their_recipes(
+    engine: Engine, tmp_path: Path
+) -> None:
+    services = Services(engine, OutputFolder(tmp_path / "outputs"))
+    manifest = Manifest("tiny")
+    request = GridRequest("a lighthouse", (3, 4), RenderSettings(steps=10, scheduler="Euler"))
+    updates = grid_run(services, manifest, request)
+
+    assert updates[0][:3] == ([], [], "Waiting for the model…")  # the old tiles go at once
+    previews = [u[0] for u in updates[1:-1] if isinstance(u[0], list)]
+    assert len(previews) == 1  # step 5 of 10
+    lines = [u[2] for u in updates[1:-1] if isinstance(u[2], str)]
+    assert lines[-1] == "Euler: step 10/10 · 100%"
+    assert [caption for _, caption in previews[0]] == ["seed 3 · preview", "seed 4 · preview"]
+    items, refs, status, returned = updates[-1]
+    assert [caption for _, caption in items] == ["seed 3", "seed 4"]
+    assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
+    assert returned is manifest and [e["kind"] for e in manifest.entries] == ["grid"]
+    for (file, _), ref in zip(items, refs, strict=True):
+        image, recipe, infotext = read_png(file)
+        assert recipe == ref.recipe and f"Seed: {ref.seed}" in infotext
+        with Image.open(ref.saved) as saved:
+            assert np.array_equal(np.asarray(saved), np.asarray(image))
+
+
+def test_a_refinement_records_the_tile_it_grew_from(engine: Engine) -> None:
+    services = Services(engine, previews=False)
+    manifest = Manifest("tiny")
+    *_, (_, refs, _, _) = grid_run(
+        services, manifest, GridRequest("a", (7, 8), RenderSettings(steps=2))
+    )
+    pinned = refs[1]
+    request = RefineRequest("a", 8, (", artsy",), RenderSettings(steps=2))
+    list(
+        runner.run(
+            services,
+            "refine",
+            lambda hooks: engine.refine(request, hooks),
+            ["artsy"],
+            manifest,
+            runner.parent(pinned, 8),
+            "session",
+            None,
+        )
+    )
+    assert manifest.entries[1]["parent"] == {"entry": 1, "tile": 1}
+    assert runner.parent(pinned, 9) is None  # a seed typed since is not the pinned tile
+
+
+def test_stop_ends_the_run_and_says_so(engine: Engine) -> None:
+    services = Services(engine, previews=False)
+    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=150))
+    started = threading.Event()
+
+    def progress(fraction: float, desc: str) -> None:
+        started.set()
+
+    stopper = threading.Thread(target=lambda: started.wait(60) and services.runs.stop("session"))
+    stopper.start()
+    updates = list(
+        runner.run(
+            services,
+            "grid",
+            lambda hooks: engine.grid(request, hooks),
+            ["seed 0", "seed 1"],
+            Manifest("tiny"),
+            None,
+            "session",
+            progress,
+        )
+    )
+    stopper.join()
+    items, refs, status, _ = updates[-1]
+    assert (items, refs) == ([], [])
+    assert status.startswith("Stopped at step") and status.endswith("of 150.")
+    assert not services.runs.stop("session")  # the run is over
+
+
+def test_a_refusal_inside_the_run_is_a_toast(engine: Engine) -> None:
+    services = Services(engine, previews=False)
+    with pytest.raises(gr.Error, match="Steps"):
+        grid_run(services, Manifest("tiny"), GridRequest("a", (1,), RenderSettings(steps=0)))

@@ -1,0 +1,145 @@
+"""Reproduce: load a recipe from a PNG, verify the pinned tile, export the session manifest."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from pipeline.engine import Hooks
+from pipeline.manifest import Manifest
+from pipeline.metadata import (
+    MetadataError,
+    fields_from_infotext,
+    fields_from_recipe,
+    read_png,
+)
+from pipeline.replay import drift
+from ui.gpu import gpu
+from ui.runner import Services
+from ui.shared import MODEL_QUEUE, SharedInputs
+from ui.state import TileRef
+
+
+def build(services: Services, shared: SharedInputs) -> None:
+    engine = services.engine
+    with gr.Accordion("Reproduce", open=False, elem_id="reproduce"), gr.Row():
+        with gr.Column():
+            recipe_file = gr.File(
+                label="Load a recipe: drop a PNG from this app or AUTOMATIC1111",
+                file_types=[".png"],
+                elem_id="recipe-file",
+                height=120,
+            )
+            loaded = gr.Markdown(elem_id="recipe-status")
+        with gr.Column():
+            verify = gr.Button("Verify the pinned tile", elem_id="verify-run")
+            verdict = gr.Markdown(elem_id="verify-status")
+            heatmap = gr.Image(
+                label="Difference (brighter = larger)",
+                elem_id="verify-heatmap",
+                format="png",
+                height=160,
+                visible=False,
+            )
+        with gr.Column():
+            export = gr.Button("Export the session manifest", elem_id="manifest-export")
+            manifest_file = gr.File(
+                label="Session manifest", elem_id="manifest-file", visible=False
+            )
+
+    def load(path: str | None) -> tuple[Any, ...]:
+        if not path:
+            return (gr.skip(),) * 9 + ("",)
+        try:
+            _, recipe, infotext = read_png(path)
+        except (OSError, MetadataError) as error:
+            raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
+        names = engine.registry.names
+        if recipe is not None:
+            fields = fields_from_recipe(recipe, names)
+        elif infotext is not None:
+            fields = fields_from_infotext(infotext, names)
+        else:
+            raise gr.Error(
+                "Load a recipe: this PNG carries no recipe or generation parameters",
+                print_exception=False,
+            )
+        for warning in fields.warnings:
+            gr.Warning(f"Load a recipe: {warning}")
+        pinned = recipe and TileRef(recipe, path, f"seed {recipe.seed}", None, 0)
+        note = (
+            "Loaded the full recipe: Verify renders it again."
+            if recipe
+            else "Loaded the AUTOMATIC1111 parameters (no batch shape or noise hash in them)."
+        )
+        return (
+            fields.prompt or gr.skip(),
+            fields.negative_prompt,
+            "" if fields.seed is None else str(fields.seed),
+            fields.scheduler or gr.skip(),
+            fields.steps or gr.skip(),
+            gr.skip() if fields.guidance_scale is None else fields.guidance_scale,
+            fields.width or gr.skip(),
+            fields.height or gr.skip(),
+            pinned,
+            note,
+        )
+
+    @gpu
+    def check(pinned: TileRef | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any]:
+        if pinned is None:
+            raise gr.Error(
+                "Verify: pin a tile first (click it) or load one of this app's PNGs",
+                print_exception=False,
+            )
+        hooks = Hooks(progress=lambda fraction, text: progress(fraction, desc=text))
+        replayed = engine.replay(pinned.recipe, hooks)
+        with Image.open(pinned.file) as original:
+            result = drift(original, replayed.image)
+        if result.bit_exact:
+            text = f"**Bit-exact**: seed {pinned.seed} rendered again matches pixel for pixel."
+            return text, gr.update(value=None, visible=False)
+        text = (
+            f"**Drift** for seed {pinned.seed}: max pixel difference {result.max_diff}, "
+            f"PSNR {result.psnr:.1f} dB."
+        )
+        return text, gr.update(value=result.heatmap, visible=True)
+
+    def export_manifest(manifest: Manifest) -> Any:
+        folder = Path(tempfile.mkdtemp(prefix="seed-explorer-manifest-"))
+        path = manifest.write(folder / "seed-explorer-session.json")
+        return gr.update(value=str(path), visible=True)
+
+    recipe_file.upload(
+        load,
+        recipe_file,
+        [
+            shared.prompt,
+            shared.negative_prompt,
+            shared.pinned_seed,
+            shared.scheduler,
+            shared.steps,
+            shared.guidance_scale,
+            shared.width,
+            shared.height,
+            shared.pinned,
+            loaded,
+        ],
+        api_visibility="private",
+    )
+    verify.click(
+        check,
+        shared.pinned,
+        [verdict, heatmap],
+        concurrency_id=MODEL_QUEUE,
+        api_visibility="private",
+    )
+    export.click(export_manifest, shared.manifest, manifest_file, api_visibility="private")
+    # A seed typed by hand is not the pinned tile any more.
+    shared.pinned_seed.input(
+        lambda: None, None, shared.pinned, queue=False, api_visibility="private"
+    )

@@ -1,0 +1,195 @@
+"""A run from click to gallery: live previews while it denoises, Stop, then the tiles.
+
+The engine renders in a worker thread; this generator forwards its previews to the gallery
+as they come, so Gradio streams them. Finished tiles are written once as PNGs with their
+recipe (served to the browser, and kept in the outputs folder when saving is on) and entered
+in the session manifest.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import queue
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+from PIL import Image
+
+from pipeline.contact_sheet import contact_sheet, zip_bundle
+from pipeline.engine import Engine, Hooks, RenderError, Stopped, Tile
+from pipeline.manifest import Manifest
+from pipeline.metadata import write_png
+from pipeline.outputs import OutputFolder
+from pipeline.requests import RequestError
+from pipeline.seeds import SeedError
+from ui.handlers import CAPTIONS, summary
+from ui.runs import Runs
+from ui.state import TileRef
+
+log = logging.getLogger("seed_explorer")
+
+# gallery, tiles, status, manifest
+Update = tuple[Any, Any, Any, Any]
+STATUS_EVERY = 0.25  # seconds between progress lines sent to the browser
+
+
+@dataclass(frozen=True)
+class Services:
+    """What every session's handlers share: the engine and where tiles go."""
+
+    engine: Engine
+    outputs: OutputFolder | None = None
+    previews: bool = True
+    runs: Runs = field(default_factory=Runs)
+    served: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="seed-explorer-")))
+
+
+def run(
+    services: Services,
+    kind: str,
+    start: Callable[[Hooks], list[Tile]],
+    labels: list[str],
+    manifest: Manifest,
+    parent: TileRef | None,
+    session: str,
+    progress: Callable[..., Any] | None,
+) -> Iterator[Update]:
+    """Streams previews, then the tiles; a refusal or a fault becomes a toast."""
+    stop = services.runs.start(session)
+    events: queue.Queue = queue.Queue()
+    started = time.monotonic()
+
+    def report(fraction: float, text: str) -> None:
+        if progress is not None:
+            progress(fraction, desc=text)
+        events.put(("progress", fraction, text))
+
+    hooks = Hooks(
+        progress=report,
+        preview=(lambda first, images: events.put(("preview", first, images)))
+        if services.previews
+        else None,
+        stop=stop,
+    )
+    outcome: dict[str, Any] = {}
+
+    def work() -> None:
+        try:
+            outcome["tiles"] = start(hooks)
+        except Exception as error:  # reported to the user below, after the thread ends
+            outcome["error"] = error
+        finally:
+            events.put(None)
+
+    worker = threading.Thread(target=work, name=f"render-{kind}", daemon=True)
+    worker.start()
+    shown: list[Any] = [None] * len(labels)
+    last_status = 0.0
+    try:
+        # The old tiles go: a click while this runs must not pin a seed from the last run.
+        yield [], [], "Waiting for the model…", gr.skip()
+        while (event := events.get()) is not None:
+            if event[0] == "preview":
+                _, first, images = event
+                shown[first : first + len(images)] = images
+                items = [(im, f"{labels[i]} · preview") for i, im in enumerate(shown) if im]
+                yield items, gr.skip(), gr.skip(), gr.skip()
+            elif time.monotonic() - last_status > STATUS_EVERY or event[1] >= 1:
+                last_status = time.monotonic()
+                yield gr.skip(), gr.skip(), progress_line(*event[1:], started), gr.skip()
+    finally:
+        if worker.is_alive():  # the browser went away: stop rendering for nobody
+            stop.set()
+        worker.join()
+        services.runs.finish(session, stop)
+    if "error" in outcome:
+        yield _refusal(outcome["error"])
+        return
+    yield finish(services, kind, outcome["tiles"], manifest, parent)
+
+
+def finish(
+    services: Services, kind: str, tiles: list[Tile], manifest: Manifest, parent: TileRef | None
+) -> Update:
+    """Writes the tiles' PNGs, enters them in the manifest, and says what was rendered."""
+    notes = []
+    saved: list[str | None] = [None] * len(tiles)
+    if services.outputs is not None:
+        try:
+            for index, tile in enumerate(tiles):
+                saved[index] = str(services.outputs.save(tile))
+        except OSError as error:
+            done = sum(path is not None for path in saved)
+            notes.append(f"saved {done} of {len(tiles)} to the outputs folder, then: {error}")
+    entry = manifest.append(kind, tiles, parent and (parent.entry, parent.index), saved)
+    caption = CAPTIONS[kind]
+    refs = []
+    for index, tile in enumerate(tiles):
+        path = services.served / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
+        write_png(path, tile.image, tile.recipe)
+        refs.append(TileRef(tile.recipe, str(path), caption(tile), entry, index, saved[index]))
+    if any(services.engine.truncated(prompt) for prompt in {t.recipe.prompt for t in tiles}):
+        notes.append("the prompt is longer than the model reads (77 tokens): the tail is ignored")
+        gr.Warning("Prompt truncated: the model reads the first 77 tokens; the tail is ignored.")
+    if saved[0] is not None:
+        notes.append(f"saved to {Path(saved[0]).parent}")
+    items = [(ref.file, ref.caption) for ref in refs]
+    return items, refs, " · ".join([summary(tiles), *notes]), manifest
+
+
+def bundle(services: Services, tiles: list[TileRef]) -> str:
+    """ "Download all": the tiles' PNGs (recipes kept) and a labelled contact sheet, zipped."""
+    if not tiles:
+        raise gr.Error("Download all: nothing rendered yet", print_exception=False)
+    images = [Image.open(ref.file) for ref in tiles]
+    first = tiles[0].recipe
+    footer = [
+        first.prompt.removesuffix(first.suffix or "")
+    ]  # a refinement's prompt before its suffix
+    if first.negative_prompt:
+        footer.append(f"Negative prompt: {first.negative_prompt}")
+    footer.append(
+        f"{first.sampler}, {first.steps} steps, CFG {first.guidance_scale:g}, "
+        f"{first.width}x{first.height}, model {first.model_id}"
+    )
+    sheet = contact_sheet(images, [ref.caption for ref in tiles], footer)
+    buffer = io.BytesIO()
+    sheet.save(buffer, format="PNG")
+    files = [(Path(ref.file).name, Path(ref.file).read_bytes()) for ref in tiles]
+    entry = tiles[0].entry
+    name = f"seed-explorer-{first.kind}-{entry if entry is not None else 'loaded'}.zip"
+    return str(zip_bundle(files, buffer.getvalue(), services.served, name))
+
+
+def progress_line(fraction: float, text: str, started: float) -> str:
+    """ "DDIM: step 12/50 · 24% · about 9 s left": the run's progress as the status line."""
+    line = f"{text} · {fraction:.0%}"
+    elapsed = time.monotonic() - started
+    if 0 < fraction < 1 and elapsed > 1:
+        line += f" · about {elapsed * (1 - fraction) / fraction:.0f} s left"
+    return line
+
+
+def parent(pinned: TileRef | None, seed: int) -> TileRef | None:
+    """The pinned tile a refinement or comparison grows from, when the seed is still its."""
+    if pinned is None or pinned.entry is None or pinned.seed != seed:
+        return None
+    return pinned
+
+
+def _refusal(error: Exception) -> Update:
+    """A refused or failed run as a toast; the gallery stays empty, the app keeps serving."""
+    if isinstance(error, Stopped):
+        gr.Info(str(error))
+        return [], [], f"{error}.", gr.skip()
+    if isinstance(error, (RequestError, SeedError, RenderError)):
+        raise gr.Error(str(error), print_exception=False)
+    log.error("Render failed", exc_info=error)
+    raise gr.Error(f"Render failed ({type(error).__name__}: {error}). The app is still running.")
