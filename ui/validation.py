@@ -8,26 +8,18 @@ direct HTTP call to /run/<name> skips the queue and its validators.
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import Any
 
 import gradio as gr
 
 from pipeline.engine import Engine
-from pipeline.requests import (
-    CompareRequest,
-    GridRequest,
-    ModelFacts,
-    RefineRequest,
-    RequestError,
-    check_compare,
-    check_grid,
-    check_refine,
-)
-from pipeline.seeds import SeedError, parse_seeds
-from ui.handlers import parse_scheduler_steps, parse_suffixes, pinned_seed, settings
+from pipeline.requests import ModelFacts, RequestError, check_compare, check_grid, check_refine
+from ui import handlers
 
-# Each tab's inputs, in the order its run button passes them (the API's parameter order).
+# Each tab's inputs, in the order its run button passes them (the API's parameter order);
+# states the button also passes (the session manifest, the pinned tile) follow, unchecked.
 GRID_INPUTS = (
     "prompt", "negative_prompt", "seeds", "scheduler", "steps", "guidance_scale", "width", "height"
 )  # fmt: skip
@@ -45,92 +37,38 @@ _INPUT_OF_FIELD = {"Pinned seed": "seed", "Steps per scheduler": "scheduler_step
 
 Validator = Callable[..., list[dict[str, Any]]]
 
+# The handlers' request builders as written: their RequestError names the field, where the
+# decorated ones turn it into a toast.
+_grid_request = inspect.unwrap(handlers.grid_request)
+_refine_request = inspect.unwrap(handlers.refine_request)
+_compare_request = inspect.unwrap(handlers.compare_request)
+
 
 def grid_validator(engine: Engine) -> Validator:
-    """For the Grid button; takes the same inputs as its handler."""
-    return _validator(engine, grid_request, GRID_INPUTS)
+    """For the Grid button: its handler's inputs, parsed and checked as the run will be."""
+
+    def check(*values: Any) -> None:
+        check_grid(_grid_request(engine, *values), engine.limits, model_facts(engine))
+
+    return _validator(check, GRID_INPUTS)
 
 
 def refine_validator(engine: Engine) -> Validator:
-    """For the Refine button; takes the same inputs as its handler."""
-    return _validator(engine, refine_request, REFINE_INPUTS)
+    """For the Refine button: its handler's inputs, parsed and checked as the run will be."""
+
+    def check(*values: Any) -> None:
+        check_refine(_refine_request(*values), engine.limits, model_facts(engine))
+
+    return _validator(check, REFINE_INPUTS)
 
 
 def compare_validator(engine: Engine) -> Validator:
-    """For the Compare button; takes the same inputs as its handler."""
-    return _validator(engine, compare_request, COMPARE_INPUTS)
+    """For the Compare button: its handler's inputs, parsed and checked as the run will be."""
 
+    def check(*values: Any) -> None:
+        check_compare(_compare_request(*values), engine.limits, model_facts(engine))
 
-def grid_request(
-    engine: Engine,
-    prompt: Any,
-    negative_prompt: Any,
-    seeds: Any,
-    scheduler: Any,
-    steps: Any,
-    guidance_scale: Any,
-    width: Any,
-    height: Any,
-) -> GridRequest:
-    """The grid the Grid tab's values ask for, checked as the engine will check it."""
-    try:
-        seed_list = parse_seeds(seeds, engine.limits.max_tiles)
-    except SeedError as error:
-        raise RequestError("Seeds", str(error)) from None
-    request = GridRequest(
-        prompt=prompt,
-        seeds=tuple(seed_list),
-        settings=settings(negative_prompt, scheduler, steps, guidance_scale, width, height),
-    )
-    check_grid(request, engine.limits, model_facts(engine))
-    return request
-
-
-def refine_request(
-    engine: Engine,
-    prompt: Any,
-    negative_prompt: Any,
-    seed: Any,
-    suffixes: Any,
-    scheduler: Any,
-    steps: Any,
-    guidance_scale: Any,
-    width: Any,
-    height: Any,
-) -> RefineRequest:
-    """The refinement the Refine tab's values ask for, checked as the engine will check it."""
-    request = RefineRequest(
-        prompt=prompt,
-        seed=pinned_seed(seed),
-        suffixes=parse_suffixes(suffixes),
-        settings=settings(negative_prompt, scheduler, steps, guidance_scale, width, height),
-    )
-    check_refine(request, engine.limits, model_facts(engine))
-    return request
-
-
-def compare_request(
-    engine: Engine,
-    prompt: Any,
-    negative_prompt: Any,
-    seed: Any,
-    schedulers: Any,
-    steps: Any,
-    guidance_scale: Any,
-    width: Any,
-    height: Any,
-    scheduler_steps: Any = "",
-) -> CompareRequest:
-    """The comparison the Compare tab's values ask for, checked as the engine will check it."""
-    request = CompareRequest(
-        prompt=prompt,
-        seed=pinned_seed(seed),
-        schedulers=tuple([schedulers] if isinstance(schedulers, str) else schedulers or ()),
-        scheduler_steps=parse_scheduler_steps(scheduler_steps),
-        settings=settings(negative_prompt, None, steps, guidance_scale, width, height),
-    )
-    check_compare(request, engine.limits, model_facts(engine))
-    return request
+    return _validator(check, COMPARE_INPUTS)
 
 
 def model_facts(engine: Engine) -> ModelFacts:
@@ -156,12 +94,14 @@ def input_of(field_name: str) -> str:
     return _INPUT_OF_FIELD.get(field_name, field_name.lower().replace(" ", "_"))
 
 
-def _validator(engine: Engine, build: Callable[..., object], inputs: tuple[str, ...]) -> Validator:
+def _validator(check: Callable[..., None], inputs: tuple[str, ...]) -> Validator:
     def validate(*values: Any) -> list[dict[str, Any]]:
         try:
-            build(engine, *values)
+            check(*values[: len(inputs)])
         except RequestError as error:
-            return verdict(inputs, error)
-        return verdict(inputs, None)
+            verdicts = verdict(inputs, error)
+        else:
+            verdicts = verdict(inputs, None)
+        return verdicts + [gr.validate(True, "") for _ in values[len(inputs) :]]
 
     return validate
