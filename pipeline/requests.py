@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pipeline.recipe import Recipe
 from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
 from pipeline.seeds import MAX_SEED, SeedError, check_seed
 
@@ -141,25 +142,37 @@ def check_settings(
         _scheduler_key("Scheduler", settings.scheduler, model)
     if settings.steps is not None:
         check_steps("Steps", settings.steps, limits)
-    guidance = settings.guidance_scale
-    if not isinstance(guidance, int | float) or isinstance(guidance, bool):
-        raise RequestError(
-            "Guidance scale", f"must be a number 0..{limits.max_guidance}, got {guidance!r}"
-        )
-    if not 0 <= guidance <= limits.max_guidance:  # NaN fails every comparison
-        raise RequestError("Guidance scale", f"must be 0..{limits.max_guidance}, got {guidance}")
+    _check_guidance(settings.guidance_scale, limits)
     for name, side in (("Width", settings.width), ("Height", settings.height)):
-        if side is not None and (
-            not _is_whole(side) or not 8 <= side <= limits.max_side or side % 8
-        ):
-            raise RequestError(
-                name, f"must be a multiple of 8 from 8 to {limits.max_side}, got {side!r}"
-            )
+        if side is not None:
+            _check_side(name, side, limits)
     native_size = model.native_size if model else None
     width = settings.width or native_size
     height = settings.height or native_size
     if width and height:
         check_pixels(tiles, width, height, limits)
+
+
+def check_recipe(recipe: Recipe, limits: Limits) -> None:
+    """A recipe to render again, which may come from a dropped PNG: a request's limits, on
+    the whole call it replays (its other places repeat the tile)."""
+    check_prompt(recipe.prompt, limits)
+    _check_text("Negative prompt", recipe.negative_prompt, limits)
+    check_seed_value("Seed", recipe.seed)
+    check_steps("Steps", recipe.steps, limits)
+    _check_guidance(recipe.guidance_scale, limits)
+    _check_side("Width", recipe.width, limits)
+    _check_side("Height", recipe.height, limits)
+    if not _is_whole(recipe.batch_size) or not 1 <= recipe.batch_size <= limits.max_tiles:
+        raise RequestError(
+            "Batch size", f"must be a whole number 1..{limits.max_tiles}, got {recipe.batch_size!r}"
+        )
+    if not _is_whole(recipe.batch_index) or not 0 <= recipe.batch_index < recipe.batch_size:
+        raise RequestError(
+            "Batch index",
+            f"must be a whole number 0..{recipe.batch_size - 1}, got {recipe.batch_index!r}",
+        )
+    check_pixels(recipe.batch_size, recipe.width, recipe.height, limits)
 
 
 def check_pixels(tiles: int, width: int, height: int, limits: Limits) -> None:
@@ -212,6 +225,22 @@ def _scheduler_key(field_name: str, name: str, model: ModelFacts | None) -> str:
     if not isinstance(name, str):
         raise RequestError(field_name, f"must be a scheduler name, got {name!r}")
     return name.strip().lower()
+
+
+def _check_guidance(guidance: float, limits: Limits) -> None:
+    if not isinstance(guidance, int | float) or isinstance(guidance, bool):
+        raise RequestError(
+            "Guidance scale", f"must be a number 0..{limits.max_guidance}, got {guidance!r}"
+        )
+    if not 0 <= guidance <= limits.max_guidance:  # NaN fails every comparison
+        raise RequestError("Guidance scale", f"must be 0..{limits.max_guidance}, got {guidance}")
+
+
+def _check_side(field_name: str, side: int, limits: Limits) -> None:
+    if not _is_whole(side) or not 8 <= side <= limits.max_side or side % 8:
+        raise RequestError(
+            field_name, f"must be a multiple of 8 from 8 to {limits.max_side}, got {side!r}"
+        )
 
 
 def _check_text(field_name: str, text: str, limits: Limits) -> None:

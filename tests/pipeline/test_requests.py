@@ -1,6 +1,8 @@
 """The engine's checks: every refusal names its field and what it allows."""
 
 import math
+import re
+from dataclasses import replace
 
 import pytest
 from diffusers import DDIMScheduler
@@ -15,10 +17,12 @@ from pipeline.requests import (
     RequestError,
     check_compare,
     check_grid,
+    check_recipe,
     check_refine,
 )
 from pipeline.schedulers import SchedulerRegistry
 from pipeline.seeds import MAX_SEED
+from tests.pipeline.test_metadata import sample_recipe
 
 LIMITS = Limits()
 REGISTRY = SchedulerRegistry(DDIMScheduler())
@@ -168,3 +172,36 @@ def test_without_the_registry_names_are_left_to_the_engine_but_repeats_are_refus
     check_compare(CompareRequest("a", 8, ("Eulr",)), LIMITS)
     with pytest.raises(RequestError, match="chosen twice"):
         check_compare(CompareRequest("a", 8, ("Euler", " euler")), LIMITS)
+
+
+# The largest call the limits allow: 16 tiles at 512x512, the last one replayed.
+RECIPE = sample_recipe(width=512, height=512, batch_size=16, batch_index=15)
+
+
+def test_a_recipe_this_app_could_render_passes() -> None:
+    check_recipe(RECIPE, LIMITS)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "words"),
+    [
+        ({"prompt": LONG}, "Prompt", "over the 2000 limit"),
+        ({"prompt": None}, "Prompt", "type what to render"),
+        ({"negative_prompt": 5}, "Negative prompt", "must be text"),
+        ({"seed": -1}, "Seed", f"outside 0..{MAX_SEED}"),
+        ({"steps": 100_000}, "Steps", "1..150, got 100000"),
+        ({"guidance_scale": math.nan}, "Guidance scale", "got nan"),
+        ({"width": 8192}, "Width", "multiple of 8 from 8 to 1536, got 8192"),
+        ({"height": 100}, "Height", "got 100"),
+        ({"batch_size": 64}, "Batch size", "1..16, got 64"),
+        ({"batch_size": 0, "batch_index": 0}, "Batch size", "got 0"),
+        ({"batch_index": 16}, "Batch index", "0..15, got 16"),
+        ({"width": 1024, "height": 1024}, "Size", "16 tiles at 1024x1024"),
+    ],
+)
+def test_a_recipe_from_a_dropped_png_gets_a_requests_limits(
+    changes: dict, field: str, words: str
+) -> None:
+    with pytest.raises(RequestError, match=re.escape(words)) as caught:
+        check_recipe(replace(RECIPE, **changes), LIMITS)
+    assert caught.value.field == field
