@@ -27,6 +27,8 @@ class SeedError(ValueError):
 
 def parse_seeds(text: str, max_count: int) -> list[int]:
     """Seeds for a seed list; `random` draws fresh ones. Raises SeedError for anything else."""
+    if text is not None and not isinstance(text, str):
+        raise SeedError(f"the seed list must be text like 0-3 or 5, 17, 3, got {text!r}")
     text = (text or "").strip()
     if not text:
         raise SeedError("the seed list is empty: try 0-3, 5, 17, 3 or random")
@@ -56,6 +58,17 @@ def generators(seeds: list[int], device: str | torch.device = "cpu") -> list[tor
     return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
 
 
+def parse_seed(digits: str) -> int:
+    """One seed written in digits, refused by its length before Python builds a huge int.
+
+    int() of a few thousand digits raises a plain ValueError (and costs time), not a SeedError.
+    """
+    if len(digits.lstrip("0")) > len(str(MAX_SEED)):
+        shown = f"{digits[:12]}... ({len(digits)} digits)" if len(digits) > 24 else digits
+        raise SeedError(f"seed {shown} is outside 0..{MAX_SEED}")
+    return check_seed(int(digits))
+
+
 def check_seed(seed: int) -> int:
     if not 0 <= seed <= MAX_SEED:
         raise SeedError(f"seed {seed} is outside 0..{MAX_SEED}")
@@ -65,11 +78,11 @@ def check_seed(seed: int) -> int:
 def _parse_part(part: str) -> tuple[int, int]:
     """A seed or a range of seeds, as its first and last seed."""
     if _NUMBER.match(part):
-        seed = check_seed(int(part))
+        seed = parse_seed(part)
         return seed, seed
     range_match = _RANGE.match(part)
     if range_match:
-        first, last = (check_seed(int(g)) for g in range_match.groups())
+        first, last = (parse_seed(g) for g in range_match.groups())
         if last < first:
             raise SeedError(f"range {part!r} runs backwards: write {last}-{first}")
         return first, last

@@ -67,3 +67,21 @@ def test_one_generator_per_seed_each_seeded_with_it() -> None:
     assert [g.initial_seed() for g in made] == [5, 17, MAX_SEED]
     assert all(g.device == torch.device("cpu") for g in made)
     assert len({id(g) for g in made}) == 3
+
+
+@pytest.mark.parametrize("text", ["9" * 5000, "1, " + "9" * 5000, "0-" + "9" * 5000])
+def test_a_seed_thousands_of_digits_long_is_refused_as_a_seed(text: str) -> None:
+    # int() of over 4300 digits raises a plain ValueError; it must be a SeedError.
+    with pytest.raises(SeedError, match=r"outside 0\.\.") as caught:
+        parse_seeds(text, max_count=16)
+    assert "(5000 digits)" in str(caught.value)
+
+
+def test_leading_zeros_do_not_make_a_seed_too_long() -> None:
+    assert parse_seeds("0" * 30 + "42", max_count=16) == [42]
+
+
+@pytest.mark.parametrize("value", [5, ["0-3"], 1.5])
+def test_a_seed_list_must_be_text(value: object) -> None:
+    with pytest.raises(SeedError, match="must be text like 0-3"):
+        parse_seeds(value, max_count=16)  # type: ignore[arg-type]
