@@ -36,11 +36,13 @@ from pipeline.requests import (
     CompareRequest,
     GridRequest,
     Limits,
+    ModelFacts,
     RefineRequest,
     RenderSettings,
     RequestError,
     check_compare,
     check_grid,
+    check_recipe,
     check_refine,
 )
 from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
@@ -131,6 +133,7 @@ class Engine:
         self.generator_device = generator_device
         self.micro_batch = micro_batch
         self.registry = SchedulerRegistry(model.pipe.scheduler)
+        self.facts = ModelFacts(model.native_size, self.registry)
         self._lock = threading.Lock()
         pipe = model.pipe
         # Constructor options a view must repeat (requires_safety_checker, ...), read once.
@@ -147,7 +150,7 @@ class Engine:
 
     def grid(self, request: GridRequest, hooks: Hooks | None = None) -> list[Tile]:
         """One prompt, one tile per seed, in micro-batched calls."""
-        check_grid(request, self.limits)
+        check_grid(request, self.limits, self.facts)
         plan = self._plan("grid", request.settings)
         items = [_Item(request.prompt, seed) for seed in request.seeds]
         with self._lock:
@@ -155,7 +158,7 @@ class Engine:
 
     def refine(self, request: RefineRequest, hooks: Hooks | None = None) -> list[Tile]:
         """The pinned seed once per suffix: the composition stays, the style moves."""
-        check_refine(request, self.limits)
+        check_refine(request, self.limits, self.facts)
         plan = self._plan("refine", request.settings)
         items = [_Item(request.prompt + s, request.seed, s) for s in request.suffixes]
         with self._lock:
@@ -163,7 +166,7 @@ class Engine:
 
     def compare(self, request: CompareRequest, hooks: Hooks | None = None) -> list[Tile]:
         """The pinned seed once per scheduler, each at its own step count, timed alone."""
-        check_compare(request, self.limits)
+        check_compare(request, self.limits, self.facts)
         hooks = hooks or Hooks()
         own_steps = {
             self._entry(name, "Steps per scheduler").name: steps
@@ -186,6 +189,7 @@ class Engine:
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
         machine and software. The other places in the call repeat the same tile."""
+        check_recipe(recipe, self.limits)
         plan = _Plan(
             kind=recipe.kind,
             entry=self._replay_entry(recipe),

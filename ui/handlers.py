@@ -21,7 +21,7 @@ from pipeline.requests import (
     RenderSettings,
     RequestError,
 )
-from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seeds
+from pipeline.seeds import MAX_SEED, SeedError, parse_seed, parse_seeds
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,13 +147,14 @@ def pinned_seed(value: Any) -> int:
     if not (text.isascii() and text.isdigit()):
         raise RequestError("Pinned seed", f"must be one whole number 0..{MAX_SEED}, got {text!r}")
     try:
-        return check_seed(int(text))
+        return parse_seed(text)
     except SeedError as error:
         raise RequestError("Pinned seed", str(error)) from None
 
 
 def parse_suffixes(text: str) -> tuple[str, ...]:
     """One suffix per line; blank lines are skipped, the text of each line is kept as typed."""
+    _check_text("Suffixes", text)
     suffixes = tuple(line for line in (text or "").splitlines() if line.strip())
     if not suffixes:
         raise RequestError("Suffixes", "write at least one suffix, one per line")
@@ -162,6 +163,7 @@ def parse_suffixes(text: str) -> tuple[str, ...]:
 
 def parse_scheduler_steps(text: str) -> tuple[tuple[str, int], ...]:
     """Lines of "Scheduler: steps"; blank lines skipped."""
+    _check_text("Steps per scheduler", text)
     pairs = []
     for line in (text or "").splitlines():
         if not line.strip():
@@ -175,6 +177,12 @@ def parse_scheduler_steps(text: str) -> tuple[tuple[str, int], ...]:
             raise RequestError(f"Steps for {name}", "must be at least 1")
         pairs.append((name, steps))
     return tuple(pairs)
+
+
+def _check_text(field_name: str, text: Any) -> None:
+    """API callers can send any JSON value where the UI sends text."""
+    if text is not None and not isinstance(text, str):
+        raise RequestError(field_name, f"must be text, one entry per line, got {text!r}")
 
 
 def scheduler_steps_text(engine: Engine, names: list[str], current: str = "") -> str:

@@ -18,6 +18,7 @@ from pipeline.metadata import (
     read_png,
 )
 from pipeline.replay import drift
+from pipeline.requests import RequestError
 from ui.gpu import gpu
 from ui.runner import Services
 from ui.shared import MODEL_QUEUE, SharedInputs
@@ -97,7 +98,10 @@ def build(services: Services, shared: SharedInputs) -> None:
                 print_exception=False,
             )
         hooks = Hooks(progress=lambda fraction, text: progress(fraction, desc=text))
-        replayed = engine.replay(pinned.recipe, hooks)
+        try:
+            replayed = engine.replay(pinned.recipe, hooks)
+        except RequestError as error:
+            raise gr.Error(f"Verify: {error}", print_exception=False) from None
         with Image.open(pinned.file) as original:
             result = drift(original, replayed.image)
         if result.bit_exact:

@@ -1,7 +1,8 @@
 """Checks that run before a job joins the queue: Gradio's `validator=` on each run button.
 
-A refused input is marked on its own field at once (browser) or raised as a ValidationError
-(gradio_client), and never covers the previous results with an error overlay. The rules are the
+A refused input is raised as a ValidationError to API callers (gradio_client); a browser's click
+runs the same checks first, unqueued, and shows a refusal as a toast naming the field
+(`as_toast`), without covering the previous results with an error overlay. The rules are the
 engine's own (pipeline.requests); the engine checks again when the job runs, because a
 direct HTTP call to /run/<name> skips the queue and its validators.
 """
@@ -15,7 +16,7 @@ from typing import Any
 import gradio as gr
 
 from pipeline.engine import Engine
-from pipeline.requests import ModelFacts, RequestError, check_compare, check_grid, check_refine
+from pipeline.requests import RequestError, check_compare, check_grid, check_refine
 from ui import handlers
 
 # Each tab's inputs, in the order its run button passes them (the API's parameter order);
@@ -48,7 +49,7 @@ def grid_validator(engine: Engine) -> Validator:
     """For the Grid button: its handler's inputs, parsed and checked as the run will be."""
 
     def check(*values: Any) -> None:
-        check_grid(_grid_request(engine, *values), engine.limits, model_facts(engine))
+        check_grid(_grid_request(engine, *values), engine.limits, engine.facts)
 
     return _validator(check, GRID_INPUTS)
 
@@ -57,7 +58,7 @@ def refine_validator(engine: Engine) -> Validator:
     """For the Refine button: its handler's inputs, parsed and checked as the run will be."""
 
     def check(*values: Any) -> None:
-        check_refine(_refine_request(*values), engine.limits, model_facts(engine))
+        check_refine(_refine_request(*values), engine.limits, engine.facts)
 
     return _validator(check, REFINE_INPUTS)
 
@@ -66,14 +67,9 @@ def compare_validator(engine: Engine) -> Validator:
     """For the Compare button: its handler's inputs, parsed and checked as the run will be."""
 
     def check(*values: Any) -> None:
-        check_compare(_compare_request(*values), engine.limits, model_facts(engine))
+        check_compare(_compare_request(*values), engine.limits, engine.facts)
 
     return _validator(check, COMPARE_INPUTS)
-
-
-def model_facts(engine: Engine) -> ModelFacts:
-    """What the checks need from the engine's model, as the engine itself passes it."""
-    return ModelFacts(engine.model.native_size, engine.registry)
 
 
 def verdict(inputs: tuple[str, ...], error: RequestError | None) -> list[dict[str, Any]]:
@@ -92,6 +88,17 @@ def input_of(field_name: str) -> str:
     if field_name.startswith("Steps for "):
         return "scheduler_steps"
     return _INPUT_OF_FIELD.get(field_name, field_name.lower().replace(" ", "_"))
+
+
+def as_toast(validate: Validator) -> Callable[..., None]:
+    """A validator as a plain check: its first refusal is raised as a toast."""
+
+    def check(*values: Any) -> None:
+        for verdict in validate(*values):
+            if not verdict["is_valid"]:
+                raise gr.Error(verdict["message"], print_exception=False)
+
+    return check
 
 
 def _validator(check: Callable[..., None], inputs: tuple[str, ...]) -> Validator:
