@@ -297,7 +297,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")
     demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
-    demo.queue(max_size=args.queue_size, default_concurrency_limit=1)
+    # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
+    demo.queue(max_size=args.queue_size, default_concurrency_limit=1, api_open=False)
     notice = exposure_notice(args)
     if notice:
         log.log(*notice)

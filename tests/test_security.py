@@ -119,6 +119,15 @@ def test_file_routes_serve_what_gradio_made_but_not_the_disk(app_url: str) -> No
             assert status != 200 or giveaway not in body, probe
 
 
+def test_model_endpoints_cannot_skip_the_queue(app_url: str) -> None:
+    # A direct POST would run outside the queue's bound and order, and skip its validators.
+    body = {"data": ["a kite", "", "0-15", "DDIM", 150, 7.5, 64, 64]}
+    for route in ("gradio_api/run/grid", "gradio_api/api/grid"):
+        response = httpx.post(f"{app_url}{route}", json=body, timeout=20)
+        assert response.status_code == 404, route
+        assert "join the queue" in response.text
+
+
 def test_uploads_are_capped(app_url: str) -> None:
     response = upload(app_url, b"\0" * (17 * 1024 * 1024))
     assert response.status_code == 413
