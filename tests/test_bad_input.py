@@ -11,6 +11,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import gradio as gr
 import httpx
 import numpy as np
 import pytest
@@ -321,3 +322,11 @@ def test_a_prompt_longer_than_clips_77_tokens_still_renders(client: Client) -> N
     gallery, summary = client.predict(prompt=prompt, seeds="1", steps=2, api_name="/grid")
     assert [t["caption"] for t in gallery] == ["seed 1"]
     assert summary.startswith("1 tiles")
+
+
+def test_a_browsers_precheck_raises_the_validators_refusal_as_a_toast(engine: Engine) -> None:
+    validate = validation.grid_validator(engine)
+    toast = validation.as_toast(validate)
+    toast(*GRID)  # good input passes
+    with pytest.raises(gr.Error, match="Seeds: cannot read '0-x'"):
+        toast(*with_value(GRID, validation.GRID_INPUTS, "seeds", "0-x"))

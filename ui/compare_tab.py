@@ -8,10 +8,10 @@ import gradio as gr
 
 from pipeline.manifest import Manifest
 from pipeline.schedulers import DEFAULT_COMPARE
-from ui import handlers, runner
+from ui import handlers, runner, validation
 from ui.gpu import gpu
 from ui.runner import Services, Update
-from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
+from ui.shared import SharedInputs, connect_parts, run_buttons, run_on_click, tab_results
 from ui.state import TileRef
 
 
@@ -90,7 +90,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             progress,
         )
 
-    run.click(
+    run_on_click(
+        run,
         compare,
         [
             shared.prompt,
@@ -106,8 +107,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             shared.pinned,
         ],
         parts.outputs(shared),
-        api_name="compare",
-        concurrency_id=MODEL_QUEUE,
+        "compare",
+        validation.compare_validator(engine),
     )
     connect_parts(services, shared, parts)
     schedulers.change(

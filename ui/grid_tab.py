@@ -8,10 +8,10 @@ import gradio as gr
 
 from pipeline.manifest import Manifest
 from pipeline.seeds import random_seeds
-from ui import handlers, runner
+from ui import handlers, runner, validation
 from ui.gpu import gpu
 from ui.runner import Services, Update
-from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
+from ui.shared import SharedInputs, connect_parts, run_buttons, run_on_click, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -59,7 +59,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             progress,
         )
 
-    run.click(
+    run_on_click(
+        run,
         grid,
         [
             shared.prompt,
@@ -69,8 +70,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             shared.manifest,
         ],
         parts.outputs(shared),
-        api_name="grid",
-        concurrency_id=MODEL_QUEUE,
+        "grid",
+        validation.grid_validator(engine),
     )
     connect_parts(services, shared, parts)
     dice.click(

@@ -9,10 +9,10 @@ import gradio as gr
 
 from pipeline.manifest import Manifest
 from pipeline.requests import DEFAULT_SUFFIXES
-from ui import handlers, runner
+from ui import handlers, runner, validation
 from ui.gpu import gpu
 from ui.runner import Services, Update
-from ui.shared import MODEL_QUEUE, SharedInputs, connect_parts, run_buttons, tab_results
+from ui.shared import SharedInputs, connect_parts, run_buttons, run_on_click, tab_results
 from ui.state import TileRef
 
 
@@ -72,7 +72,8 @@ def build(services: Services, shared: SharedInputs) -> None:
         prompt = shown[evt.index].recipe.prompt
         return prompt, gr.update(visible=True, value=f"Use “{prompt}” as the prompt")
 
-    run.click(
+    run_on_click(
+        run,
         refine,
         [
             shared.prompt,
@@ -84,8 +85,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             shared.pinned,
         ],
         parts.outputs(shared),
-        api_name="refine",
-        concurrency_id=MODEL_QUEUE,
+        "refine",
+        validation.refine_validator(engine),
     )
     connect_parts(services, shared, parts)
     parts.gallery.select(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,7 +10,7 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.manifest import Manifest
-from ui import runner
+from ui import runner, validation
 from ui.runner import Services
 from ui.state import TileRef
 
@@ -137,6 +138,37 @@ def build_shared(engine: Engine) -> SharedInputs:
         height,
         pinned=gr.State(None),
         manifest=gr.State(Manifest(engine.model.model_id)),
+    )
+
+
+def run_on_click(
+    button: gr.Button,
+    fn: Callable[..., Any],
+    inputs: list[Any],
+    outputs: list[Any],
+    api_name: str,
+    validate: validation.Validator,
+) -> None:
+    """A run button: the checks first (a refusal is a toast naming the field; they never wait
+    behind the model), then the model job in the shared queue. API callers reach the job
+    directly; `validate` refuses their bad input before it is queued."""
+    raw = {"preprocess": False}  # raw values: our checks name the field, not Gradio's
+    button.click(
+        validation.as_toast(validate),
+        inputs,
+        None,
+        concurrency_limit=None,
+        api_visibility="private",
+        show_progress="hidden",
+        **raw,
+    ).success(
+        fn,
+        inputs,
+        outputs,
+        api_name=api_name,
+        concurrency_id=MODEL_QUEUE,
+        validator=validate,
+        **raw,
     )
 
 
