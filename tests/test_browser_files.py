@@ -4,6 +4,7 @@ drop it back in, verify it in the app and replay it from the command line, bit-e
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -17,6 +18,7 @@ from tests.test_browser import (
     ROOT,
     captions,
     close_preview,
+    open_tab,
     run_grid,
     screenshot,
     set_number,
@@ -26,7 +28,7 @@ from tests.test_browser import (
 
 pytestmark = pytest.mark.browser
 pytest.importorskip("playwright")
-from playwright.sync_api import Page, expect  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from pipeline.metadata import read_png  # noqa: E402
 
@@ -48,6 +50,76 @@ def test_stop_ends_a_run_and_the_next_run_works(page: Page) -> None:
     screenshot(page, "stopped", full_page=False)
     set_number(page.locator("#steps input[type=number]"), 4)
     run_grid(page, PROMPT, "0-1", [0, 1])
+
+
+@pytest.mark.parametrize("tab", ["Refine", "Compare"])
+def test_stop_ends_a_refinement_or_a_comparison_and_the_next_run_works(
+    page: Page, tab: str
+) -> None:
+    prefix = tab.lower()
+    steps_id = "compare-steps" if tab == "Compare" else "steps"
+    steps = page.locator(f"#{steps_id} input[type=number]")
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "pinned-seed").fill("8")  # typing a seed pins it too
+    open_tab(page, tab)
+    set_number(steps, 150)
+    page.locator(f"#{prefix}-run").click()
+    expect(page.locator(f"#{prefix}-status")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
+
+    page.locator(f"#{prefix}-stop").click()
+
+    expect(page.locator(f"#{prefix}-status")).to_contain_text(
+        "Stopped at step", timeout=RENDER_TIMEOUT_MS
+    )
+    expect(captions(page, f"{prefix}-gallery")).to_have_count(0)
+    set_number(steps, 2)
+    page.locator(f"#{prefix}-run").click()
+    expect(page.locator(f"#{prefix}-status")).to_contain_text(
+        "tiles · seeds 8", timeout=RENDER_TIMEOUT_MS
+    )
+    expect(captions(page, f"{prefix}-gallery").first).to_contain_text(
+        "seed 8" if tab == "Refine" else "2 steps"
+    )
+
+
+def test_dice_draws_four_seeds_and_the_pinned_seed_copies_in_one_click(page: Page) -> None:
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    seeds = textbox(page, "seeds")
+    page.locator("#seeds-random").click()
+    expect(seeds).to_have_value(re.compile(r"^\d+, \d+, \d+, \d+$"))
+    drawn = [int(seed) for seed in seeds.input_value().split(", ")]
+    textbox(page, "prompt").fill(PROMPT)
+    page.locator("#grid-run").click()
+    expect(captions(page, "grid-gallery")).to_have_text(
+        [f"seed {seed}" for seed in drawn], timeout=RENDER_TIMEOUT_MS
+    )
+    tile(page, "grid-gallery", f"seed {drawn[1]}").click()
+    expect(textbox(page, "pinned-seed")).to_have_value(str(drawn[1]))
+
+    page.locator("#pinned-seed").get_by_role("button", name="Copy").click()
+
+    assert page.evaluate("navigator.clipboard.readText()") == str(drawn[1])
+
+
+def test_a_narrow_window_stacks_the_layout_without_sideways_scrolling(
+    browser: Browser, app_url: str
+) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})  # a phone's width
+    page = context.new_page()
+    page.goto(app_url)
+    set_number(page.locator("#steps input[type=number]"), 2)
+    run_grid(page, PROMPT, "0-3", [0, 1, 2, 3])
+    tile(page, "grid-gallery", "seed 3").click()
+    expect(textbox(page, "pinned-seed")).to_have_value("3")
+    close_preview(page, "grid-gallery")
+
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    for element in ("#prompt", "#seeds", "#grid-run", "#grid-stop", "#pinned-seed"):
+        box = page.locator(element).bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= 390, element
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, "narrow")
+    context.close()
 
 
 def test_enter_in_the_prompt_generates(page: Page) -> None:
