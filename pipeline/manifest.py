@@ -1,4 +1,5 @@
-"""The session manifest: every tile rendered in a browser session, in order, with its lineage.
+"""The session manifest: every tile rendered in a browser session, in order, with its lineage:
+which tile was pinned (a "pin" entry) and what grew from it (an entry's "parent").
 
 Recipes and pixel hashes only, never images, so it stays small enough to live in gr.State
 (deep-copied per session) and to download. `python -m pipeline.replay session.json` renders
@@ -70,7 +71,7 @@ class Manifest:
             {
                 "id": entry_id,
                 "kind": kind,
-                "time": datetime.now(UTC).isoformat(timespec="seconds"),
+                **self._now(),
                 "parent": None if parent is None else {"entry": parent[0], "tile": parent[1]},
                 "tiles": [
                     {
@@ -84,6 +85,22 @@ class Manifest:
         )
         return entry_id
 
+    def pin(self, entry_id: int, index: int) -> int:
+        """Record that a tile was pinned (an entry with no tiles; its parent is the tile).
+
+        Pinning the tile that is already the last pin records nothing. Returns the pin's id.
+        """
+        self._check_tile(entry_id, index)
+        tile = {"entry": entry_id, "tile": index}
+        last = next((e for e in reversed(self.entries) if e["kind"] == "pin"), None)
+        if last is not None and last["parent"] == tile:
+            return last["id"]
+        pin_id = len(self.entries) + 1
+        self.entries.append(
+            {"id": pin_id, "kind": "pin", **self._now(), "parent": tile, "tiles": []}
+        )
+        return pin_id
+
     def to_json(self) -> str:
         return json.dumps({**self.header, "entries": self.entries}, indent=1, ensure_ascii=False)
 
@@ -92,6 +109,10 @@ class Manifest:
         path = Path(path)
         write_atomic(path, self.to_json().encode())
         return path
+
+    @staticmethod
+    def _now() -> dict[str, str]:
+        return {"time": datetime.now(UTC).isoformat(timespec="seconds")}
 
     def _check_tile(self, entry_id: int, index: int) -> None:
         if not 1 <= entry_id <= len(self.entries):

@@ -170,6 +170,9 @@ def test_a_pinned_tile_downloads_drops_back_in_and_verifies_bit_exact(
 
 def test_download_all_and_the_session_manifest(page: Page, tmp_path: Path) -> None:
     run_grid(page, PROMPT, "4-6", [4, 5, 6])
+    tile(page, "grid-gallery", "seed 5").click()
+    expect(textbox(page, "pinned-seed")).to_have_value("5")
+    close_preview(page, "grid-gallery")
     page.locator("#grid-download").click()
     link = page.locator("#grid-zip a").first
     expect(link).to_be_visible(timeout=RENDER_TIMEOUT_MS)
@@ -190,3 +193,5 @@ def test_download_all_and_the_session_manifest(page: Page, tmp_path: Path) -> No
     manifest = json.loads(Path(download.value.path()).read_text())
     seeds = [t["recipe"]["seed"] for t in manifest["entries"][0]["tiles"]]
     assert seeds == [4, 5, 6]
+    pin = manifest["entries"][1]
+    assert (pin["kind"], pin["parent"]) == ("pin", {"entry": 1, "tile": 1})

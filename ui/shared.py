@@ -175,11 +175,15 @@ def run_on_click(
 def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> None:
     """Pin on click, Stop, and "download all": UI-only events that never wait for the model."""
 
-    def pin_tile(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, Any]:
+    def pin_tile(
+        shown: list[TileRef], manifest: Manifest, evt: gr.SelectData
+    ) -> tuple[Any, Any, Any]:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return gr.skip(), gr.skip()  # a preview, not a finished tile
+            return gr.skip(), gr.skip(), gr.skip()  # a preview, not a finished tile
         tile = shown[evt.index]
-        return str(tile.seed), tile
+        if tile.entry is not None:
+            manifest.pin(tile.entry, tile.index)
+        return str(tile.seed), tile, manifest
 
     def stop(request: gr.Request) -> None:
         if not services.runs.stop(request.session_hash):
@@ -187,8 +191,8 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
 
     parts.gallery.select(
         pin_tile,
-        parts.tiles,
-        [shared.pinned_seed, shared.pinned],
+        [parts.tiles, shared.manifest],
+        [shared.pinned_seed, shared.pinned, shared.manifest],
         queue=False,
         api_visibility="private",
     )

@@ -106,3 +106,35 @@ def test_unreadable_manifests_say_why(tmp_path: Path, text: str, message: str) -
     path.write_text(text)
     with pytest.raises(ManifestError, match=message):
         load_manifest(path)
+
+
+def test_a_pin_is_an_entry_between_the_run_it_came_from_and_the_run_it_starts() -> None:
+    manifest = Manifest("tiny", "0.3.0")
+    grid = manifest.append("grid", tiles("grid", 0, 1, 2))
+    pin = manifest.pin(grid, 2)
+    assert manifest.pin(grid, 2) == pin  # clicking the pinned tile again adds nothing
+    manifest.append("refine", tiles("refine", 2), parent=(grid, 2))
+    assert manifest.pin(grid, 0) == 4
+    with pytest.raises(ManifestError, match="no tile 5"):
+        manifest.pin(grid, 5)
+
+    entries = json.loads(manifest.to_json())["entries"]
+    assert [(e["id"], e["kind"], e["parent"], len(e["tiles"])) for e in entries] == [
+        (1, "grid", None, 3),
+        (2, "pin", {"entry": 1, "tile": 2}, 0),
+        (3, "refine", {"entry": 1, "tile": 2}, 1),
+        (4, "pin", {"entry": 1, "tile": 0}, 0),
+    ]
+
+
+def test_replay_reads_past_the_pins(tmp_path: Path) -> None:
+    manifest = Manifest("tiny", "0.3.0")
+    grid = manifest.append("grid", tiles("grid", 0, 1))
+    manifest.pin(grid, 1)
+    manifest.append("refine", tiles("refine", 1), parent=(grid, 1))
+    listed = load_manifest(manifest.write(tmp_path / "session.json"))
+    assert [(t.entry, t.index, t.recipe.kind) for t in listed] == [
+        (1, 0, "grid"),
+        (1, 1, "grid"),
+        (3, 0, "refine"),
+    ]
