@@ -51,6 +51,11 @@ def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = Tru
             compare_tab.build(services, shared)
         gr.Markdown(about_line(engine, outputs), elem_id="about")
         shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
+
+        def session_ended(request: gr.Request) -> None:
+            services.forget(request.session_hash)
+
+        demo.unload(session_ended)
     return demo
 
 

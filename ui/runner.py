@@ -8,9 +8,11 @@ in the session manifest.
 
 from __future__ import annotations
 
+import hashlib
 import io
 import logging
 import queue
+import shutil
 import tempfile
 import threading
 import time
@@ -49,6 +51,19 @@ class Services:
     previews: bool = True
     runs: Runs = field(default_factory=Runs)
     served: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="seed-explorer-")))
+
+    def folder(self, session: str) -> Path:
+        """Where one browser session's served files go, apart from every other session's.
+
+        Named by a hash: the session id comes from the client and never becomes a path.
+        """
+        folder = self.served / hashlib.sha256(session.encode()).hexdigest()[:24]
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def forget(self, session: str) -> None:
+        """The session has ended (its tab closed): its served files go."""
+        shutil.rmtree(self.folder(session), ignore_errors=True)
 
 
 def run(
@@ -112,13 +127,19 @@ def run(
     if "error" in outcome:
         yield _refusal(outcome["error"])
         return
-    yield finish(services, kind, outcome["tiles"], manifest, parent)
+    yield finish(services, kind, outcome["tiles"], manifest, parent, services.folder(session))
 
 
 def finish(
-    services: Services, kind: str, tiles: list[Tile], manifest: Manifest, parent: TileRef | None
+    services: Services,
+    kind: str,
+    tiles: list[Tile],
+    manifest: Manifest,
+    parent: TileRef | None,
+    folder: Path,
 ) -> Update:
-    """Writes the tiles' PNGs, enters them in the manifest, and says what was rendered."""
+    """Writes the tiles' PNGs (served from the session's `folder`), enters them in the
+    manifest, and says what was rendered."""
     notes = []
     encoded = [png_bytes(tile.image, tile.recipe) for tile in tiles]  # once, for both copies
     saved: list[str | None] = [None] * len(tiles)
@@ -133,7 +154,7 @@ def finish(
     caption = CAPTIONS[kind]
     refs = []
     for index, tile in enumerate(tiles):
-        path = services.served / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
+        path = folder / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
         write_atomic(path, encoded[index])
         refs.append(TileRef(tile.recipe, str(path), caption(tile), entry, index, saved[index]))
     if any(services.engine.truncated(prompt) for prompt in {t.recipe.prompt for t in tiles}):
@@ -145,7 +166,7 @@ def finish(
     return items, refs, " · ".join([summary(tiles), *notes]), manifest
 
 
-def bundle(services: Services, tiles: list[TileRef]) -> str:
+def bundle(tiles: list[TileRef], folder: Path) -> str:
     """ "Download all": the tiles' PNGs (recipes kept) and a labelled contact sheet, zipped."""
     if not tiles:
         raise gr.Error("Download all: nothing rendered yet", print_exception=False)
@@ -166,7 +187,7 @@ def bundle(services: Services, tiles: list[TileRef]) -> str:
     files = [(Path(ref.file).name, Path(ref.file).read_bytes()) for ref in tiles]
     entry = tiles[0].entry
     name = f"seed-explorer-{first.kind}-{entry if entry is not None else 'loaded'}.zip"
-    return str(zip_bundle(files, buffer.getvalue(), services.served, name))
+    return str(zip_bundle(files, buffer.getvalue(), folder, name))
 
 
 def progress_line(fraction: float, text: str, started: float) -> str:

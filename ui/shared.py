@@ -185,6 +185,11 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
             manifest.pin(tile.entry, tile.index)
         return str(tile.seed), tile, manifest
 
+    def download_all(tiles: list[TileRef], request: gr.Request) -> Any:
+        return gr.update(
+            value=runner.bundle(tiles, services.folder(request.session_hash)), visible=True
+        )
+
     def stop(request: gr.Request) -> None:
         if not services.runs.stop(request.session_hash):
             gr.Info("Nothing is running.")
@@ -198,7 +203,7 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
     )
     parts.stop.click(stop, None, None, queue=False, api_visibility="private")
     parts.download.click(
-        lambda tiles: gr.update(value=runner.bundle(services, tiles), visible=True),
+        download_all,
         parts.tiles,
         parts.bundle,
         api_visibility="private",

@@ -17,7 +17,9 @@ from ui import runner
 from ui.runner import Services
 
 
-def grid_run(services: Services, manifest: Manifest, request: GridRequest) -> list:
+def grid_run(
+    services: Services, manifest: Manifest, request: GridRequest, session: str = "session"
+) -> list:
     labels = [f"seed {seed}" for seed in request.seeds]
     return list(
         runner.run(
@@ -27,7 +29,7 @@ def grid_run(services: Services, manifest: Manifest, request: GridRequest) -> li
             labels,
             manifest,
             None,
-            "session",
+            session,
             None,
         )
     )
@@ -115,3 +117,23 @@ def test_a_refusal_inside_the_run_is_a_toast(engine: Engine) -> None:
     services = Services(engine, previews=False)
     with pytest.raises(gr.Error, match="Steps"):
         grid_run(services, Manifest("tiny"), GridRequest("a", (1,), RenderSettings(steps=0)))
+
+
+def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
+    engine: Engine, tmp_path: Path
+) -> None:
+    services = Services(engine, served=tmp_path / "served")
+    (tmp_path / "served").mkdir()
+    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=2))
+    other = GridRequest("a kite", (0, 1), RenderSettings(steps=2))  # same entry, index, seeds
+    mine = grid_run(services, Manifest("tiny"), request, "../../mine")[-1][1]
+    theirs = grid_run(services, Manifest("tiny"), other, "theirs")[-1][1]
+
+    assert {ref.file for ref in mine}.isdisjoint(ref.file for ref in theirs)
+    for ref in mine:
+        assert read_png(ref.file)[1].prompt == "a lighthouse"
+        assert Path(ref.file).parent.parent == tmp_path / "served"  # the id is never a path
+    zipped = Path(runner.bundle(mine, services.folder("../../mine")))
+    services.forget("../../mine")
+    assert not zipped.exists() and not any(Path(ref.file).exists() for ref in mine)
+    assert all(Path(ref.file).exists() for ref in theirs)
