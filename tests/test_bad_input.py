@@ -6,7 +6,6 @@ serving: the same request afterwards still gives the same pixels.
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Any
@@ -123,10 +122,6 @@ def test_a_refusal_no_input_is_named_after_marks_the_first_input() -> None:
 # before any check of ours runs; their message names the value and the bound, not the field.
 
 
-def ours_or_gradios(ours: str, gradios: str) -> str:
-    return f"{re.escape(ours)}|{re.escape(gradios)}"
-
-
 @pytest.fixture(scope="module")
 def client(app_url: str) -> Client:
     return Client(app_url, verbose=False)
@@ -156,52 +151,34 @@ BAD_CALLS = [
     (
         "/grid",
         {"steps": 9999},
-        ours_or_gradios(
-            "Steps: must be a whole number 1..150, got 9999",
-            "Value 9999 is greater than maximum value 150.",
-        ),
+        "Steps: must be a whole number 1..150, got 9999",
     ),
     (
         "/grid",
         {"steps": -1},
-        ours_or_gradios(
-            "Steps: must be a whole number 1..150, got -1",
-            "Value -1 is less than minimum value 1.",
-        ),
+        "Steps: must be a whole number 1..150, got -1",
     ),
     (
         "/grid",
         {"guidance_scale": -1},
-        ours_or_gradios(
-            "Guidance scale: must be 0..30.0, got -1",
-            "Value -1 is less than minimum value 0.",
-        ),
+        "Guidance scale: must be 0..30.0, got -1",
     ),
     (
         "/grid",
         {"guidance_scale": 99},
-        ours_or_gradios(
-            "Guidance scale: must be 0..30.0, got 99",
-            "Value 99 is greater than maximum value 30.0.",
-        ),
+        "Guidance scale: must be 0..30.0, got 99",
     ),
     ("/grid", {"width": 100}, "Width: must be a multiple of 8 from 8 to 1536, got 100"),
     ("/grid", {"height": 65}, "Height: must be a multiple of 8 from 8 to 1536, got 65"),
     (
         "/grid",
         {"width": 4096},
-        ours_or_gradios(
-            "Width: must be a multiple of 8 from 8 to 1536, got 4096",
-            "Value 4096 is greater than maximum value 1536.",
-        ),
+        "Width: must be a multiple of 8 from 8 to 1536, got 4096",
     ),
     (
         "/grid",
         {"height": -64},
-        ours_or_gradios(
-            "Height: must be a multiple of 8 from 8 to 1536, got -64",
-            "Value -64 is less than minimum value 64.",
-        ),
+        "Height: must be a multiple of 8 from 8 to 1536, got -64",
     ),
     (
         "/grid",
@@ -211,7 +188,7 @@ BAD_CALLS = [
     (
         "/grid",
         {"scheduler": "Eulr"},
-        ours_or_gradios("Scheduler: unknown scheduler 'Eulr'", "Value: Eulr is not in the list"),
+        "Scheduler: unknown scheduler 'Eulr'",
     ),
     ("/refine", {"seed": ""}, "Pinned seed: no seed pinned yet"),
     ("/refine", {"seed": "abc"}, f"Pinned seed: must be one whole number 0..{MAX_SEED}"),
@@ -230,15 +207,12 @@ BAD_CALLS = [
     (
         "/compare",
         {"schedulers": ["Eulr"]},
-        ours_or_gradios("Schedulers: unknown scheduler 'Eulr'", "Value: 'Eulr'"),
+        "Schedulers: unknown scheduler 'Eulr'",
     ),
     (
         "/compare",
         {"steps": 999},
-        ours_or_gradios(
-            "Steps: must be a whole number 1..150, got 999",
-            "Value 999 is greater than maximum value 150.",
-        ),
+        "Steps: must be a whole number 1..150, got 999",
     ),
     ("/compare", {"scheduler_steps": "Euler 40"}, "Steps per scheduler: write 'Name: steps'"),
     ("/compare", {"scheduler_steps": "Euler: 0"}, "Steps for Euler: must be at least 1"),
@@ -262,7 +236,7 @@ def test_a_bad_call_is_refused_with_a_message_naming_the_field(
     client: Client, api_name: str, bad: dict, message: str
 ) -> None:
     text = refusal(client, api_name, bad)
-    assert re.search(message if "|" in message else re.escape(message), text), text
+    assert message in text, text
 
 
 @pytest.mark.parametrize(
@@ -271,10 +245,7 @@ def test_a_bad_call_is_refused_with_a_message_naming_the_field(
         ("NaN", "Guidance scale: must be 0..30.0, got nan"),
         (
             "Infinity",
-            ours_or_gradios(
-                "Guidance scale: must be 0..30.0, got inf",
-                "Value inf is greater than maximum value 30.0.",
-            ),
+            "Guidance scale: must be 0..30.0, got inf",
         ),
     ],
 )
@@ -298,7 +269,7 @@ def test_guidance_that_is_not_a_number_is_refused(
         assert joined.status_code in (400, 422)
         text = joined.text
     assert time.monotonic() - started < 20
-    assert re.search(message if "|" in message else re.escape(message), text), text
+    assert message in text, text
 
 
 def pixels(tile: dict) -> np.ndarray:
