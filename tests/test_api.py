@@ -1,5 +1,7 @@
 """The public API contract, through gradio_client against a launched app on the tiny model."""
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 from gradio_client import Client
@@ -73,3 +75,13 @@ def test_bad_input_is_a_clear_error_and_the_app_keeps_serving(client: Client) ->
         client.predict(prompt="a kite", seed="", api_name="/refine")
     gallery, _ = client.predict(prompt="a kite", seeds="4", steps=2, api_name="/grid")
     assert [tile["caption"] for tile in gallery] == ["seed 4"]
+
+
+def test_the_readmes_example_runs_against_the_app(app_url: str) -> None:
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    example = readme.split("### API", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'Client("http://127.0.0.1:7860/")' in example
+    names: dict = {}
+    exec(example.replace("http://127.0.0.1:7860/", app_url), names)  # the README, as a user runs it
+    assert [tile["caption"].split(" · ")[0] for tile in names["gallery"]] == ["Euler", "DDIM"]
+    assert names["summary"].startswith("2 tiles · seeds 2")
