@@ -13,9 +13,12 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
+from dataclasses import astuple
 from pathlib import Path
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
+from pipeline import accel
+from pipeline.accel import Speedups
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import DEFAULT_MODEL_ID, ModelLoadError, load_model_or_tiny
@@ -152,6 +155,18 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "SEED_EXPLORER_SAFETY_CHECKER",
         "turn off the safety checker a model ships (it blacks out flagged images)",
     )
+    _switch(
+        parser,
+        "--attention-slicing",
+        "SEED_EXPLORER_ATTENTION_SLICING",
+        "compute attention in slices: less GPU memory, slower",
+    )
+    _switch(
+        parser,
+        "--compile",
+        "SEED_EXPLORER_COMPILE",
+        "torch.compile the UNet: faster on CUDA after a slow first run at each image size",
+    )
     parser.add_argument(
         "--micro-batch",
         type=_count,
@@ -261,6 +276,13 @@ def create_engine(args: argparse.Namespace) -> Engine:
         explicit=args.model is not None,
         device=args.device,
         safety_checker=args.safety_checker,
+    )
+    speedups = Speedups.for_device(model.device, args.attention_slicing, args.compile)
+    accel.apply(model.pipe, speedups)
+    log.info(
+        "Attention %s; channels_last UNet %s; attention slicing %s; torch.compile %s",
+        accel.attention_kind(model.pipe),
+        *("on" if on else "off" for on in astuple(speedups)),
     )
     limits = Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side)
     generator_device = "cpu" if args.generator_device == "cpu" else model.device

@@ -1,4 +1,5 @@
-"""Benchmarks: the app's engine against plain diffusers calls on the same pipeline.
+"""Benchmarks: the app against plain diffusers calls on the same pipeline.
 
-Run `python -m benchmarks.run [--quick] [--device cuda]`; results go to docs/PERFORMANCE.md.
+Run `python -m benchmarks.run [--quick] [--switches] [--device cuda]` and
+`python -m benchmarks.response`; results go to docs/PERFORMANCE.md.
 """

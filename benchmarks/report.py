@@ -12,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from benchmarks.switches import Measured
 from benchmarks.timing import Pair
 
 PACKAGES = ("torch", "diffusers", "transformers", "gradio", "gradio_client")
@@ -28,14 +29,14 @@ class Row:
 
 @dataclass(frozen=True)
 class ApiResult:
-    """A grid through the launched app's API, paired round by round with the engine in-process."""
+    """A grid through the launched app's API, paired round by round with plain diffusers."""
 
     startups: list[float]
     client_s: float
-    api: list[float]
+    first_request_s: float
+    pair: Pair  # `app`: client.predict round trips; `plain`: the plain diffusers call
     server_render: list[float]
-    engine: list[float]
-    pixel_diff: int | None
+    steps: int
 
 
 def table(header: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
@@ -94,46 +95,66 @@ def cold_start(loads: list[tuple[float, dict[str, float]]]) -> str:
 
 
 def api(result: ApiResult) -> str:
-    pairs = list(zip(result.api, result.engine, strict=True))
-    reported = list(zip(result.api, result.server_render, strict=True))
+    pair = result.pair
+    reported = list(zip(pair.app, result.server_render, strict=True))
+    rounds = len(pair.app)
     return (
         table(
             ["what", "median s", "runs"],
             [
                 [
-                    "start to first served page (GET / answers 200)",
+                    "start to first served page (`python app.py` until GET / answers 200)",
                     f"{median(result.startups):.2f}",
                     len(result.startups),
                 ],
                 ["gradio_client.Client(url), once", f"{result.client_s:.2f}", 1],
+                ["first request after start (round trip)", f"{result.first_request_s:.2f}", 1],
                 [
-                    "API round trip: client.predict(..., api_name='/grid')",
-                    f"{median(result.api):.2f}",
-                    len(result.api),
+                    "API round trip: client.predict(..., api_name='/grid'), files downloaded",
+                    f"{median(pair.app):.2f}",
+                    rounds,
+                ],
+                ["plain diffusers call, same 8 images", f"{median(pair.plain):.2f}", rounds],
+                [
+                    "**end to end, app / plain (median of per-round ratios)**",
+                    f"**{pair.ratio:.3f}**",
+                    rounds,
                 ],
                 [
                     "render time the app reports in its summary line",
                     f"{median(result.server_render):.2f}",
-                    len(result.server_render),
+                    rounds,
                 ],
                 [
-                    "in-process engine.grid, same request",
-                    f"{median(result.engine):.2f}",
-                    len(result.engine),
-                ],
-                [
-                    "overhead: round trip minus in-process (per pair)",
-                    f"{median([a - e for a, e in pairs]):.2f}",
-                    len(pairs),
-                ],
-                [
-                    "overhead: round trip minus reported render (per call)",
+                    "response path: round trip minus reported render",
                     f"{median([a - r for a, r in reported]):.2f}",
-                    len(reported),
+                    rounds,
                 ],
             ],
         )
-        + f"\n\nLargest pixel difference, served PNG against in-process tile: {result.pixel_diff}."
+        + f"\n\nLargest pixel difference, served PNG against the plain call: {pair.pixel_diff}."
+    )
+
+
+def gpu(rows: list[Row], limit: float = 27.0) -> str:
+    """Images per second of the grid rows at 20 steps, and their share of `limit`."""
+    picked = [row for row in rows if row.workload.startswith("grid") and "20 steps" in row.workload]
+    lines = []
+    for row in picked:
+        tiles = int(row.workload.split(",")[1].split()[0])
+        app, plain = tiles / median(row.pair.app), tiles / median(row.pair.plain)
+        lines.append(
+            [row.model, f"{app:.2f}", f"{plain:.2f}", f"{app / limit:.0%}", f"{plain / limit:.0%}"]
+        )
+    return table(
+        [
+            "model",
+            "app images/s",
+            "plain images/s",
+            f"app / {limit:g} images/s",
+            f"plain / {limit:g} images/s",
+        ],
+        lines,
     )
 
 
@@ -181,8 +202,9 @@ def peak_memory(rss: dict[int, dict[str, float]]) -> str:
         "seeds", "peak RSS, import and load, MiB", "RSS once loaded, MiB",
         "peak RSS during the grid, MiB", "grid peak minus loaded, MiB",
     ]  # fmt: skip
+    cuda_header = ["CUDA allocated once loaded, MiB", "CUDA peak during the grid, MiB"]
     return table(
-        [*header, *(["CUDA peak allocated, MiB"] if gpu else [])],
+        [*header, *(cuda_header if gpu else [])],
         [
             [
                 seeds,
@@ -190,8 +212,32 @@ def peak_memory(rss: dict[int, dict[str, float]]) -> str:
                 f"{result['loaded_mib']:.0f}",
                 f"{result['grid_peak_mib']:.0f}",
                 f"{result['grid_peak_mib'] - result['loaded_mib']:.0f}",
-                *([f"{result['cuda_peak_mib']:.0f}"] if gpu else []),
+                *(
+                    [f"{result['cuda_loaded_mib']:.0f}", f"{result['cuda_peak_mib']:.0f}"]
+                    if gpu
+                    else []
+                ),
             ]
             for seeds, result in rss.items()
         ],
     )
+
+
+def switches(measured: list[Measured]) -> str:
+    gpu = any(m.peak_on_mib is not None for m in measured)
+    header = ["switch", "on s (median)", "off s (median)", "on/off", "rounds", "max pixel diff"]
+    header += ["CUDA peak on, MiB", "CUDA peak off, MiB"] if gpu else []
+    rows = []
+    for m in measured:
+        row = [
+            m.name + (f" ({m.note})" if m.note else ""),
+            f"{median(m.pair.app):.2f}",
+            f"{median(m.pair.plain):.2f}",
+            f"{m.pair.ratio:.3f}",
+            len(m.pair.app),
+            m.pair.pixel_diff,
+        ]
+        if gpu:
+            row += [f"{m.peak_on_mib:.0f}", f"{m.peak_off_mib:.0f}"]
+        rows.append(row)
+    return table(header, rows)

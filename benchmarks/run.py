@@ -1,8 +1,9 @@
 """Seed Explorer against plain diffusers on the same pipeline, printed as markdown tables.
 
-    python -m benchmarks.run                  # the full suite, CPU (about 5 minutes on 2 cores)
-    python -m benchmarks.run --quick          # one round each, no mid-size model (~2 min)
-    python -m benchmarks.run --device cuda    # fp16 on a GPU (untested)
+    python -m benchmarks.run                      # full suite, CPU: tiny and mid-size models
+    python -m benchmarks.run --quick              # one round, tiny model, 20 steps (~4 min)
+    python -m benchmarks.run --switches           # also each speed switch on and off
+    python -m benchmarks.run --device cuda        # fp16 on a GPU: tiny and SD 1.5's architecture
 
 Every app-versus-plain figure comes from interleaved rounds in one process (app plain, plain
 app, app plain, ...), so a noisy neighbour slows both sides alike and neither side always goes
@@ -25,6 +26,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
@@ -33,10 +35,10 @@ import torch
 from gradio_client import Client
 from PIL import Image
 
-from benchmarks import models, report, server
-from benchmarks.probe import PROMPT
+from benchmarks import models, report, server, switches
+from benchmarks.probe import PROMPT, SCHEDULER
 from benchmarks.report import ApiResult, Row
-from benchmarks.timing import Pair, interleave, max_pixel_diff, per_call_ms, seconds
+from benchmarks.timing import interleave, per_call_ms, seconds
 from pipeline.engine import Engine, Tile
 from pipeline.loading import LoadedModel
 from pipeline.requests import (
@@ -48,8 +50,9 @@ from pipeline.requests import (
 )
 from pipeline.schedulers import DEFAULT_COMPARE
 
-STEPS = 20
+STEPS = (20, 50)
 SEED = 8  # the scheduler guide's seed
+GRID = 8
 
 
 def generators(seeds: Sequence[int]) -> list[torch.Generator]:
@@ -57,95 +60,105 @@ def generators(seeds: Sequence[int]) -> list[torch.Generator]:
     return [torch.Generator().manual_seed(seed) for seed in seeds]
 
 
-def images(render: Callable[[], list[Tile]]) -> Callable[[], list[Image.Image]]:
+def images(tiles: list[Tile]) -> list[Image.Image]:
     """The engine's tiles as plain images, so both sides can be compared."""
-    return lambda: [tile.image for tile in render()]
+    return [tile.image for tile in tiles]
 
 
-def grid_pair(engine: Engine, tiles: int, repeats: int) -> Pair:
-    pipe, seeds = engine.model.pipe, tuple(range(tiles))
-    request = GridRequest(PROMPT, seeds, RenderSettings(steps=STEPS))
-    return interleave(
-        images(lambda: engine.grid(request)),
-        lambda: (
-            pipe(
-                prompt=[PROMPT] * tiles, generator=generators(seeds), num_inference_steps=STEPS
-            ).images
-        ),
-        repeats,
-    )
+@dataclass(frozen=True)
+class Workload:
+    """One row's two sides at a given step count."""
+
+    name: str
+    app: Callable[[int], list[Image.Image]]
+    plain: Callable[[int], list[Image.Image]]
 
 
-def refine_pair(engine: Engine, repeats: int) -> Pair:
-    pipe = engine.model.pipe
-    request = RefineRequest(PROMPT, SEED, DEFAULT_SUFFIXES, RenderSettings(steps=STEPS))
+class Plain:
+    """The diffusers guides' recipe on a `from_pipe` copy of the app's pipeline (same weights):
+    swap the scheduler, call. The app's cached pipeline is never touched."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.pipe = type(engine.model.pipe).from_pipe(engine.model.pipe)
+        self.pipe.set_progress_bar_config(disable=True)
+
+    def __call__(
+        self, scheduler: str, prompts: list[str], seeds: Sequence[int], steps: int
+    ) -> list[Image.Image]:
+        entry = self.engine.registry.resolve(scheduler)
+        self.pipe.scheduler = getattr(diffusers, entry.class_name).from_config(
+            self.engine.model.pipe.scheduler.config, **entry.overrides
+        )
+        return self.pipe(
+            prompt=prompts, generator=generators(seeds), num_inference_steps=steps
+        ).images
+
+
+def workloads(engine: Engine, full: bool) -> list[Workload]:
+    """A grid of 8 seeds; with `full` also refine (4 suffixes) and compare (6 schedulers,
+    both sides at the row's step count, the plain side one call per scheduler)."""
+    plain = Plain(engine)
+    seeds = tuple(range(GRID))
+
+    def settings(steps: int) -> RenderSettings:
+        return RenderSettings(scheduler=SCHEDULER, steps=steps)
+
+    rows = [
+        Workload(
+            f"grid, {GRID} seeds",
+            lambda steps: images(engine.grid(GridRequest(PROMPT, seeds, settings(steps)))),
+            lambda steps: plain(SCHEDULER, [PROMPT] * GRID, seeds, steps),
+        )
+    ]
+    if not full:
+        return rows
     prompts = [PROMPT + suffix for suffix in DEFAULT_SUFFIXES]
-    return interleave(
-        images(lambda: engine.refine(request)),
-        lambda: (
-            pipe(
-                prompt=prompts,
-                generator=generators([SEED] * len(prompts)),
-                num_inference_steps=STEPS,
-            ).images
+
+    def refine(steps: int) -> list[Image.Image]:
+        request = RefineRequest(PROMPT, SEED, DEFAULT_SUFFIXES, settings(steps))
+        return images(engine.refine(request))
+
+    def compare(steps: int) -> list[Image.Image]:
+        request = CompareRequest(
+            PROMPT, SEED, DEFAULT_COMPARE, settings=RenderSettings(steps=steps)
+        )
+        return images(engine.compare(request))
+
+    def plain_compare(steps: int) -> list[Image.Image]:
+        return [im for name in DEFAULT_COMPARE for im in plain(name, [PROMPT], [SEED], steps)]
+
+    rows += [
+        Workload(
+            f"refine, {len(prompts)} suffixes",
+            refine,
+            lambda steps: plain(SCHEDULER, prompts, [SEED] * len(prompts), steps),
         ),
-        repeats,
-    )
-
-
-def compare_pair(engine: Engine, repeats: int) -> Pair:
-    """The engine's compare against the guide's recipe: swap the scheduler, run, repeat.
-
-    The plain side swaps schedulers on its own `from_pipe` copy (same weights), never on the
-    app's cached pipeline.
-    """
-    cached = engine.model.pipe
-    plain = type(cached).from_pipe(cached)
-    plain.set_progress_bar_config(disable=True)
-    entries = [engine.registry.resolve(name) for name in DEFAULT_COMPARE]
-
-    def plain_compare() -> list[Image.Image]:
-        out = []
-        for entry in entries:
-            scheduler_class = getattr(diffusers, entry.class_name)
-            plain.scheduler = scheduler_class.from_config(
-                cached.scheduler.config, **entry.overrides
-            )
-            out += plain(
-                prompt=[PROMPT],
-                generator=generators([SEED]),
-                num_inference_steps=entry.default_steps,
-            ).images
-        return out
-
-    request = CompareRequest(PROMPT, SEED, DEFAULT_COMPARE)
-    return interleave(images(lambda: engine.compare(request)), plain_compare, repeats)
+        Workload(f"compare, {len(DEFAULT_COMPARE)} schedulers", compare, plain_compare),
+    ]
+    return rows
 
 
 def app_vs_plain(
-    model: LoadedModel, repeats: int, grids: Sequence[int], full: bool = False
+    model: LoadedModel, repeats: int, steps: Sequence[int], full: bool = False
 ) -> list[Row]:
-    """A grid per size in `grids` (with `full` also refine and compare), after a warm-up grid
-    at every batch size used, 2 steps each: the first call at a batch size pays one-off costs."""
+    """Every workload at every step count, after one untimed 2-step run of each side: the
+    first call at a batch size pays one-off costs (allocations, autotuning)."""
     engine = Engine(model)
-    for tiles in {1, len(DEFAULT_SUFFIXES), *grids}:
-        engine.grid(GridRequest(PROMPT, tuple(range(tiles)), RenderSettings(steps=2)))
+    loads = workloads(engine, full)
+    for load in loads:
+        load.app(2)
+        load.plain(2)
     name = f"{model.model_id}, {model.native_size}px"
-    rows = [
-        Row(f"grid, {n} seeds, {STEPS} steps", name, grid_pair(engine, n, repeats)) for n in grids
+    return [
+        Row(
+            f"{load.name}, {n} steps",
+            name,
+            interleave(lambda: load.app(n), lambda: load.plain(n), repeats),  # noqa: B023
+        )
+        for n in steps
+        for load in loads
     ]
-    if full:
-        total = sum(engine.registry.resolve(n).default_steps for n in DEFAULT_COMPARE)
-        suffixes, schedulers = len(DEFAULT_SUFFIXES), len(DEFAULT_COMPARE)
-        rows += [
-            Row(f"refine, {suffixes} suffixes, {STEPS} steps", name, refine_pair(engine, repeats)),
-            Row(
-                f"compare, {schedulers} schedulers at their own steps ({total} in all)",
-                name,
-                compare_pair(engine, repeats),
-            ),
-        ]
-    return rows
 
 
 def fixed_costs(model: LoadedModel) -> dict[str, float]:
@@ -167,37 +180,53 @@ def probe(*args: str) -> tuple[float, dict[str, float]]:
     return took, json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def api_round_trips(model: LoadedModel, device: str, repeats: int, launches: int) -> ApiResult:
-    """A grid of 8 through gradio_client against the launched app, interleaved round by round
-    with the same grid through an in-process engine. Every launch also times the start-up."""
-    engine = Engine(model)
+def served_model(model: LoadedModel, folder: Path) -> str:
+    """What `app.py --model` gets: "tiny" for the built-in model, else the pipeline saved as
+    a local diffusers folder (the app's own from_pretrained path)."""
+    if model.is_tiny:
+        return "tiny"
+    model.pipe.save_pretrained(folder)
+    return str(folder)
+
+
+def api_round_trips(
+    model: LoadedModel, device: str, repeats: int, launches: int, steps: int
+) -> ApiResult:
+    """A grid of 8 through gradio_client against the launched app (`python app.py`, defaults
+    but for the model, the device and a temporary outputs folder), interleaved round by round
+    with the plain diffusers call for the same 8 images. Every launch also times start-up."""
+    plain = Plain(Engine(model))
     size = model.native_size
-    request = GridRequest(PROMPT, tuple(range(8)), RenderSettings(scheduler="PNDM", steps=STEPS))
-    args = (PROMPT, "", "0-7", "PNDM", STEPS, 7.5, size, size)
-    tiles = engine.grid(request)  # warm-up, untimed
+    seeds = tuple(range(GRID))
+    args = (PROMPT, "", f"0-{GRID - 1}", SCHEDULER, steps, 7.5, size, size)
     startups: list[float] = []
-    api: list[float] = []
     reported: list[float] = []
-    in_process: list[float] = []
-    with tempfile.TemporaryDirectory() as downloads:
-        with server.launched(device) as app:
+    with tempfile.TemporaryDirectory() as scratch:
+        scratch_dir = Path(scratch)
+        app_args = [
+            "--model", served_model(model, scratch_dir / "model"),
+            "--outputs", str(scratch_dir / "outputs"),
+        ]  # fmt: skip
+        with server.launched(device, app_args) as app:
             startups.append(app.startup_s)
             client_s, client = seconds(
-                lambda: Client(app.url, verbose=False, download_files=downloads)
+                lambda: Client(app.url, verbose=False, download_files=str(scratch_dir / "dl"))
             )
-            gallery, _ = client.predict(*args, api_name="/grid")  # warm-up, untimed
-            for _ in range(repeats):
-                took, (gallery, summary) = seconds(lambda: client.predict(*args, api_name="/grid"))
-                api.append(took)
+            first_s, _ = seconds(lambda: client.predict(*args, api_name="/grid"))
+
+            def through_api() -> list[Image.Image]:
+                gallery, summary = client.predict(*args, api_name="/grid")
                 reported.append(server.render_seconds(summary))
-                took, tiles = seconds(lambda: engine.grid(request))
-                in_process.append(took)
-            served = [Image.open(item["image"]).convert("RGB") for item in gallery]
+                return [Image.open(item["image"]).convert("RGB") for item in gallery]
+
+            plain(SCHEDULER, [PROMPT] * GRID, seeds, 2)  # warm-up, untimed
+            pair = interleave(
+                through_api, lambda: plain(SCHEDULER, [PROMPT] * GRID, seeds, steps), repeats
+            )
         for _ in range(launches - 1):
-            with server.launched(device) as app:
+            with server.launched(device, app_args) as app:
                 startups.append(app.startup_s)
-    diff = max_pixel_diff(served, [tile.image for tile in tiles])
-    return ApiResult(startups, client_s, api, reported, in_process, diff)
+    return ApiResult(startups, client_s, first_s, pair, reported, steps)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -208,16 +237,33 @@ def main(argv: Sequence[str] | None = None) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "--quick", action="store_true", help="one round each, no mid-size model, one launch"
+        "--quick",
+        action="store_true",
+        help="one round, the tiny model (on CUDA also sd15), 20 steps only (the end-to-end "
+        "row stays at 50), one launch",
     )
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"], help="cuda: fp16")
     parser.add_argument(
-        "--device", default="cpu", choices=["cpu", "cuda"], help="cuda: fp16, untested"
+        "--models",
+        nargs="+",
+        choices=models.NAMES,
+        help="models for the app-versus-plain tables (CPU: tiny mid, --quick tiny; "
+        "CUDA: tiny sd15); sd15 needs --device cuda",
     )
+    parser.add_argument("--switches", action="store_true", help="each speed switch on and off")
     parser.add_argument("--repeats", type=int, help="timed rounds per workload (3; --quick 1)")
     parser.add_argument("--output", type=Path, help="also write the markdown to this file")
     args = parser.parse_args(argv)
     if args.repeats is not None and args.repeats < 1:
         parser.error("--repeats must be at least 1")
+    cuda = args.device == "cuda"
+    if cuda and not torch.cuda.is_available():
+        parser.error("--device cuda: torch sees no CUDA device here")
+    names = args.models or (
+        ["tiny", "sd15"] if cuda else ["tiny"] if args.quick else ["tiny", "mid"]
+    )
+    if "sd15" in names and not cuda:
+        parser.error(models.SD15_NEEDS_CUDA)
     repeats = args.repeats or (1 if args.quick else 3)
     processes = 1 if args.quick else 3
     command = shlex.join(
@@ -239,27 +285,43 @@ def main(argv: Sequence[str] | None = None) -> None:
     loads = [probe("load", "--device", args.device) for _ in range(processes)]
     emit("## Cold start of the tiny model, fresh processes", report.cold_start(loads))
 
-    tiny = models.tiny(args.device)
-    api = api_round_trips(tiny, args.device, repeats, launches=1 if args.quick else 2)
+    big = models.build(names[-1], args.device)
+    api = api_round_trips(
+        big, args.device, repeats, launches=1 if args.quick else 2, steps=max(STEPS)
+    )
     emit(
-        "## The launched app (python app.py --model tiny), grid of 8 seeds at 20 steps",
+        f"## End to end through the launched app, grid of {GRID} at {api.steps} steps, "
+        f"{big.model_id}",
         report.api(api),
     )
 
-    rows = app_vs_plain(tiny, repeats, grids=(4, 8), full=True)
-    if not args.quick:
-        rows += app_vs_plain(models.mid(args.device), repeats, grids=(4,))
-    emit("## App against plain diffusers, same pipeline, interleaved", report.app_vs_plain(rows))
-    emit("## Per-request fixed costs, tiny model", report.fixed_costs(fixed_costs(tiny)))
+    rows: list[Row] = []
+    steps = (min(STEPS),) if args.quick else STEPS
+    for index, name in enumerate(names):
+        model = big if name == names[-1] else models.build(name, args.device)
+        # Refine and compare on the first model; on CUDA on every model.
+        rows += app_vs_plain(model, repeats, steps, full=index == 0 or cuda)
+    emit(
+        "## App against plain diffusers, same pipeline, interleaved",
+        report.app_vs_plain(rows),
+    )
+    if cuda:
+        emit("## GPU throughput, grid of 8 at 20 steps, DPM++ 2M, CFG 7.5", report.gpu(rows))
+    emit("## Per-request fixed costs", report.fixed_costs(fixed_costs(big)))
 
-    rss = {
-        n: probe("rss", str(n), "--steps", str(STEPS), "--device", args.device)[1]
-        for n in (1, 4, 8)
+    memory = {
+        n: probe("rss", str(n), "--steps", "20", "--model", names[-1], "--device", args.device)[1]
+        for n in (1, 4, GRID)
     }
     emit(
-        "## Peak memory of one grid at 20 steps, each in a fresh process, tiny model",
-        report.peak_memory(rss),
+        f"## Peak memory of one grid at 20 steps, each in a fresh process, {big.model_id}",
+        report.peak_memory(memory),
     )
+    if args.switches:
+        emit(
+            f"## Speed switches on and off, one call of {GRID} images at 20 steps, {big.model_id}",
+            report.switches(switches.measure(big, repeats, GRID, 20)),
+        )
     emit(
         f"Whole suite: {time.perf_counter() - started:.0f} s; "
         f"load average at the end (1/5/15 min): {report.load_average()}."

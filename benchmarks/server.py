@@ -10,13 +10,13 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-_SUMMARY_SECONDS = re.compile(r"· ([\d.]+) s$")
+_SUMMARY_SECONDS = re.compile(r"· ([\d.]+) s(?: ·|$)")
 
 
 @dataclass(frozen=True)
@@ -34,14 +34,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def launched(device: str, timeout: float = 180) -> Iterator[App]:
-    """`python app.py --model tiny --port N`, polled until GET / answers; stopped on exit."""
+def launched(
+    device: str, args: Sequence[str] = ("--model", "tiny"), timeout: float = 300
+) -> Iterator[App]:
+    """`python app.py --port N --device D ARGS`, polled until GET / answers; stopped on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--model", "tiny", "--port", str(port), "--device", device],
+            [sys.executable, "app.py", "--port", str(port), "--device", device, *args],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -78,7 +80,8 @@ def _wait_for_page(
 
 
 def render_seconds(summary: str) -> float:
-    """The render time the app itself reports at the end of its summary line ("· 3.4 s")."""
+    """The render time the app itself reports in its summary line ("· 3.4 s", then maybe
+    "· saved to ...")."""
     match = _SUMMARY_SECONDS.search(summary.strip())
     if not match:
         raise ValueError(f"no seconds in summary {summary!r}")

@@ -29,6 +29,7 @@ from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from pipeline import __version__
+from pipeline.accel import slice_vae
 from pipeline.loading import LoadedModel
 from pipeline.preview import latents_to_previews
 from pipeline.recipe import Recipe, tensor_sha256
@@ -317,6 +318,7 @@ class Engine:
                 hooks.preview(0, latents_to_previews(tensors["latents"], size))
             return tensors
 
+        slice_vae(view, len(items))
         started = time.perf_counter()
         try:
             output = view(

@@ -141,12 +141,16 @@ def with_metadata(
 
 
 def png_bytes(image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION) -> bytes:
-    """The image as lossless PNG with both text chunks."""
+    """The image as lossless PNG with both text chunks.
+
+    zlib level 1, not PIL's 6: the pixels are the same at any level, and on a 512x512 render
+    level 1 encodes about 5 times faster for files about 15% larger (docs/PERFORMANCE.md).
+    """
     info = PngImagePlugin.PngInfo()
     info.add_text(INFOTEXT_KEY, infotext(recipe, app_version))
     info.add_text(RECIPE_KEY, recipe_json(image, recipe), zip=True)
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", pnginfo=info)
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
     return buffer.getvalue()
 
 

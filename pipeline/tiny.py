@@ -47,6 +47,7 @@ class RandomArchitecture:
     text_layers: int
     text_intermediate: int
     text_heads: int = 4
+    vae_layers: int = 1  # ResNet blocks per VAE level (Stable Diffusion's VAE: 2)
 
 
 TINY = RandomArchitecture(
@@ -122,6 +123,7 @@ def build_random_pipeline(arch: RandomArchitecture) -> StableDiffusionPipeline:
             up_block_types=("UpDecoderBlock2D",) * levels,
             latent_channels=4,
             norm_num_groups=32,
+            layers_per_block=arch.vae_layers,
         )
         text_encoder = CLIPTextModel(
             CLIPTextConfig(

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 import app
+from pipeline.accel import Speedups
 from pipeline.loading import ModelLoadError
 from pipeline.requests import Limits
 from tests.conftest import ROOT
@@ -196,6 +197,24 @@ def test_the_engine_gets_the_model_settings_and_limits(monkeypatch, tiny) -> Non
     assert loaded[-1] == (app.DEFAULT_MODEL_ID, False, "auto", True)
     assert other.limits.max_tiles == 6
     assert other.micro_batch is None  # 0: a whole run in one call
+
+
+def test_speed_switches_come_from_flags_or_the_environment_and_reach_the_model(
+    monkeypatch, tiny
+) -> None:
+    assert not app.parse_args([]).attention_slicing and not app.parse_args([]).compile
+    flags = app.parse_args(["--attention-slicing", "--compile"])
+    assert flags.attention_slicing and flags.compile
+    monkeypatch.setenv("SEED_EXPLORER_ATTENTION_SLICING", "1")
+    monkeypatch.setenv("SEED_EXPLORER_COMPILE", "1")
+    env = app.parse_args([])
+    assert env.attention_slicing and env.compile
+
+    applied = []
+    monkeypatch.setattr(app, "load_model_or_tiny", lambda *args, **kwargs: tiny)
+    monkeypatch.setattr(app.accel, "apply", lambda pipe, speedups: applied.append((pipe, speedups)))
+    app.create_engine(app.parse_args(["--model", "tiny", "--device", "cpu"]))
+    assert applied == [(tiny.pipe, Speedups(attention_slicing=True, compile=True))]
 
 
 def test_deterministic_mode_is_switched_on_before_the_model_loads(monkeypatch) -> None:

@@ -27,7 +27,7 @@ from PIL import Image
 from pipeline.contact_sheet import contact_sheet, zip_bundle
 from pipeline.engine import Engine, Hooks, RenderError, Stopped, Tile
 from pipeline.manifest import Manifest
-from pipeline.metadata import png_bytes, write_atomic
+from pipeline.metadata import png_bytes
 from pipeline.outputs import OutputFolder
 from pipeline.requests import RequestError
 from pipeline.seeds import SeedError
@@ -110,15 +110,30 @@ def run(
     try:
         # The old tiles go: a click while this runs must not pin a seed from the last run.
         yield [], [], "Waiting for the model…", gr.skip()
-        while (event := events.get()) is not None:
-            if event[0] == "preview":
-                _, first, images = event
+        finished = False
+        while not finished:
+            # Everything that came while the last update went out, as one update: Gradio sends
+            # one update at a time, so updates sent one per event would pile up behind a slow
+            # one and hold the tiles back after the render ends.
+            waiting = _waiting(events)
+            finished = waiting[-1] is None  # the worker's last word
+            previews = [event for event in waiting if event and event[0] == "preview"]
+            progressed = [event for event in waiting if event and event[0] == "progress"]
+            for _, first, images in previews:
                 shown[first : first + len(images)] = images
-                items = [(im, f"{labels[i]} · preview") for i, im in enumerate(shown) if im]
-                yield items, gr.skip(), gr.skip(), gr.skip()
-            elif time.monotonic() - last_status > STATUS_EVERY or event[1] >= 1:
+            gallery = (
+                [(im, f"{labels[i]} · preview") for i, im in enumerate(shown) if im]
+                if previews
+                else gr.skip()
+            )
+            line = None
+            if progressed and (
+                time.monotonic() - last_status > STATUS_EVERY or progressed[-1][1] >= 1
+            ):
                 last_status = time.monotonic()
-                yield gr.skip(), gr.skip(), progress_line(*event[1:], started), gr.skip()
+                line = progress_line(*progressed[-1][1:], started)
+            if previews or line:
+                yield gallery, gr.skip(), line or gr.skip(), gr.skip()
     finally:
         if worker.is_alive():  # the browser went away: stop rendering for nobody
             stop.set()
@@ -155,7 +170,7 @@ def finish(
     refs = []
     for index, tile in enumerate(tiles):
         path = folder / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
-        write_atomic(path, encoded[index])
+        path.write_bytes(encoded[index])  # a temporary copy: no fsync, unlike a saved tile
         refs.append(TileRef(tile.recipe, str(path), caption(tile), entry, index, saved[index]))
     if any(services.engine.truncated(prompt) for prompt in {t.recipe.prompt for t in tiles}):
         notes.append("the prompt is longer than the model reads (77 tokens): the tail is ignored")
@@ -188,6 +203,17 @@ def bundle(tiles: list[TileRef], folder: Path) -> str:
     entry = tiles[0].entry
     name = f"seed-explorer-{first.kind}-{entry if entry is not None else 'loaded'}.zip"
     return str(zip_bundle(files, buffer.getvalue(), folder, name))
+
+
+def _waiting(events: queue.Queue) -> list:
+    """The next event (waiting for it) and every other one already queued behind it."""
+    waiting = [events.get()]
+    while waiting[-1] is not None:
+        try:
+            waiting.append(events.get_nowait())
+        except queue.Empty:
+            break
+    return waiting
 
 
 def progress_line(fraction: float, text: str, started: float) -> str:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engine import Engine
+from pipeline.engine import Engine, Hooks
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
@@ -137,3 +137,32 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
     services.forget("../../mine")
     assert not zipped.exists() and not any(Path(ref.file).exists() for ref in mine)
     assert all(Path(ref.file).exists() for ref in theirs)
+
+
+def test_updates_that_pile_up_go_out_as_one(engine: Engine) -> None:
+    """A browser that reads slowly gets the latest previews in one update, then the tiles,
+    instead of every stale preview first."""
+    services = Services(engine)
+    request = GridRequest("a", (0, 1), RenderSettings(steps=2))
+    done = threading.Event()
+
+    def render(hooks: Hooks) -> list:
+        for step in range(20):
+            preview = Image.new("RGB", (8, 8), (step, 0, 0))
+            hooks.preview(0, [preview, preview])
+            hooks.progress((step + 1) / 20, f"step {step + 1}/20")
+        tiles = engine.grid(request)
+        done.set()
+        return tiles
+
+    updates = runner.run(
+        services, "grid", render, ["seed 0", "seed 1"], Manifest("tiny"), None, "s", None
+    )
+    assert next(updates)[2] == "Waiting for the model…"
+    assert done.wait(60)  # the render ends before the browser reads again
+    rest = list(updates)
+    assert len(rest) == 2
+    (gallery, _, line, _), (items, *_) = rest
+    assert [image.getpixel((0, 0)) for image, _ in gallery] == [(19, 0, 0)] * 2
+    assert line == "step 20/20 · 100%"
+    assert [caption for _, caption in items] == ["seed 0", "seed 1"]
