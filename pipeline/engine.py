@@ -30,6 +30,7 @@ from PIL import Image
 
 from pipeline import __version__
 from pipeline.accel import slice_vae
+from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
 from pipeline.preview import latents_to_previews
 from pipeline.recipe import Recipe, tensor_sha256
@@ -137,6 +138,7 @@ class Engine:
         self.facts = ModelFacts(model.native_size, self.registry)
         self._lock = threading.Lock()
         pipe = model.pipe
+        self.embeddings = PromptEmbeddings(pipe)
         # Constructor options a view must repeat (requires_safety_checker, ...), read once.
         self._view_options = {
             name: pipe.config[name]
@@ -322,8 +324,8 @@ class Engine:
         started = time.perf_counter()
         try:
             output = view(
-                prompt=[i.prompt for i in items],
-                negative_prompt=[plan.negative_prompt] * len(items),
+                prompt_embeds=self.embeddings.batch([i.prompt for i in items]),
+                negative_prompt_embeds=self.embeddings.batch([plan.negative_prompt] * len(items)),
                 generator=gens,
                 latents=latents,
                 num_inference_steps=plan.steps,
