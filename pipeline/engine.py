@@ -8,6 +8,9 @@ noise is drawn here, so the recipe can carry a hash of it.
 Runs are split into micro-batches of a fixed size: a tile's pixels depend on the shape of the
 call that rendered it (batched matrix products round differently), so a tile re-rendered later
 in a call of the same shape is bit-identical, and re-rendering one costs one micro-batch.
+
+A comparison renders its schedulers in lockstep (pipeline/lockstep.py): one batched UNet call
+per step for all of them; its tiles replay by rendering the whole group again.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from diffusers import DiffusionPipeline, SchedulerMixin
 from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
-from pipeline import __version__
+from pipeline import __version__, lockstep
 from pipeline.accel import slice_vae
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
@@ -95,7 +98,9 @@ class Tile:
 
     image: Image.Image
     recipe: Recipe
-    seconds: float  # of the call that rendered it, shared by its `recipe.batch_size` tiles
+    # Its share of the call that rendered it: a batched call's seconds split evenly between
+    # its tiles; a lockstep call's split by each tile's number of model evaluations.
+    seconds: float
     filtered: bool = False  # the safety checker blanked it
 
 
@@ -168,7 +173,7 @@ class Engine:
             return self._render(items, plan, hooks or Hooks())
 
     def compare(self, request: CompareRequest, hooks: Hooks | None = None) -> list[Tile]:
-        """The pinned seed once per scheduler, each at its own step count, timed alone."""
+        """The pinned seed once per scheduler, each at its own step count, all in lockstep."""
         check_compare(request, self.limits, self.facts)
         hooks = hooks or Hooks()
         own_steps = {
@@ -182,30 +187,27 @@ class Engine:
             settings = replace(request.settings, scheduler=entry.name, steps=steps)
             plans.append(self._plan("compare", settings))
         item = _Item(request.prompt, request.seed)
-        tiles = []
         with self._lock:
-            for index, plan in enumerate(plans):
-                part = hooks.part(index / len(plans), 1 / len(plans), index)
-                tiles += self._call([item], plan, part)
-        return tiles
+            return self._lockstep(item, plans, hooks)
 
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
         machine and software. The other places in the call repeat the same tile."""
         check_recipe(recipe, self.limits)
-        plan = _Plan(
-            kind=recipe.kind,
-            entry=self._replay_entry(recipe),
-            steps=recipe.steps,
-            negative_prompt=recipe.negative_prompt,
-            guidance_scale=recipe.guidance_scale,
-            width=recipe.width,
-            height=recipe.height,
-            scheduler_config=recipe.scheduler_config,
-        )
-        items = [_Item(recipe.prompt, recipe.seed, recipe.suffix)] * recipe.batch_size
-        with self._lock:
-            tiles = self._call(items, plan, hooks or Hooks(), recipe.generator_device)
+        hooks = hooks or Hooks()
+        item = _Item(recipe.prompt, recipe.seed, recipe.suffix)
+        if recipe.lockstep is None:
+            plan = self._replay_plan(recipe, recipe.sampler, recipe.scheduler_config, recipe.steps)
+            with self._lock:
+                tiles = self._call([item] * recipe.batch_size, plan, hooks, recipe.generator_device)
+        else:
+            plans = [
+                self._replay_plan(recipe, lane["sampler"], lane["scheduler_config"], lane["steps"])
+                for lane in recipe.lockstep["schedulers"]
+            ]
+            per_call = recipe.lockstep["per_call"]
+            with self._lock:
+                tiles = self._lockstep(item, plans, hooks, recipe.generator_device, per_call)
         return tiles[recipe.batch_index]
 
     @property
@@ -231,12 +233,24 @@ class Engine:
         except SchedulerError as error:
             raise RequestError(field_name, str(error)) from None
 
-    def _replay_entry(self, recipe: Recipe) -> SchedulerEntry:
-        """The entry that names the recipe's scheduler in progress lines (its config is exact)."""
-        try:
-            return self.registry.resolve(recipe.sampler)
+    def _replay_plan(
+        self, recipe: Recipe, sampler: str, scheduler_config: dict[str, Any], steps: int
+    ) -> _Plan:
+        """The recipe's settings with one of its schedulers: the recorded config, exactly."""
+        try:  # the entry only names the scheduler in progress lines
+            entry = self.registry.resolve(sampler)
         except SchedulerError:
-            return self._entry(recipe.scheduler_class, "Scheduler")
+            entry = self._entry(scheduler_config.get("_class_name", sampler), "Scheduler")
+        return _Plan(
+            kind=recipe.kind,
+            entry=entry,
+            steps=steps,
+            negative_prompt=recipe.negative_prompt,
+            guidance_scale=recipe.guidance_scale,
+            width=recipe.width,
+            height=recipe.height,
+            scheduler_config=scheduler_config,
+        )
 
     def _plan(self, kind: str, settings: RenderSettings) -> _Plan:
         entry = (
@@ -335,52 +349,164 @@ class Engine:
                 callback_on_step_end=on_step_end,
             )
         except torch.OutOfMemoryError:
-            _free_memory()
-            raise OutOfMemory(
-                f"out of memory rendering {len(items)} images at {plan.width}x{plan.height}: "
-                "try fewer tiles or a smaller size"
-            ) from None
+            raise _out_of_memory(len(items), plan) from None
         if stopped_at:
             raise Stopped(f"Stopped at step {stopped_at} of {plan.steps}")
         seconds = time.perf_counter() - started
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(items)
-        deterministic = self.deterministic
+        shares = seconds / len(items)
         return [
-            Tile(
-                image=image,
-                recipe=Recipe(
-                    kind=plan.kind,
-                    prompt=item.prompt,
-                    negative_prompt=plan.negative_prompt,
-                    seed=item.seed,
-                    sampler=plan.entry.name,
-                    scheduler_class=type(scheduler).__name__,
-                    scheduler_config=config,
-                    steps=plan.steps,
-                    guidance_scale=plan.guidance_scale,
-                    width=plan.width,
-                    height=plan.height,
-                    model_id=self.model.model_id,
-                    model_hash=self.model.weights_hash,
-                    model_revision=self.model.revision,
-                    dtype=str(self.model.dtype).removeprefix("torch."),
-                    device=self.model.device,
-                    device_name=self.device_name,
-                    generator_device=str(generator_device),
-                    batch_size=len(items),
-                    batch_index=index,
-                    noise_sha256=tensor_sha256(latents[index]),
-                    deterministic=deterministic,
-                    versions=self.versions,
-                    suffix=item.suffix,
-                ),
-                seconds=seconds,
-                filtered=bool(flagged),
+            self._tile(
+                image,
+                flagged,
+                shares,
+                item,
+                plan,
+                config,
+                generator_device,
+                latents[index],
+                index,
+                len(items),
             )
             for index, (image, item, flagged) in enumerate(
                 zip(output.images, items, flags, strict=True)
             )
         ]
+
+    def _lockstep(
+        self,
+        item: _Item,
+        plans: list[_Plan],
+        hooks: Hooks,
+        generator_device: str | None = None,
+        per_call: int | None = None,
+    ) -> list[Tile]:
+        """One item under every plan's scheduler, denoised together (pipeline/lockstep.py).
+
+        `per_call` lanes share a UNet call (and a VAE call): by default the engine's
+        micro-batch, so a 16-scheduler comparison asks no more memory of a small GPU in one
+        call than a micro-batch of a grid does. Each tile's `seconds` is the whole call's time
+        split by its number of model evaluations (DDIM at 50 steps costs more than UniPC at 20).
+        """
+        if hooks.stop.is_set():
+            raise Stopped("Stopped before it started")
+        generator_device = generator_device or self.generator_device
+        per_call = per_call or min(len(plans), self.micro_batch or len(plans))
+        first = plans[0]  # the plans differ only in scheduler and steps
+        size = (first.width, first.height)
+        label = first.entry.name if len(plans) == 1 else f"{len(plans)} schedulers"
+        configs = []
+        started = time.perf_counter()
+        try:
+            conditioning = lockstep.Conditioning(
+                self.embeddings.batch([item.prompt]),
+                self.embeddings.batch([first.negative_prompt]),
+                first.guidance_scale,
+            )
+            lanes = []
+            for plan in plans:
+                scheduler = self._scheduler(plan)
+                configs.append(json.loads(scheduler.to_json_string()))
+                # Each lane its own generator, advanced past the same initial noise.
+                gens, noise = self._noise([item.seed], plan, generator_device)
+                lanes.append(lockstep.start(self._view(scheduler), plan.steps, gens, noise))
+            total = sum(lane.evaluations for lane in lanes)
+            longest = max(lane.evaluations for lane in lanes)
+            every = hooks.preview_every
+            for step in lockstep.denoise(lanes, conditioning, per_call):
+                done = sum(lane.done for lane in lanes)
+                if hooks.progress is not None:
+                    hooks.progress(done / total, f"{label}: step {step}/{longest}")
+                if hooks.stop.is_set():
+                    raise Stopped(f"Stopped at step {step} of {longest}")
+                # After the step's last UNet call every lane has made that step (or is done).
+                whole = all(lane.finished or lane.done >= step for lane in lanes)
+                if hooks.preview and every and whole and step % every == 0 and step < longest:
+                    latents = torch.cat([lane.latents for lane in lanes])
+                    hooks.preview(0, latents_to_previews(latents, size))
+            images, flags = lockstep.decode(lanes, per_call, conditioning.prompt_embeds.dtype)
+        except torch.OutOfMemoryError:
+            raise _out_of_memory(len(plans), first) from None
+        seconds = time.perf_counter() - started
+        record = {
+            "schedulers": [
+                {"sampler": plan.entry.name, "scheduler_config": config, "steps": plan.steps}
+                for plan, config in zip(plans, configs, strict=True)
+            ],
+            "per_call": per_call,
+        }
+        return [
+            self._tile(
+                image,
+                flagged,
+                seconds * lane.evaluations / total,
+                item,
+                plan,
+                config,
+                generator_device,
+                noise[0],  # every lane's: one seed, one draw
+                index,
+                len(plans),
+                group=record,
+            )
+            for index, (image, plan, config, lane, flagged) in enumerate(
+                zip(images, plans, configs, lanes, flags, strict=True)
+            )
+        ]
+
+    def _tile(
+        self,
+        image: Image.Image,
+        filtered: bool,
+        seconds: float,
+        item: _Item,
+        plan: _Plan,
+        scheduler_config: dict[str, Any],
+        generator_device: str,
+        noise: torch.Tensor,
+        batch_index: int,
+        batch_size: int,
+        group: dict[str, Any] | None = None,
+    ) -> Tile:
+        """One rendered image with its recipe: `noise` its initial latents, `batch_size` the
+        images of the call that rendered it, `group` its lockstep group (Recipe.lockstep)."""
+        recipe = Recipe(
+            kind=plan.kind,
+            prompt=item.prompt,
+            negative_prompt=plan.negative_prompt,
+            seed=item.seed,
+            sampler=plan.entry.name,
+            scheduler_class=scheduler_config["_class_name"],
+            scheduler_config=scheduler_config,
+            steps=plan.steps,
+            guidance_scale=plan.guidance_scale,
+            width=plan.width,
+            height=plan.height,
+            model_id=self.model.model_id,
+            model_hash=self.model.weights_hash,
+            model_revision=self.model.revision,
+            dtype=str(self.model.dtype).removeprefix("torch."),
+            device=self.model.device,
+            device_name=self.device_name,
+            generator_device=str(generator_device),
+            batch_size=batch_size,
+            batch_index=batch_index,
+            noise_sha256=tensor_sha256(noise),
+            deterministic=self.deterministic,
+            versions=self.versions,
+            suffix=item.suffix,
+            lockstep=group,
+        )
+        return Tile(image, recipe, seconds, bool(filtered))
+
+
+def _out_of_memory(images: int, plan: _Plan) -> OutOfMemory:
+    """What is left to say after the device ran out of memory, once what could go has gone."""
+    _free_memory()
+    return OutOfMemory(
+        f"out of memory rendering {images} images at {plan.width}x{plan.height}: "
+        "try fewer tiles or a smaller size"
+    )
 
 
 def _free_memory() -> None:

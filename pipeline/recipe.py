@@ -38,6 +38,11 @@ class Recipe:
     deterministic: bool  # torch.use_deterministic_algorithms was on
     versions: dict[str, str] = field(default_factory=dict)  # app, torch, diffusers, ...
     suffix: str | None = None  # the refinement suffix, already part of `prompt`
+    # Rendered in lockstep with other schedulers (a comparison): the group, in order, as
+    # {"schedulers": [{"sampler", "scheduler_config", "steps"}, ...], "per_call": lanes per
+    # UNet call}; `batch_size` is the group's size and `batch_index` this tile's place in it.
+    # None: rendered in a call of its own (recipes from before lockstep say nothing).
+    lockstep: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -173,6 +173,38 @@ def check_recipe(recipe: Recipe, limits: Limits) -> None:
             f"must be a whole number 0..{recipe.batch_size - 1}, got {recipe.batch_index!r}",
         )
     check_pixels(recipe.batch_size, recipe.width, recipe.height, limits)
+    if recipe.lockstep is not None:
+        _check_lockstep(recipe, limits)
+
+
+def _check_lockstep(recipe: Recipe, limits: Limits) -> None:
+    """A group rendered in lockstep: one scheduler per tile of the group, this tile's own at
+    its index, and the lanes per UNet call it was rendered with."""
+    record = recipe.lockstep
+    lanes = record.get("schedulers") if isinstance(record, dict) else None
+    if not isinstance(lanes, list) or len(lanes) != recipe.batch_size:
+        raise RequestError(
+            "Lockstep", f"must list {recipe.batch_size} schedulers, one per tile of the group"
+        )
+    for lane in lanes:
+        if not (
+            isinstance(lane, dict)
+            and isinstance(lane.get("sampler"), str)
+            and isinstance(lane.get("scheduler_config"), dict)
+        ):
+            raise RequestError(
+                "Lockstep", f"each scheduler needs a sampler, a config and steps, got {lane!r}"
+            )
+        check_steps(f"Steps for {lane['sampler']}", lane.get("steps"), limits)
+    own = lanes[recipe.batch_index]
+    if (own["scheduler_config"], own["steps"]) != (recipe.scheduler_config, recipe.steps):
+        raise RequestError("Lockstep", "the scheduler at the tile's index is not the tile's own")
+    per_call = record.get("per_call")
+    if not _is_whole(per_call) or not 1 <= per_call <= recipe.batch_size:
+        raise RequestError(
+            "Lockstep",
+            f"schedulers per call must be a whole number 1..{recipe.batch_size}, got {per_call!r}",
+        )
 
 
 def check_pixels(tiles: int, width: int, height: int, limits: Limits) -> None:

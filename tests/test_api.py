@@ -61,7 +61,9 @@ def test_compare_with_no_steps_uses_each_schedulers_own(client: Client, engine: 
     captions = [tile["caption"] for tile in gallery]
     assert captions[0].startswith("Euler · 30 steps")
     assert captions[1].startswith("UniPC · 20 steps")
-    local = engine.compare(CompareRequest("a kite", 8, ("Euler",), settings=RenderSettings()))
+    local = engine.compare(
+        CompareRequest("a kite", 8, ("Euler", "UniPC"), settings=RenderSettings())
+    )
     with Image.open(gallery[0]["image"]) as served:
         assert np.array_equal(np.asarray(served.convert("RGB")), np.asarray(local[0].image))
 

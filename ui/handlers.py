@@ -219,8 +219,7 @@ CAPTIONS = {"grid": grid_caption, "refine": refine_caption, "compare": compare_c
 def summary(tiles: list[Tile]) -> str:
     """One line under a gallery: what was rendered and how long it took."""
     first = tiles[0].recipe
-    # Tiles of one call share its time.
-    seconds = sum(t.seconds / t.recipe.batch_size for t in tiles)
+    seconds = sum(t.seconds for t in tiles)  # each tile's share of the call that rendered it
     seeds = ", ".join(str(s) for s in dict.fromkeys(t.recipe.seed for t in tiles))
     return (
         f"{len(tiles)} tiles · seeds {seeds} · {first.width}x{first.height} · "

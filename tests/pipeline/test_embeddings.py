@@ -8,26 +8,13 @@ from pipeline.embeddings import PromptEmbeddings
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel
 from pipeline.requests import GridRequest, RefineRequest, RenderSettings
+from tests.pipeline.helpers import record_calls
 
 FAST = RenderSettings(steps=4, negative_prompt="blurry")
 
 
 def pixels(image: object) -> np.ndarray:
     return np.asarray(image).astype(np.int16)
-
-
-def count_encodings(monkeypatch: pytest.MonkeyPatch, tiny: LoadedModel) -> list[int]:
-    """Rows the text encoder encodes from now on, one entry per call."""
-    calls: list[int] = []
-    encoder = type(tiny.pipe.text_encoder)
-    forward = encoder.forward
-
-    def counting(self, input_ids, *args, **kwargs):
-        calls.append(input_ids.shape[0])
-        return forward(self, input_ids, *args, **kwargs)
-
-    monkeypatch.setattr(encoder, "forward", counting)
-    return calls
 
 
 def test_hits_misses_and_the_bound(tiny: LoadedModel) -> None:
@@ -60,7 +47,7 @@ def test_a_rerun_grid_encodes_nothing(
     engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     request = GridRequest("a lighthouse on a cliff", (0, 1, 2, 3, 4), FAST)
-    calls = count_encodings(monkeypatch, tiny)
+    calls = record_calls(monkeypatch, tiny.pipe.text_encoder, lambda ids: ids.shape[0])
     engine.grid(request)
     assert calls == [1, 1]  # the prompt and the negative prompt, each once, at batch 1
     engine.grid(request)

@@ -150,14 +150,20 @@ def test_defaults_come_from_the_model(engine: Engine) -> None:
 
 def test_progress_reports_every_step_up_to_done(engine: Engine) -> None:
     seen: list[tuple[float, str]] = []
+    engine.grid(
+        GridRequest("a lighthouse", (1, 2, 3, 4, 5), RenderSettings(steps=4, scheduler="Euler")),
+        Hooks(progress=lambda fraction, text: seen.append((fraction, text))),
+    )
+    fractions = [f for f, _ in seen]
+    assert len(seen) == 8  # two micro-batches of four steps
+    assert fractions == sorted(fractions) and math.isclose(fractions[-1], 1.0)
+    assert seen[0][1] == "Euler: step 1/4" and seen[-1][1] == "Euler: step 4/4"
+    seen.clear()
     engine.compare(
         CompareRequest("a lighthouse", 1, ("Euler", "DDIM"), settings=FAST),
         Hooks(progress=lambda fraction, text: seen.append((fraction, text))),
     )
-    fractions = [f for f, _ in seen]
-    assert len(seen) == 8
-    assert fractions == sorted(fractions) and math.isclose(fractions[-1], 1.0)
-    assert seen[0][1] == "Euler: step 1/4" and seen[-1][1] == "DDIM: step 4/4"
+    assert seen == [(i / 4, f"2 schedulers: step {i}/4") for i in range(1, 5)]
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,7 @@ from pipeline.engine import Engine, Hooks, OutOfMemory, Stopped, Tile
 from pipeline.loading import LoadedModel
 from pipeline.recipe import tensor_sha256
 from pipeline.requests import CompareRequest, GridRequest, RefineRequest, RenderSettings
+from tests.pipeline.helpers import stopping_after
 
 FAST = RenderSettings(steps=4)
 
@@ -61,15 +62,7 @@ def test_without_micro_batches_one_call_renders_the_grid(tiny: LoadedModel) -> N
 
 def test_stop_ends_a_run_between_steps_and_the_next_run_is_unchanged(engine: Engine) -> None:
     request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=20))
-    hooks = Hooks()
-    steps_seen = []
-
-    def stop_at_step_three(fraction: float, text: str) -> None:
-        steps_seen.append(text)
-        if len(steps_seen) == 3:
-            hooks.stop.set()
-
-    hooks.progress = stop_at_step_three
+    hooks, steps_seen = stopping_after(3)
     with pytest.raises(Stopped, match="Stopped at step 3 of 20"):
         engine.grid(request, hooks)
     assert len(steps_seen) == 3

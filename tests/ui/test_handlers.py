@@ -36,9 +36,14 @@ def test_captions_say_seed_suffix_and_scheduler(engine: Engine) -> None:
     compare = handlers.compare_request(
         "a boat", "", "8", ["Euler", "DDIM"], 0, 7.5, 64, 64, "Euler: 3\nDDIM: 2"
     )
-    captions = [handlers.compare_caption(t) for t in engine.compare(compare)]
+    compared = engine.compare(compare)
+    captions = [handlers.compare_caption(t) for t in compared]
     assert captions[0].startswith("Euler · 3 steps · ") and captions[0].endswith(" s")
     assert captions[1].startswith("DDIM · 2 steps · ")
+    # One lockstep call: each tile has its share, and the summary adds the shares up.
+    assert compared[0].seconds == pytest.approx(compared[1].seconds * 3 / 2)
+    total = compared[0].seconds + compared[1].seconds
+    assert handlers.summary(compared).endswith(f"· {total:.1f} s")
 
 
 def grid(engine: Engine, *values: object) -> list:

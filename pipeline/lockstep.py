@@ -1,0 +1,170 @@
+"""Compare in lockstep: several schedulers denoise the same noise at once, one UNet call a step.
+
+Each scheduler keeps a *lane* of its own: a pipeline view owning its scheduler instance, its
+own generator and its own latents. At each step the next pending model evaluation of every
+unfinished lane goes through one batched UNet call, with a timestep per sample; each lane's
+`step()` then gets its own slice. Second-order schedulers (Heun, DPM2) list every model
+evaluation in their `timesteps`, so a lane walks its own list, one evaluation per iteration;
+a lane that is done leaves the batch.
+
+Per lane everything follows `StableDiffusionPipeline.__call__` (diffusers 0.42): timesteps
+first, then the noise scaled by `init_noise_sigma`; `scale_model_input`; guidance
+`uncond + g * (text - uncond)` (the engine never sets `guidance_rescale`); `timestep_cond` for
+a UNet with `time_cond_proj_dim`; `step()` with the pipeline's `prepare_extra_step_kwargs`;
+then `vae.decode`, the view's `run_safety_checker` and `image_processor.postprocess` (the
+three calls `__call__` makes; `decode_latents` is deprecated and skips the safety checker).
+
+A lane's pixels depend on the batch shapes of the calls it took part in, which depend on the
+whole group: a tile is re-rendered bit-exact by rendering its whole group again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from diffusers import DiffusionPipeline
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
+from PIL import Image
+
+ETA = 0.0  # the pipeline's default; the app never sets eta
+
+
+@dataclass
+class Lane:
+    """One scheduler's run: its view (which owns its scheduler), generators and latents."""
+
+    view: DiffusionPipeline
+    generator: list[torch.Generator]
+    latents: torch.Tensor
+    timesteps: torch.Tensor  # one entry per model evaluation
+    extra_step_kwargs: dict[str, Any]
+    done: int = 0  # model evaluations made
+
+    @property
+    def evaluations(self) -> int:
+        return len(self.timesteps)
+
+    @property
+    def finished(self) -> bool:
+        return self.done == self.evaluations
+
+
+@dataclass(frozen=True)
+class Conditioning:
+    """What every lane is guided by: the prompt's and the negative prompt's embeddings."""
+
+    prompt_embeds: torch.Tensor  # (images per lane, tokens, width)
+    negative_prompt_embeds: torch.Tensor
+    guidance_scale: float
+
+
+def start(
+    view: DiffusionPipeline, steps: int, generator: list[torch.Generator], noise: torch.Tensor
+) -> Lane:
+    """A lane set up as the pipeline sets up a run: the timesteps first (`init_noise_sigma`
+    depends on them), then the initial noise scaled by it."""
+    device = view._execution_device
+    timesteps, _ = retrieve_timesteps(view.scheduler, steps, device)
+    images, channels, height, width = noise.shape
+    scale = view.vae_scale_factor
+    latents = view.prepare_latents(
+        images, channels, height * scale, width * scale, noise.dtype, device, generator, noise
+    )
+    extra = view.prepare_extra_step_kwargs(generator, ETA)
+    return Lane(view, generator, latents, timesteps, extra)
+
+
+@torch.no_grad()
+def denoise(lanes: list[Lane], conditioning: Conditioning, per_call: int) -> Iterator[int]:
+    """Run every lane to its end, `per_call` lanes per UNet call.
+
+    Yields the iteration (1-based) after each UNet call: the caller's moment to report progress
+    or stop. Iteration i is every unfinished lane's i-th evaluation.
+    """
+    iteration = 0
+    while pending := [lane for lane in lanes if not lane.finished]:
+        iteration += 1
+        for first in range(0, len(pending), per_call):
+            _evaluate(pending[first : first + per_call], conditioning)
+            yield iteration
+
+
+def _evaluate(lanes: list[Lane], conditioning: Conditioning) -> None:
+    """One UNet call: the next evaluation of each lane, then each lane's step."""
+    unet = lanes[0].view.unet
+    # The pipeline's do_classifier_free_guidance.
+    guided = conditioning.guidance_scale > 1 and unet.config.time_cond_proj_dim is None
+    halves = 2 if guided else 1
+    contexts = (
+        [conditioning.negative_prompt_embeds, conditioning.prompt_embeds]
+        if guided
+        else [conditioning.prompt_embeds]
+    )
+    images = conditioning.prompt_embeds.shape[0]
+    timesteps = [lane.timesteps[lane.done] for lane in lanes]
+    # Per lane as the pipeline does: its latents doubled for guidance, scaled by its scheduler.
+    inputs = [
+        lane.view.scheduler.scale_model_input(torch.cat([lane.latents] * halves), t)
+        for lane, t in zip(lanes, timesteps, strict=True)
+    ]
+    # The pipeline's order for a batch: every unconditional sample, then every conditional one.
+    parts = [slice(half * images, (half + 1) * images) for half in range(halves)]
+    sample = torch.cat([scaled[part] for part in parts for scaled in inputs])
+    context = torch.cat([embeds for embeds in contexts for _ in lanes])
+    per_sample = torch.cat([t.float().expand(images) for _ in parts for t in timesteps])
+    noise_pred = unet(
+        sample,
+        per_sample,
+        encoder_hidden_states=context,
+        timestep_cond=_timestep_cond(lanes[0].view, conditioning, sample.shape[0], sample.dtype),
+        return_dict=False,
+    )[0]
+    if guided:
+        uncond, text = noise_pred.chunk(2)
+        noise_pred = uncond + conditioning.guidance_scale * (text - uncond)
+    for lane, t, own in zip(lanes, timesteps, noise_pred.split(images), strict=True):
+        step = lane.view.scheduler.step(
+            own, t, lane.latents, **lane.extra_step_kwargs, return_dict=False
+        )
+        lane.latents = step[0]
+        lane.done += 1
+
+
+def _timestep_cond(
+    view: DiffusionPipeline, conditioning: Conditioning, rows: int, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The guidance-scale embedding a UNet with `time_cond_proj_dim` takes (LCM), one a row."""
+    dim = view.unet.config.time_cond_proj_dim
+    if dim is None:
+        return None
+    scale = torch.tensor(conditioning.guidance_scale - 1).repeat(rows)
+    embedding = view.get_guidance_scale_embedding(scale, embedding_dim=dim)
+    return embedding.to(device=view._execution_device, dtype=dtype)
+
+
+@torch.no_grad()
+def decode(
+    lanes: list[Lane], per_call: int, dtype: torch.dtype
+) -> tuple[list[Image.Image], list[bool]]:
+    """Every lane's final latents as images, `per_call` lanes per VAE call, as the pipeline
+    ends a run: decode, safety checker, postprocess. Also whether the checker blanked each."""
+    view = lanes[0].view
+    images: list[Image.Image] = []
+    flags: list[bool] = []
+    for first in range(0, len(lanes), per_call):
+        chunk = lanes[first : first + per_call]
+        latents = torch.cat([lane.latents for lane in chunk])
+        generator = [gen for lane in chunk for gen in lane.generator]
+        decoded = view.vae.decode(
+            latents / view.vae.config.scaling_factor, return_dict=False, generator=generator
+        )[0]
+        decoded, nsfw = view.run_safety_checker(decoded, view._execution_device, dtype)
+        nsfw = [bool(flag) for flag in nsfw] if nsfw is not None else [False] * len(decoded)
+        images += view.image_processor.postprocess(
+            decoded, output_type="pil", do_denormalize=[not flag for flag in nsfw]
+        )
+        flags += nsfw
+    return images, flags

@@ -1,0 +1,172 @@
+"""Compare in lockstep: every scheduler's tile is its plain pipeline run, and replays bit-exact."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from diffusers import UNet2DConditionModel
+from PIL import Image
+
+from pipeline.engine import Engine, Hooks, Stopped, Tile
+from pipeline.loading import LoadedModel
+from pipeline.metadata import read_png, write_png
+from pipeline.recipe import Recipe
+from pipeline.requests import CompareRequest, RenderSettings, RequestError
+from tests.pipeline.helpers import record_calls, stopping_after
+
+PROMPT = "a lighthouse at dusk"
+SEED = 8
+FAST = RenderSettings(steps=4, negative_prompt="blurry")
+
+
+def pixels(image: Image.Image) -> np.ndarray:
+    return np.asarray(image).astype(np.int16)
+
+
+def plain(engine: Engine, name: str, steps: int, settings: RenderSettings = FAST) -> np.ndarray:
+    """The diffusers guide's recipe: the scheduler swapped in, the prompt given as text."""
+    plan = engine._plan("compare", replace(settings, scheduler=name, steps=steps))
+    generator, noise = engine._noise([SEED], plan, "cpu")
+    image = engine._view(engine.registry.make(name))(
+        prompt=PROMPT,
+        negative_prompt=settings.negative_prompt,
+        generator=generator,
+        latents=noise,
+        num_inference_steps=steps,
+        guidance_scale=settings.guidance_scale,
+    ).images[0]
+    return pixels(image)
+
+
+def compare(
+    engine: Engine, names: tuple[str, ...], steps: tuple[tuple[str, int], ...] = ()
+) -> list[Tile]:
+    settings = replace(FAST, steps=None) if steps else FAST
+    return engine.compare(CompareRequest(PROMPT, SEED, names, steps, settings), Hooks())
+
+
+def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(
+    engine: Engine, tiny: LoadedModel
+) -> None:
+    """All registered schedulers in one group, four per UNet call: within 1 of 255 of each
+    one's own pipeline run (batched products round differently); alone, bit-exact."""
+    cached, config = tiny.pipe.scheduler, dict(tiny.pipe.scheduler.config)
+    names = tuple(engine.registry.names)
+    group = compare(engine, names)
+    assert [t.recipe.sampler for t in group] == list(names)
+    for tile in group:
+        name = tile.recipe.sampler
+        own = plain(engine, name, 4)
+        assert np.abs(pixels(tile.image) - own).max() <= 1, name
+        alone = compare(engine, (name,))[0]
+        assert np.array_equal(pixels(alone.image), own), name
+    assert tiny.pipe.scheduler is cached and dict(cached.config) == config
+
+
+def test_a_mixed_group_with_second_order_schedulers(
+    tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Steps of their own, Heun and DPM2 (two evaluations a step), all lanes in one call: a
+    lane that is done leaves the batch."""
+    engine = Engine(tiny, micro_batch=None)
+    steps = (("Heun", 3), ("Euler a", 6), ("DDIM", 2), ("DPM2", 2), ("UniPC", 5))
+    names = tuple(name for name, _ in steps)
+    sizes = record_calls(monkeypatch, tiny.pipe.unet, lambda sample: sample.shape[0])
+    tiles = compare(engine, names, steps)
+    # Evaluations: Heun 5, Euler a 6, DDIM 2, DPM2 3, UniPC 5; two samples each (guidance).
+    assert sizes == [10, 10, 8, 6, 6, 2]
+    assert [t.recipe.steps for t in tiles] == [3, 6, 2, 2, 5]
+    assert [t.recipe.lockstep["per_call"] for t in tiles] == [5] * 5
+    for tile, (name, count) in zip(tiles, steps, strict=True):
+        assert np.abs(pixels(tile.image) - plain(engine, name, count)).max() <= 1, name
+    seconds = [t.seconds for t in tiles]
+    assert seconds[0] == pytest.approx(seconds[4]) and seconds[1] == pytest.approx(3 * seconds[2])
+
+
+def test_stop_mid_run_then_an_identical_rerun(engine: Engine) -> None:
+    names = ("Euler", "DDIM", "DPM++ 2M", "PNDM", "Euler a")
+    hooks, seen = stopping_after(3)
+    with pytest.raises(Stopped, match="Stopped at step 2 of 5"):
+        engine.compare(CompareRequest(PROMPT, SEED, names, settings=FAST), hooks)
+    # Four lanes per call: two calls a step. PNDM makes one evaluation more than its steps.
+    assert seen == ["5 schedulers: step 1/5", "5 schedulers: step 1/5", "5 schedulers: step 2/5"]
+    after = compare(engine, names)
+    fresh = compare(Engine(engine.model), names)
+    assert all(
+        np.array_equal(pixels(a.image), pixels(b.image)) for a, b in zip(after, fresh, strict=True)
+    )
+
+
+def test_progress_and_previews_cover_the_group(engine: Engine) -> None:
+    seen: list[tuple[float, str]] = []
+    previews: list[tuple[int, int]] = []
+    hooks = Hooks(
+        progress=lambda fraction, text: seen.append((fraction, text)),
+        preview=lambda first, images: previews.append((first, len(images))),
+        preview_every=2,
+    )
+    engine.compare(CompareRequest(PROMPT, SEED, ("Euler", "Heun"), settings=FAST), hooks)
+    # Euler 4 evaluations, Heun 7: both lanes in each call until Euler is done.
+    assert [text for _, text in seen] == [f"2 schedulers: step {i}/7" for i in range(1, 8)]
+    assert [fraction for fraction, _ in seen] == pytest.approx(
+        [2, 4, 6, 8, 9, 10, 11] / np.array(11)
+    )
+    assert previews == [(0, 2), (0, 2), (0, 2)]  # steps 2, 4 and 6 of 7, every lane each time
+
+
+def test_a_lockstep_tile_replays_bit_exact_through_its_png(engine: Engine, tmp_path: Path) -> None:
+    tiles = compare(engine, ("DDIM", "Euler a", "Heun", "DPM++ 2M", "UniPC"))
+    euler_a = tiles[1]
+    assert euler_a.recipe.lockstep["schedulers"][1]["sampler"] == "Euler a"
+    assert (euler_a.recipe.batch_size, euler_a.recipe.batch_index) == (5, 1)
+    path = write_png(tmp_path / "euler-a.png", euler_a.image, euler_a.recipe)
+    image, recipe, _ = read_png(path)
+    assert recipe == euler_a.recipe
+    again = engine.replay(recipe)
+    assert np.array_equal(pixels(again.image), pixels(image))
+    assert again.recipe == euler_a.recipe
+    heun = engine.replay(tiles[2].recipe)
+    assert np.array_equal(pixels(heun.image), pixels(tiles[2].image))
+
+
+def test_a_recipe_from_before_lockstep_replays_alone(engine: Engine) -> None:
+    """Old compare recipes carry no group: they render in a call of their own, as before."""
+    tile = compare(engine, ("Euler a",))[0]
+    data = tile.recipe.to_dict()
+    del data["lockstep"]
+    old = Recipe.from_dict(data)
+    assert old.lockstep is None
+    assert np.array_equal(pixels(engine.replay(old).image), pixels(tile.image))
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda r: {**r.lockstep, "schedulers": r.lockstep["schedulers"][:1]}, "must list 2"),
+        (lambda r: {**r.lockstep, "per_call": 3}, "whole number 1..2"),
+        (lambda r: {**r.lockstep, "schedulers": ["Euler", "DDIM"]}, "needs a sampler"),
+        (
+            lambda r: {**r.lockstep, "schedulers": r.lockstep["schedulers"][::-1]},
+            "not the tile's own",
+        ),
+    ],
+)
+def test_a_broken_group_is_refused(engine: Engine, change: object, message: str) -> None:
+    tile = compare(engine, ("Euler", "DDIM"))[0]
+    with pytest.raises(RequestError, match=message) as caught:
+        engine.replay(replace(tile.recipe, lockstep=change(tile.recipe)))
+    assert caught.value.field == "Lockstep"
+
+
+def test_a_unet_with_a_guidance_embedding_gets_its_timestep_cond(tiny: LoadedModel) -> None:
+    """LCM-style UNets (time_cond_proj_dim) take the guidance scale as an embedding, no CFG."""
+    torch.manual_seed(0)
+    unet = UNet2DConditionModel.from_config({**tiny.pipe.unet.config, "time_cond_proj_dim": 8})
+    pipe = type(tiny.pipe)(**{**tiny.pipe.components, "unet": unet.eval()})
+    engine = Engine(replace(tiny, pipe=pipe, model_id="tiny-lcm"))
+    alone = compare(engine, ("Euler",))[0]
+    assert np.array_equal(pixels(alone.image), plain(engine, "Euler", 4))
+    pair = compare(engine, ("DDIM", "Euler"))
+    assert np.abs(pixels(pair[1].image) - pixels(alone.image)).max() <= 1
