@@ -2,9 +2,10 @@
 
     python -m pipeline.replay PATH [PATH ...] --out DIR [--model M] [--device D]
 
-PATH is one of our PNGs or a session manifest (JSON). Each tile is rendered alone in a call of
-the shape that first rendered it (`Engine.replay`), written to DIR with its recipe, and
-compared: `NAME: bit-exact` or `NAME: differs — max pixel diff N, PSNR X dB`.
+PATH is one of our PNGs or a session manifest (JSON). Each tile is rendered again in a call of
+the shape that first rendered it (`Engine.replay`; a comparison's tile with its whole lockstep
+group), written to DIR with its recipe, and compared: `NAME: bit-exact` or
+`NAME: differs — max pixel diff N, PSNR X dB`.
 Exit status: 0 all bit-exact, 1 any differs, 2 an error (one line on stderr).
 """
 
