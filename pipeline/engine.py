@@ -383,15 +383,16 @@ class Engine:
     ) -> list[Tile]:
         """One item under every plan's scheduler, denoised together (pipeline/lockstep.py).
 
-        `per_call` lanes share a UNet call (and a VAE call): by default the engine's
-        micro-batch, so a 16-scheduler comparison asks no more memory of a small GPU in one
-        call than a micro-batch of a grid does. Each tile's `seconds` is the whole call's time
-        split by its number of model evaluations (DDIM at 50 steps costs more than UniPC at 20).
+        `per_call` lanes share a UNet call (and a VAE call): by default all of them, one UNet
+        call per step (at most `limits.max_tiles` schedulers, so as much memory as a grid of
+        that many tiles in one call; on a small GPU the out-of-memory message says to choose
+        fewer). Each tile's `seconds` is the whole call's time split by its number of model
+        evaluations (DDIM at 50 steps costs more than UniPC at 20).
         """
         if hooks.stop.is_set():
             raise Stopped("Stopped before it started")
         generator_device = generator_device or self.generator_device
-        per_call = per_call or min(len(plans), self.micro_batch or len(plans))
+        per_call = per_call or len(plans)
         first = plans[0]  # the plans differ only in scheduler and steps
         size = (first.width, first.height)
         label = first.entry.name if len(plans) == 1 else f"{len(plans)} schedulers"

@@ -68,9 +68,9 @@ def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(
 def test_a_mixed_group_with_second_order_schedulers(
     tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Steps of their own, Heun and DPM2 (two evaluations a step), all lanes in one call: a
-    lane that is done leaves the batch."""
-    engine = Engine(tiny, micro_batch=None)
+    """Steps of their own, Heun and DPM2 (two evaluations a step), all lanes in one call (by
+    default, whatever the grid's micro-batch): a lane that is done leaves the batch."""
+    engine = Engine(tiny, micro_batch=2)
     steps = (("Heun", 3), ("Euler a", 6), ("DDIM", 2), ("DPM2", 2), ("UniPC", 5))
     names = tuple(name for name, _ in steps)
     sizes = record_calls(monkeypatch, tiny.pipe.unet, lambda sample: sample.shape[0])
@@ -88,10 +88,10 @@ def test_a_mixed_group_with_second_order_schedulers(
 def test_stop_mid_run_then_an_identical_rerun(engine: Engine) -> None:
     names = ("Euler", "DDIM", "DPM++ 2M", "PNDM", "Euler a")
     hooks, seen = stopping_after(3)
-    with pytest.raises(Stopped, match="Stopped at step 2 of 5"):
+    with pytest.raises(Stopped, match="Stopped at step 3 of 5"):
         engine.compare(CompareRequest(PROMPT, SEED, names, settings=FAST), hooks)
-    # Four lanes per call: two calls a step. PNDM makes one evaluation more than its steps.
-    assert seen == ["5 schedulers: step 1/5", "5 schedulers: step 1/5", "5 schedulers: step 2/5"]
+    # One call a step; PNDM makes one evaluation more than its steps.
+    assert seen == [f"5 schedulers: step {step}/5" for step in (1, 2, 3)]
     after = compare(engine, names)
     fresh = compare(Engine(engine.model), names)
     assert all(
