@@ -192,7 +192,12 @@ class Engine:
 
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
-        machine and software. The other places in the call repeat the same tile."""
+        machine and software."""
+        return self.replay_call(recipe, hooks)[recipe.batch_index]
+
+    def replay_call(self, recipe: Recipe, hooks: Hooks | None = None) -> list[Tile]:
+        """The whole call that renders `recipe` again: a comparison's lockstep group, every
+        scheduler's tile; else the recipe's tile in each place of a call of its shape."""
         check_recipe(recipe, self.limits)
         hooks = hooks or Hooks()
         item = _Item(recipe.prompt, recipe.seed, recipe.suffix)
@@ -208,7 +213,7 @@ class Engine:
             per_call = recipe.lockstep["per_call"]
             with self._lock:
                 tiles = self._lockstep(item, plans, hooks, recipe.generator_device, per_call)
-        return tiles[recipe.batch_index]
+        return tiles
 
     @property
     def deterministic(self) -> bool:

@@ -12,6 +12,7 @@ Exit status: 0 all bit-exact, 1 any differs, 2 an error (one line on stderr).
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import sys
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import numpy as np
 from PIL import Image
 
 from pipeline.determinism import enable_deterministic
-from pipeline.engine import Engine
+from pipeline.engine import Engine, Tile
 from pipeline.loading import load_model
 from pipeline.manifest import load_manifest
 from pipeline.metadata import read_png, write_png
@@ -81,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             enable_deterministic()  # as when they were rendered; before any model loads
         args.out.mkdir(parents=True, exist_ok=True)
         engines: dict[tuple[str, str], Engine] = {}
-        verdicts = [_replay(job, args, engines) for job in jobs]
+        groups: dict[str, list[Tile]] = {}
+        verdicts = [_replay(job, args, engines, groups) for job in jobs]
     except (ReplayError, OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -121,8 +123,16 @@ def _jobs(path: Path) -> Iterator[_Job]:
     yield _Job(path.name, f"{path.stem}-replay.png", recipe, path, None)
 
 
-def _replay(job: _Job, args: argparse.Namespace, engines: dict[tuple[str, str], Engine]) -> bool:
-    """Render one job, write it, print its verdict; True when bit-exact."""
+def _replay(
+    job: _Job,
+    args: argparse.Namespace,
+    engines: dict[tuple[str, str], Engine],
+    groups: dict[str, list[Tile]],
+) -> bool:
+    """Render one job, write it, print its verdict; True when bit-exact.
+
+    A comparison's lockstep group is rendered once for all its tiles (`groups`, by group).
+    """
     model_id = args.model or job.recipe.model_id
     device = args.device or job.recipe.device
     key = (model_id, device)
@@ -134,14 +144,32 @@ def _replay(job: _Job, args: argparse.Namespace, engines: dict[tuple[str, str], 
     engine = engines[key]
     if job.recipe.model_hash and engine.model.weights_hash != job.recipe.model_hash:
         print(f"note: {job.name}: {model_id} has other weights than the recipe's", file=sys.stderr)
+    group = _group_key(key, job.recipe)
     try:
-        tile = engine.replay(job.recipe)
+        if group is None:
+            tile = engine.replay(job.recipe)
+        else:
+            if group not in groups:
+                groups[group] = engine.replay_call(job.recipe)
+            tile = groups[group][job.recipe.batch_index]
     except Exception as error:  # a recipe this model cannot render, out of memory
         raise ReplayError(f"{job.name}: cannot replay: {_line(error)}") from None
     write_png(args.out / job.out_name, tile.image, tile.recipe)
     bit_exact, verdict = _verdict(job, tile.image)
     print(f"{job.name}: {verdict}")
     return bit_exact
+
+
+def _group_key(model: tuple[str, str], recipe: Recipe) -> str | None:
+    """What the tiles of one lockstep group share (None: not a comparison's tile)."""
+    if recipe.lockstep is None:
+        return None
+    shared = {
+        name: value
+        for name, value in recipe.to_dict().items()
+        if name not in ("sampler", "scheduler_class", "scheduler_config", "steps", "batch_index")
+    }
+    return json.dumps([model, shared], sort_keys=True)
 
 
 def _verdict(job: _Job, replayed: Image.Image) -> tuple[bool, str]:

@@ -61,8 +61,20 @@ def test_pngs_of_a_grid_a_refinement_and_euler_a_replay_bit_exact(
 
 
 def test_a_session_manifest_replays_bit_exact_with_or_without_files(
-    runs: dict[str, list[Tile]], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    runs: dict[str, list[Tile]],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    groups = []
+    replay_call = Engine.replay_call
+    monkeypatch.setattr(
+        Engine,
+        "replay_call",
+        lambda self, recipe, hooks=None: (
+            groups.append(recipe.sampler) or replay_call(self, recipe, hooks)
+        ),
+    )
     manifest = Manifest("tiny")
     grid_files = [saved(tile, tmp_path / f"grid-{i}.png") for i, tile in enumerate(runs["grid"])]
     grid = manifest.append("grid", runs["grid"], files=grid_files)
@@ -78,6 +90,7 @@ def test_a_session_manifest_replays_bit_exact_with_or_without_files(
         for index in range(count)
     ]
     assert len(list((tmp_path / "out").iterdir())) == 6
+    assert groups.count("Euler") + groups.count("Euler a") == 1  # the group rendered once
 
 
 def test_a_tampered_image_differs_with_its_psnr(
