@@ -430,6 +430,7 @@ class Engine:
                 if hooks.preview and every and whole and step % every == 0 and step < longest:
                     latents = torch.cat([lane.latents for lane in lanes])
                     hooks.preview(0, latents_to_previews(latents, size))
+            slice_vae(lanes[0].view, per_call)
             images, flags = lockstep.decode(lanes, per_call, conditioning.prompt_embeds.dtype)
         except torch.OutOfMemoryError:
             raise _out_of_memory(len(plans), first) from None

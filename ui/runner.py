@@ -53,17 +53,18 @@ class Services:
     served: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="seed-explorer-")))
 
     def folder(self, session: str) -> Path:
-        """Where one browser session's served files go, apart from every other session's.
-
-        Named by a hash: the session id comes from the client and never becomes a path.
-        """
-        folder = self.served / hashlib.sha256(session.encode()).hexdigest()[:24]
+        """Where one browser session's served files go, apart from every other session's."""
+        folder = self._folder_of(session)
         folder.mkdir(exist_ok=True)
         return folder
 
     def forget(self, session: str) -> None:
         """The session has ended (its tab closed): its served files go."""
-        shutil.rmtree(self.folder(session), ignore_errors=True)
+        shutil.rmtree(self._folder_of(session), ignore_errors=True)
+
+    def _folder_of(self, session: str) -> Path:
+        # Named by a hash: the session id comes from the client and never becomes a path.
+        return self.served / hashlib.sha256(session.encode()).hexdigest()[:24]
 
 
 def run(
