@@ -41,7 +41,7 @@ def _resnet(rest: str) -> str:
 
 def _unet_key(key: str, layers: int, attention_up_blocks: set[int]) -> str:
     """One diffusers UNet key in LDM's `input_blocks / middle_block / output_blocks` names."""
-    fixed = {d: o for d, o in DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"].items()}
+    fixed = DIFFUSERS_TO_LDM_MAPPING["unet"]["layers"]
     if key in fixed:
         return fixed[key]
     if m := re.fullmatch(r"down_blocks\.(\d+)\.(resnets|attentions)\.(\d+)\.(.+)", key):
@@ -86,7 +86,7 @@ def unet_to_original(unet: UNet2DConditionModel) -> dict[str, torch.Tensor]:
 
 def _vae_key(key: str, up_blocks: int) -> tuple[str, bool]:
     """One diffusers VAE key in LDM's names, and whether it is an attention projection."""
-    fixed = {d: o for d, o in DIFFUSERS_TO_LDM_MAPPING["vae"].items()}
+    fixed = DIFFUSERS_TO_LDM_MAPPING["vae"]
     if key in fixed:
         return fixed[key], False
     if m := re.fullmatch(r"encoder\.down_blocks\.(\d+)\.resnets\.(\d+)\.(.+)", key):
