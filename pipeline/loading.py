@@ -21,6 +21,9 @@ from pipeline.tiny import TINY_MODEL_ID, build_tiny_pipeline
 
 DEFAULT_MODEL_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 _NEEDED_CALL_ARGS = ("prompt", "negative_prompt", "generator", "callback_on_step_end", "width")
+# diffusers' ValueError for a repo or folder without the variant's files (pipeline_utils and
+# pipeline_loading_utils word it the same way); any other failure is reported as it happened.
+_NO_FP16_VARIANT = re.compile(r"variant=fp16`, but no such modeling files are available")
 
 
 class ModelLoadError(RuntimeError):
@@ -140,8 +143,10 @@ def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> Di
     if dtype == torch.float16:
         try:
             return DiffusionPipeline.from_pretrained(model, variant="fp16", **kwargs)
-        except (OSError, ValueError):
-            pass  # no fp16 variant in this repo or folder: the full weights, cast on load
+        except ValueError as error:
+            if not _NO_FP16_VARIANT.search(str(error)):
+                raise
+            # no fp16 variant in this repo or folder: the full weights, cast on load
     return DiffusionPipeline.from_pretrained(model, **kwargs)
 
 
