@@ -59,7 +59,17 @@ _cache_lock = threading.Lock()
 
 
 def pick_device(requested: str = "auto") -> str:
-    """'auto' takes CUDA, then Apple's MPS, then the CPU."""
+    """'auto' takes CUDA, then Apple's MPS, then the CPU; a device that is not there is refused."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        build = (
+            "a CPU-only build" if torch.version.cuda is None else "a CUDA build that sees no GPU"
+        )
+        raise ModelLoadError(
+            f"--device cuda, but this torch {torch.__version__} is {build}; use --device cpu "
+            "or auto"
+        )
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError("--device mps, but Apple's MPS is not available; use --device cpu")
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
