@@ -10,16 +10,12 @@ diffusers docs give. `--default-steps/--default-guidance/--default-scheduler` ov
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import PurePath
-from types import MappingProxyType
 from typing import Any
 
-import torch
 from diffusers import DiffusionPipeline
-
-_TRAILING: Mapping[str, Any] = MappingProxyType({"timestep_spacing": "trailing"})
 
 
 @dataclass(frozen=True)
@@ -30,52 +26,49 @@ class ModelDefaults:
     steps: int
     steps_range: tuple[int, int]  # what the model card calls sensible
     guidance_scale: float
-    scheduler_class: str | None  # None: the model's own scheduler
-    scheduler_overrides: Mapping[str, Any] = field(default_factory=dict)
-    eta: float | None = None  # TCD's gamma: stochasticity per step (a call argument)
-    # LCM-distilled UNet: the guidance goes in as the UNet's `timestep_cond` embedding and no
-    # unconditional batch is run; diffusers does this whenever `time_cond_proj_dim` is set.
-    guidance_embedding: bool = False
+    # The schedulers that fit (pipeline/schedulers.py FEW_STEP), the first the default. An
+    # LCM-distilled UNet's guidance goes in as its `timestep_cond` embedding, with no
+    # unconditional batch, as diffusers does whenever `time_cond_proj_dim` is set.
+    schedulers: tuple[str, ...]
     reason: str = ""
+
+    def describe(self) -> str:
+        """One line for people: what was recognised, from what, and its settings."""
+        low, high = self.steps_range
+        steps = f"{low}-{high}" if low != high else f"{low}"
+        return (
+            f"few-step model ({self.kind}, from {self.reason}): {self.steps} steps "
+            f"(card: {steps}), CFG {self.guidance_scale:g}, {self.schedulers[0]}"
+        )
 
 
 def _lcm(reason: str, embedding: bool) -> ModelDefaults:
     if embedding:  # LCM-distilled (LCM_Dreamshaper_v7, lcm-sdxl): steps 4, w = 8
-        return ModelDefaults("lcm", 4, (2, 8), 8.0, "LCMScheduler", {}, None, True, reason)
-    return ModelDefaults("lcm-lora", 4, (4, 8), 1.0, "LCMScheduler", {}, None, False, reason)
+        return ModelDefaults("lcm", 4, (2, 8), 8.0, ("LCM", "TCD"), reason)
+    return ModelDefaults("lcm-lora", 4, (4, 8), 1.0, ("LCM", "TCD"), reason)
 
 
 def _tcd(reason: str) -> ModelDefaults:
-    return ModelDefaults("tcd", 4, (2, 8), 0.0, "TCDScheduler", {}, 0.3, False, reason)
+    return ModelDefaults("tcd", 4, (2, 8), 0.0, ("TCD", "LCM"), reason)
 
 
 def _turbo(reason: str) -> ModelDefaults:
     return ModelDefaults(
-        "turbo", 1, (1, 4), 0.0, "EulerDiscreteScheduler", _TRAILING, None, False, reason
+        "turbo", 1, (1, 4), 0.0, ("Euler trailing", "Euler a trailing", "LCM"), reason
     )
 
 
 def _lightning(steps: int, reason: str) -> ModelDefaults:
-    overrides = {**_TRAILING, "prediction_type": "sample"} if steps == 1 else _TRAILING
-    return ModelDefaults(
-        "lightning",
-        steps,
-        (steps, steps),
-        0.0,
-        "EulerDiscreteScheduler",
-        overrides,
-        None,
-        False,
-        reason,
-    )
+    scheduler = "Euler trailing x0" if steps == 1 else "Euler trailing"
+    return ModelDefaults("lightning", steps, (steps, steps), 0.0, (scheduler,), reason)
 
 
 def _hyper(steps: int, cfg: bool, reason: str) -> ModelDefaults:
     if steps == 1:  # the 1-step unified LoRA samples with TCD at any step count
-        return ModelDefaults("hyper-sd", 1, (1, 8), 0.0, "TCDScheduler", {}, 1.0, False, reason)
+        return ModelDefaults("hyper-sd", 1, (1, 8), 0.0, ("TCD",), reason)
     guidance = 5.0 if cfg else 0.0  # the CFG-preserved LoRAs take guidance 5-8
     return ModelDefaults(
-        "hyper-sd", steps, (steps, steps), guidance, "DDIMScheduler", _TRAILING, None, False, reason
+        "hyper-sd", steps, (steps, steps), guidance, ("DDIM trailing", "TCD"), reason
     )
 
 
@@ -127,18 +120,3 @@ def recognise(
     if scheduler == "TCDScheduler":
         return _tcd("its TCDScheduler config")
     return named_defaults(model)
-
-
-def guidance_condition(
-    pipe: DiffusionPipeline, guidance_scales: Sequence[float], dtype: torch.dtype
-) -> torch.Tensor | None:
-    """The `timestep_cond` for one UNet call, one row per lane; None for an ordinary UNet.
-
-    The same embedding diffusers' own pipelines build (of w = guidance - 1), so a lockstep
-    loop renders what the plain call renders.
-    """
-    dim = pipe.unet.config.get("time_cond_proj_dim")
-    if dim is None:
-        return None
-    w = torch.tensor([scale - 1 for scale in guidance_scales])
-    return pipe.get_guidance_scale_embedding(w, embedding_dim=dim).to(pipe.unet.device, dtype)

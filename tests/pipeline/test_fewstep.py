@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import diffusers
-import numpy as np
 import pytest
 import torch
 from diffusers import LCMScheduler, StableDiffusionPipeline, TCDScheduler, UNet2DConditionModel
 
-from pipeline.fewstep import guidance_condition, named_defaults, recognise
+from pipeline.fewstep import named_defaults, recognise
+from pipeline.schedulers import SchedulerRegistry
 from pipeline.tiny import build_tiny_pipeline
 
 
@@ -39,41 +38,11 @@ def test_an_lcm_distilled_model_gets_few_steps_and_guidance_as_embedding(
     defaults = recognise("my/lcm-model", tiny_lcm)
     assert defaults is not None
     assert (defaults.kind, defaults.steps, defaults.guidance_scale) == ("lcm", 4, 8.0)
-    assert defaults.scheduler_class == "LCMScheduler" and defaults.guidance_embedding
+    assert defaults.schedulers == ("LCM", "TCD")
 
 
-def test_the_guidance_embedding_is_what_diffusers_gives_the_unet(
-    tiny_lcm: StableDiffusionPipeline, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    seen: list[torch.Tensor] = []
-    forward = UNet2DConditionModel.forward
-
-    def recording(self, sample, timestep, *args, **kwargs):
-        seen.append(kwargs["timestep_cond"])
-        return forward(self, sample, timestep, *args, **kwargs)
-
-    monkeypatch.setattr(UNet2DConditionModel, "forward", recording)
-    images = []
-    for guidance in (8.0, 2.0):
-        generator = [torch.Generator().manual_seed(s) for s in (1, 2)]
-        images.append(
-            tiny_lcm(
-                ["a fox"] * 2,
-                num_inference_steps=2,
-                guidance_scale=guidance,
-                generator=generator,
-                output_type="np",
-            ).images
-        )
-    assert torch.equal(seen[0], guidance_condition(tiny_lcm, [8.0, 8.0], torch.float32))
-    assert torch.equal(seen[-1], guidance_condition(tiny_lcm, [2.0, 2.0], torch.float32))
-    assert seen[0].shape[0] == 2  # no unconditional half: the guidance is in the embedding
-    assert not np.array_equal(*images)
-
-
-def test_an_ordinary_unet_has_no_guidance_embedding() -> None:
+def test_an_ordinary_model_has_no_few_step_defaults() -> None:
     pipe = build_tiny_pipeline()
-    assert guidance_condition(pipe, [7.5], torch.float32) is None
     assert recognise("stable-diffusion-v1-5/stable-diffusion-v1-5", pipe) is None
 
 
@@ -81,9 +50,8 @@ def test_a_turbo_model_gets_cfg_zero_and_trailing_timesteps() -> None:
     defaults = recognise("stabilityai/sd-turbo", build_tiny_pipeline())
     assert defaults is not None
     assert (defaults.kind, defaults.steps, defaults.guidance_scale) == ("turbo", 1, 0.0)
-    assert defaults.scheduler_overrides == {"timestep_spacing": "trailing"}
-    scheduler = getattr(diffusers, defaults.scheduler_class).from_config(
-        build_tiny_pipeline().scheduler.config, **defaults.scheduler_overrides
+    scheduler = SchedulerRegistry(build_tiny_pipeline().scheduler, defaults.schedulers).make(
+        defaults.schedulers[0]
     )
     scheduler.set_timesteps(defaults.steps)
     assert scheduler.timesteps.tolist() == [999]  # trailing: the one step starts at pure noise
@@ -104,21 +72,21 @@ def test_a_few_step_scheduler_config_is_recognised(
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("stabilityai/sdxl-turbo", ("turbo", 1, 0.0, "EulerDiscreteScheduler")),
-        ("/models/sd_xl_turbo_1.0_fp16.safetensors", ("turbo", 1, 0.0, "EulerDiscreteScheduler")),
-        ("latent-consistency/lcm-lora-sdxl", ("lcm-lora", 4, 1.0, "LCMScheduler")),
-        ("loras/LCM_LoRA_SD15.safetensors", ("lcm-lora", 4, 1.0, "LCMScheduler")),
+        ("stabilityai/sdxl-turbo", ("turbo", 1, 0.0, "Euler trailing")),
+        ("/models/sd_xl_turbo_1.0_fp16.safetensors", ("turbo", 1, 0.0, "Euler trailing")),
+        ("latent-consistency/lcm-lora-sdxl", ("lcm-lora", 4, 1.0, "LCM")),
+        ("loras/LCM_LoRA_SD15.safetensors", ("lcm-lora", 4, 1.0, "LCM")),
         (
             "ByteDance/Hyper-SD/Hyper-SD15-8steps-CFG-lora.safetensors",
-            ("hyper-sd", 8, 5.0, "DDIMScheduler"),
+            ("hyper-sd", 8, 5.0, "DDIM trailing"),
         ),
-        ("Hyper-SDXL-2steps-lora.safetensors", ("hyper-sd", 2, 0.0, "DDIMScheduler")),
-        ("Hyper-SD15-1step-lora.safetensors", ("hyper-sd", 1, 0.0, "TCDScheduler")),
+        ("Hyper-SDXL-2steps-lora.safetensors", ("hyper-sd", 2, 0.0, "DDIM trailing")),
+        ("Hyper-SD15-1step-lora.safetensors", ("hyper-sd", 1, 0.0, "TCD")),
         (
             "ByteDance/SDXL-Lightning/sdxl_lightning_4step_lora.safetensors",
-            ("lightning", 4, 0.0, "EulerDiscreteScheduler"),
+            ("lightning", 4, 0.0, "Euler trailing"),
         ),
-        ("h1t/TCD-SDXL-LoRA", ("tcd", 4, 0.0, "TCDScheduler")),
+        ("h1t/TCD-SDXL-LoRA", ("tcd", 4, 0.0, "TCD")),
         ("dreamshaperXL_turboDPMSDE.safetensors", None),  # a turbo merge, not SD-Turbo
         ("runwayml/stable-diffusion-v1-5", None),
     ],
@@ -129,7 +97,7 @@ def test_names_from_the_model_cards(name: str, expected: tuple | None) -> None:
         defaults.kind,
         defaults.steps,
         defaults.guidance_scale,
-        defaults.scheduler_class,
+        defaults.schedulers[0],
     )
     assert got == expected
 
@@ -137,7 +105,11 @@ def test_names_from_the_model_cards(name: str, expected: tuple | None) -> None:
 def test_one_step_lightning_predicts_the_sample() -> None:
     defaults = named_defaults("sdxl_lightning_1step_unet.safetensors")
     assert defaults is not None
-    assert defaults.scheduler_overrides["prediction_type"] == "sample"
+    assert defaults.schedulers == ("Euler trailing x0",)
+    scheduler = SchedulerRegistry(build_tiny_pipeline().scheduler, defaults.schedulers).make(
+        "Euler trailing x0"
+    )
+    assert scheduler.config.prediction_type == "sample"
 
 
 def test_a_few_step_lora_decides_over_the_models_own_files(
