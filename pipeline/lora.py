@@ -9,7 +9,7 @@ diffusers only warns about LoRA layers the model lacks and then ignores them, so
 another architecture would quietly change nothing; it is checked layer by layer before loading
 and refused in one line. A1111 identifies a LoRA by kohya's "addnet" hash of the file (the
 sha256 of what follows the safetensors header), the first 12 hex digits, and writes
-`Lora hashes: "name: hash, ..."`.
+`Lora hashes: "name: hash, ..."` (pipeline/metadata.py).
 """
 
 from __future__ import annotations
@@ -246,17 +246,6 @@ def apply_loras(
         if fuse:
             pipe.fuse_lora(adapter_names=adapters)
     return loaded
-
-
-def a1111_lora_hashes(loras: Iterable[LoadedLora]) -> str | None:
-    """The infotext's `Lora hashes` value, as A1111 writes it (quote it: it has commas)."""
-    text = ", ".join(f"{lora.name}: {lora.a1111_hash}" for lora in loras)
-    return text or None
-
-
-def a1111_prompt_tags(loras: Iterable[LoadedLora]) -> str:
-    """`<lora:name:weight>` tags: A1111 applies a LoRA only when the prompt names it."""
-    return " ".join(f"<lora:{lora.name}:{lora.weight:g}>" for lora in loras)
 
 
 def _first_line(error: BaseException) -> str:

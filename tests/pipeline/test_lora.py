@@ -16,8 +16,6 @@ from diffusers import StableDiffusionPipeline
 from pipeline.lora import (
     LoraError,
     LoraSpec,
-    a1111_lora_hashes,
-    a1111_prompt_tags,
     apply_loras,
     check_lora_fits,
     lora_hashes,
@@ -25,7 +23,6 @@ from pipeline.lora import (
     parse_lora_spec,
     resolve_lora_file,
 )
-from pipeline.metadata import A1111_PARAM, quote
 from pipeline.tiny import TINY, build_random_pipeline, build_tiny_pipeline
 from tests.pipeline.conftest import make_lora
 
@@ -100,19 +97,6 @@ def test_the_hashes_are_the_files_and_a1111s(tiny_lora: Path) -> None:
         hashlib.sha256(data).hexdigest(),
         hashlib.sha256(body).hexdigest()[:12],
     )
-
-
-def test_a1111s_parser_reads_the_lora_hashes_back(tiny_lora: Path) -> None:
-    pipe = build_tiny_pipeline()
-    loras = apply_loras(
-        pipe, [LoraSpec(str(tiny_lora), 0.8), LoraSpec(str(tiny_lora), 0.2)], offline=True
-    )
-    value = a1111_lora_hashes(loras)
-    line = f"Steps: 2, Lora hashes: {quote(value)}, Seed: 1"
-    pairs = {key: raw for key, raw in A1111_PARAM.findall(line)}
-    assert pairs["Lora hashes"] == f'"{value}"'
-    assert value == f"tiny-lora: {loras[0].a1111_hash}, tiny-lora: {loras[0].a1111_hash}"
-    assert a1111_prompt_tags(loras) == "<lora:tiny-lora:0.8> <lora:tiny-lora:0.2>"
 
 
 @pytest.mark.parametrize(
