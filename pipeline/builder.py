@@ -92,8 +92,7 @@ def build_engine(settings: EngineSettings) -> Engine:
         engine.planner.defaults()  # a default that cannot run stops start-up, not every run
     except RequestError as error:
         raise ModelLoadError(
-            f"{error} (a default of the model or of --default-steps, --default-guidance, "
-            "--default-scheduler)",
-            hint=None,
+            f"the default {error}",
+            "fix --default-steps, --default-guidance or --default-scheduler (or their variables)",
         ) from None
     return engine

@@ -42,19 +42,19 @@ DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch
 # diffusers' ValueError for a repo or folder without the variant's files (pipeline_utils and
 # pipeline_loading_utils word it the same way); any other failure is reported as it happened.
 _NO_FP16_VARIANT = re.compile(r"variant=fp16`, but no such modeling files are available")
-
-
-LOAD_HINT = (
-    "check the hub id or folder, run once online to cache it, or try the app offline with "
-    "--model tiny"
+CHECKPOINT_HINT = (
+    "a single file is an SD 1.x, 2.x or XL text-to-image checkpoint as .safetensors; offline, "
+    "--config DIR|ID names its diffusers configs"
+)
+LORA_HINT = (
+    "pass LoRAs made for this model's family and files diffusers can read, or leave --lora out"
 )
 
 
 class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded, with one line on why, and a hint unless the line says
-    what to do itself."""
+    """A model that cannot be loaded, with one line on why and, where it helps, what to do."""
 
-    def __init__(self, message: str, hint: str | None = LOAD_HINT) -> None:
+    def __init__(self, message: str, hint: str | None = None) -> None:
         super().__init__(message)
         self.hint = hint
 
@@ -125,13 +125,12 @@ def pick_device(requested: str = "auto") -> str:
             "a CPU-only build" if torch.version.cuda is None else "a CUDA build that sees no GPU"
         )
         raise ModelLoadError(
-            f"--device cuda, but this torch {torch.__version__} is {build}; use --device cpu "
-            "or auto",
-            hint=None,
+            f"--device cuda, but this torch {torch.__version__} is {build}",
+            "use --device cpu or auto, or install a torch build for this machine's GPU",
         )
     if requested == "mps" and not torch.backends.mps.is_available():
         raise ModelLoadError(
-            "--device mps, but Apple's MPS is not available; use --device cpu", hint=None
+            "--device mps, but Apple's MPS is not available", "use --device cpu or auto"
         )
     if requested != "auto":
         return requested
@@ -173,7 +172,7 @@ def load_model(
             try:
                 applied = tuple(apply_loras(pipe, loras))
             except LoraError as error:
-                raise ModelLoadError(str(error), hint=None) from error
+                raise ModelLoadError(str(error), LORA_HINT) from error
             pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             _cache[key] = LoadedModel(
@@ -226,10 +225,11 @@ def _build(
             checked = check_single_file(Path(model), config)
             return load_single_file(checked, dtype), single_file_identity(checked.path)
         except CheckpointError as error:
-            raise ModelLoadError(str(error), hint=None) from error
+            raise ModelLoadError(str(error), CHECKPOINT_HINT) from error
     if config:
         raise ModelLoadError(
-            f"--config is for a single-file checkpoint; {model} has its own configs", hint=None
+            f"--config is for a single-file checkpoint; {model} has its own configs",
+            "leave --config out",
         )
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:
@@ -245,7 +245,8 @@ def _build(
         files = Path(model if looks_like_path else snapshot_download(model, local_files_only=True))
         identity = folder_identity(files, name=None if looks_like_path else model)
     except UnsupportedFamily as error:
-        raise ModelLoadError(str(error)) from None
+        hint = "start with a Stable Diffusion 1.x, 2.x or XL model, or try --model tiny-sdxl"
+        raise ModelLoadError(str(error), hint) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
     return pipe, identity

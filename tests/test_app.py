@@ -233,12 +233,13 @@ def test_checkpoint_lora_and_default_flags_and_their_environment_variables(monke
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_asking_for_cuda_without_it_exits_with_one_line_and_no_load_hint() -> None:
+def test_asking_for_cuda_without_it_exits_with_one_line_and_a_hint_that_fits() -> None:
     result = run_app("--model", "tiny", "--device", "cuda")
     assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert lines[-1].startswith("error: ") and "--device cuda" in lines[-1]
-    assert "Hint" not in lines[-1] and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "--device cuda, but this torch" in last
+    assert "Hint: use --device cpu" in last and "--model tiny" not in last
+    assert "Traceback" not in result.stderr
 
 
 def test_speed_switches_come_from_flags_or_the_environment_and_reach_the_model(

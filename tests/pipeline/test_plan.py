@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 from diffusers import DDIMScheduler
@@ -27,7 +27,7 @@ class Model:
     native_size: int = 64
     family: Family = SD1
     registry: SchedulerRegistry = REGISTRY
-    defaults: Defaults = Defaults()
+    defaults: Defaults = field(default_factory=Defaults)
 
 
 LIMITS = Limits()
