@@ -145,7 +145,8 @@ def _replay(
     engine = engines[key]
     model_id = key.model
     identity = engine.model.identity
-    if job.recipe.model_sha256 and (identity and identity.sha256) != job.recipe.model_sha256:
+    sha256 = identity.sha256 if identity else None
+    if job.recipe.model_sha256 and sha256 != job.recipe.model_sha256:
         print(f"note: {job.name}: {model_id} has other weights than the recipe's", file=sys.stderr)
     group = _group_key((key.model, key.device), job.recipe)
     try:

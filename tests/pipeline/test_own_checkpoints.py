@@ -135,6 +135,9 @@ def test_an_lcm_model_gets_few_step_defaults_and_its_guidance_embedding(
     defaults = engine.planner.defaults()
     assert (defaults["scheduler"], defaults["steps"], defaults["guidance_scale"]) == ("LCM", 4, 8.0)
     assert defaults["compare"] == ["LCM", "TCD"]
+    assert "**Defaults** few-step model (lcm, from the UNet's time_cond_proj_dim)" in about_line(
+        engine
+    )
     seen: list[tuple[int, torch.Tensor | None]] = []
     forward = UNet2DConditionModel.forward
 
