@@ -99,6 +99,8 @@ class Engine:
     ) -> None:
         self.model = model
         self.planner = Planner(model, limits or Limits(), micro_batch, generator_device)
+        # A compiled UNet recompiles at every new batch shape: pad every call to one size.
+        self._pad_to = micro_batch if speedups is not None and speedups.compile else None
         self._lock = threading.Lock()
         pipe = model.pipe
         self.embeddings = PromptEmbeddings(pipe, model.family)
@@ -225,9 +227,15 @@ class Engine:
         tiles = []
         for start in range(0, count, size):
             chunk = list(plan.items[start : start + size])
-            part = hooks.part(start / count, len(chunk) / count)
-            offer = previewer and (lambda latents, first=start: previewer.offer(first, latents))
-            tiles += self._call(chunk, plan, part, offer)
+            real = len(chunk)
+            part = hooks.part(start / count, real / count)
+            offer = previewer and (
+                lambda latents, first=start, n=real: previewer.offer(first, lambda: latents()[:n])
+            )
+            # Padded with its last item: the call's shape, recorded in every tile's recipe
+            # (batch_size), is what replay renders again; the padding's tiles are dropped.
+            padding = [chunk[-1]] * max(0, (self._pad_to or 0) - len(chunk))
+            tiles += self._call(chunk + padding, plan, part, offer)[:real]
         return tiles
 
     def _call(
