@@ -81,6 +81,7 @@ class RandomArchitecture:
     text_intermediate: int
     text_heads: int = 4
     vae_layers: int = 1  # ResNet blocks per VAE level (Stable Diffusion's VAE: 2)
+    norm_groups: int = 32  # GroupNorm groups in the UNet and the VAE (Stable Diffusion's: 32)
 
 
 TINY = RandomArchitecture(
@@ -156,7 +157,7 @@ def _vae(arch: RandomArchitecture, **extra) -> AutoencoderKL:
         down_block_types=("DownEncoderBlock2D",) * levels,
         up_block_types=("UpDecoderBlock2D",) * levels,
         latent_channels=4,
-        norm_num_groups=32,
+        norm_num_groups=arch.norm_groups,
         layers_per_block=arch.vae_layers,
         **extra,
     )
@@ -178,7 +179,7 @@ def build_random_pipeline(
             down_block_types=arch.unet_down,
             up_block_types=arch.unet_up,
             cross_attention_dim=arch.text_width,
-            norm_num_groups=32,
+            norm_num_groups=arch.norm_groups,
         )
         vae = _vae(arch)
         text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
@@ -222,7 +223,7 @@ def build_random_xl_pipeline(arch: RandomArchitecture) -> StableDiffusionXLPipel
             transformer_layers_per_block=(1, 2),
             projection_class_embeddings_input_dim=6 * time_dim + arch.text_width,
             cross_attention_dim=2 * arch.text_width,
-            norm_num_groups=32,
+            norm_num_groups=arch.norm_groups,
         )
         vae = _vae(arch, force_upcast=True, scaling_factor=SDXL_VAE_SCALING)
         text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
