@@ -86,7 +86,7 @@ def test_infotext_is_a1111_layout_in_a1111_order() -> None:
         "a lighthouse at dusk",
         "Negative prompt: blurry",
         "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 8, "
-        "Size: 64x64, Model hash: 0123456789, Model: tiny, RNG: CPU, "
+        "Size: 64x64, Model hash: 0123456789, Model: tiny, RNG: CPU, Family: sd1, "
         "Scheduler class: DPMSolverMultistepScheduler, Version: seed-explorer 0.3.0",
     ]
 
@@ -130,12 +130,34 @@ def test_a1111s_own_pattern_reads_every_value_back(prompt: str, suffix: str, mod
         "Model": model_id,
         "RNG": "CPU",
         "Suffix": suffix,
+        "Family": "sd1",
         "Scheduler class": "DPMSolverMultistepScheduler",
         "Version": "seed-explorer 0.3.0",
     }
     params = a1111_params(infotext(recipe))
     assert params == expected
     assert list(params) == list(expected)
+
+
+def test_an_sdxl_tile_says_its_family_native_size_and_size_conditioning() -> None:
+    conditioning = {
+        "original_size": [768, 1024],
+        "crops_coords_top_left": [0, 16],
+        "target_size": [768, 1024],
+    }
+    recipe = sample_recipe(family="sdxl", native_size=1024, conditioning=conditioning)
+    params = a1111_params(infotext(recipe))
+    assert (params["Family"], params["Native size"]) == ("sdxl", "1024")
+    assert params["Size conditioning"] == "original 1024x768, crop top 0 left 16, target 1024x768"
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sdxl")
+    assert not any("not applied" in warning for warning in fields.warnings)
+    # Loaded into another family: the fields still fill in, with a word on why pixels differ.
+    elsewhere = fields_from_recipe(recipe, NAMES, "sd1").warnings
+    assert elsewhere == [
+        "rendered with Stable Diffusion XL, but the loaded model is Stable Diffusion 1.x: "
+        "the same seed makes another image here"
+    ]
+    assert fields_from_infotext(infotext(recipe), NAMES, "sd1").warnings[0] == elsewhere[0]
 
 
 def test_infotext_round_trip() -> None:
@@ -145,7 +167,7 @@ def test_infotext_round_trip() -> None:
     parsed = parse_infotext(infotext(recipe))
     assert parsed["Prompt"] == recipe.prompt
     assert parsed["Negative prompt"] == recipe.negative_prompt
-    fields = fields_from_infotext(infotext(recipe), NAMES)
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sd1")
     assert fields == metadata.RecipeFields(
         prompt=recipe.prompt,
         negative_prompt=recipe.negative_prompt,
@@ -161,7 +183,9 @@ def test_infotext_round_trip() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_offered_scheduler_survives_the_infotext(name: str) -> None:
-    assert fields_from_infotext(infotext(sample_recipe(sampler=name)), NAMES).scheduler == name
+    assert (
+        fields_from_infotext(infotext(sample_recipe(sampler=name)), NAMES, "sd1").scheduler == name
+    )
 
 
 A1111_MULTILINE = """\
@@ -181,7 +205,7 @@ Lora hashes: "add_detail: 7c6bad76eb54", Version: v1.6.0"""
 
 
 def test_a1111_multiline_prompt_and_schedule_type() -> None:
-    fields = fields_from_infotext(A1111_MULTILINE, NAMES)
+    fields = fields_from_infotext(A1111_MULTILINE, NAMES, "sd1")
     assert fields.prompt == "masterpiece, best quality, 1girl,\nstanding in a field of flowers"
     assert fields.negative_prompt == "lowres, bad anatomy,\nworst quality"
     assert (fields.seed, fields.steps, fields.guidance_scale) == (3216549870, 28, 7.0)
@@ -194,7 +218,7 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
     params = parse_infotext(A1111_EXTRAS)
     assert params["ADetailer prompt"] == "smiling, detailed eyes"
     assert params["Lora hashes"] == "add_detail: 7c6bad76eb54"
-    fields = fields_from_infotext(A1111_EXTRAS, NAMES)
+    fields = fields_from_infotext(A1111_EXTRAS, NAMES, "sd1")
     assert (fields.prompt, fields.negative_prompt) == ("a castle on a hill", "")
     assert fields.scheduler == "Euler a"
     assert fields.warnings == [
@@ -217,7 +241,7 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
 )
 def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
     text = f"a cat\nSteps: 20, {sampler_text}, CFG scale: 7, Seed: 1, Size: 512x512"
-    assert fields_from_infotext(text, NAMES).scheduler == expected
+    assert fields_from_infotext(text, NAMES, "sd1").scheduler == expected
 
 
 @pytest.mark.parametrize(
@@ -232,7 +256,7 @@ def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
 )
 def test_a1111_samplers_we_do_not_offer_are_warnings_not_guesses(sampler_text: str) -> None:
     text = f"a cat\nSteps: 20, {sampler_text}, CFG scale: 7, Seed: 1, Size: 512x512"
-    fields = fields_from_infotext(text, NAMES)
+    fields = fields_from_infotext(text, NAMES, "sd1")
     assert fields.scheduler is None
     assert len(fields.warnings) == 1
     assert "not offered" in fields.warnings[0]
@@ -240,7 +264,9 @@ def test_a1111_samplers_we_do_not_offer_are_warnings_not_guesses(sampler_text: s
 
 
 def test_missing_and_unreadable_fields_are_warnings() -> None:
-    fields = fields_from_infotext("a cat\nSteps: twenty, CFG scale: 7, Seed: -1, Size: big", NAMES)
+    fields = fields_from_infotext(
+        "a cat\nSteps: twenty, CFG scale: 7, Seed: -1, Size: big", NAMES, "sd1"
+    )
     assert (fields.prompt, fields.steps, fields.seed, fields.width) == ("a cat", None, None, None)
     assert fields.guidance_scale == 7.0
     assert fields.warnings[0].startswith("Seed: seed -1 is outside")
@@ -249,7 +275,7 @@ def test_missing_and_unreadable_fields_are_warnings() -> None:
 
 
 def test_text_without_a_settings_line_is_all_prompt() -> None:
-    fields = fields_from_infotext("a cat, sitting\non a mat", NAMES)
+    fields = fields_from_infotext("a cat, sitting\non a mat", NAMES, "sd1")
     assert fields.prompt == "a cat, sitting\non a mat"
     assert fields.warnings == ["no Seed", "no Steps", "no CFG scale", "no Size", "no Sampler"]
 
@@ -268,10 +294,10 @@ def test_png_chunks_survive_write_and_read(tmp_path: Path) -> None:
 def test_our_recipe_wins_over_the_infotext(tmp_path: Path) -> None:
     recipe = sample_recipe(prompt="  spaces kept  ", sampler="DEIS")
     _, read_recipe, text = read_png(write_png(tmp_path / "tile.png", sample_image(), recipe))
-    exact = fields_from_recipe(read_recipe, NAMES)
+    exact = fields_from_recipe(read_recipe, NAMES, "sd1")
     assert (exact.prompt, exact.scheduler, exact.warnings) == ("  spaces kept  ", "DEIS", [])
-    assert fields_from_infotext(text, NAMES).prompt == "spaces kept"  # A1111 strips lines
-    unknown = fields_from_recipe(sample_recipe(sampler="LCM"), NAMES)
+    assert fields_from_infotext(text, NAMES, "sd1").prompt == "spaces kept"  # A1111 strips lines
+    unknown = fields_from_recipe(sample_recipe(sampler="LCM"), NAMES, "sd1")
     assert unknown.scheduler is None
     assert unknown.warnings == ["scheduler 'LCM' is not offered for this model"]
 
@@ -293,7 +319,7 @@ def write_a1111_png(path: Path) -> Path:
 def test_an_a1111_png_reads_through_its_infotext(tmp_path: Path) -> None:
     _, recipe, text = read_png(write_a1111_png(tmp_path / "a1111.png"))
     assert (recipe, text) == (None, A1111_MULTILINE)
-    assert fields_from_infotext(text, NAMES).scheduler == "DPM++ 2M Karras"
+    assert fields_from_infotext(text, NAMES, "sd1").scheduler == "DPM++ 2M Karras"
     assert read_png(write_png_with_chunks(tmp_path / "plain.png", {}))[1:] == (None, None)
 
 
