@@ -25,6 +25,10 @@ import os
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+# OpenMP's threads wait for work by spinning: on a shared, oversubscribed CPU that made torch
+# 4-7x slower, and by chance faster in a process with a second thread running torch (the
+# previews). Passive waiting, in this process and every app it launches, times them alike.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import argparse
 import itertools
