@@ -254,7 +254,7 @@ def test_a_run_shows_per_step_progress(page: Page) -> None:
     textbox(page, "seeds").fill("0-3")
     page.locator("#grid-run").click()
 
-    # Steps, not model evaluations: PNDM's extra warm-up evaluation is not a step of its own.
+    # Steps, not model evaluations (PNDM makes one more evaluation than its 150 steps).
     progress = page.locator("#grid-status").filter(
         has_text=re.compile(r"PNDM: step \d+/150 · \d+% · about \d+ s left")
     )
