@@ -3,6 +3,7 @@
 python app.py                      # Stable Diffusion 1.5 (falls back to the tiny model offline)
 python app.py --model tiny         # the built-in random-weight model, no download
 python app.py --model ./my-model   # a local diffusers folder (SD 1.x, 2.x or XL)
+python app.py --model ./model.safetensors --lora ./style.safetensors:0.8   # A1111's files
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from pipeline.builder import EngineSettings, build_engine
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
+from pipeline.lora import LoraError, parse_lora_list
+from pipeline.plan import Defaults
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
 from ui import CSS, build_demo
@@ -105,10 +108,50 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=_env("SEED_EXPLORER_MODEL"),
-        help="hub id or local diffusers folder (Stable Diffusion 1.x, 2.x or XL), or a built-in "
-        f"random-weight model ({', '.join(TINY_MODELS)}: offline, images are noise); "
+        help="hub id, local diffusers folder or single .safetensors checkpoint (Stable "
+        "Diffusion 1.x, 2.x or XL), or a built-in random-weight model "
+        f"({', '.join(TINY_MODELS)}: offline, images are noise); "
         f"env SEED_EXPLORER_MODEL; default {DEFAULT_MODEL_ID}, falling back to tiny "
         "when it cannot be loaded",
+    )
+    parser.add_argument(
+        "--config",
+        metavar="DIR|ID",
+        default=_env("SEED_EXPLORER_CONFIG"),
+        help="for a single-file checkpoint: the matching diffusers folder or cached hub id its "
+        "configs come from (offline, without it, only a cached standard repo works); "
+        "env SEED_EXPLORER_CONFIG",
+    )
+    parser.add_argument(
+        "--lora",
+        action="append",
+        metavar="SPEC[:WEIGHT]",
+        help="a LoRA fused in at start: a .safetensors file, a folder with diffusers' "
+        "pytorch_lora_weights.safetensors, or a hub id, weight 1 unless given; repeatable; "
+        "env SEED_EXPLORER_LORA (comma-separated)",
+    )
+    parser.add_argument(
+        "--default-steps",
+        type=int,
+        metavar="N",
+        default=_env("SEED_EXPLORER_DEFAULT_STEPS"),
+        help="steps when none are asked for, for every scheduler (instead of the few-step "
+        "model's or each scheduler's own); env SEED_EXPLORER_DEFAULT_STEPS",
+    )
+    parser.add_argument(
+        "--default-guidance",
+        type=float,
+        metavar="CFG",
+        default=_env("SEED_EXPLORER_DEFAULT_GUIDANCE"),
+        help="guidance scale when none is asked for (instead of the few-step model's or the "
+        "family's); env SEED_EXPLORER_DEFAULT_GUIDANCE",
+    )
+    parser.add_argument(
+        "--default-scheduler",
+        metavar="NAME",
+        default=_env("SEED_EXPLORER_DEFAULT_SCHEDULER"),
+        help="scheduler when none is chosen, as the menu names it (instead of the few-step "
+        "model's or the model's own); env SEED_EXPLORER_DEFAULT_SCHEDULER",
     )
     parser.add_argument(
         "--host",
@@ -232,6 +275,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     # Read after parsing so that --help never prints a password taken from the environment.
     auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
     args.auth = parse_auth(auth) if auth is not None else None
+    loras = args.lora if args.lora is not None else [_env("SEED_EXPLORER_LORA", default="")]
+    try:
+        args.lora = tuple(parse_lora_list(loras))
+    except LoraError as error:
+        raise SettingsError(str(error)) from None
     return args
 
 
@@ -289,6 +337,13 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         micro_batch=args.micro_batch or None,
         limits=Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side),
         fall_back_to_tiny=args.model is None,
+        config=args.config,
+        loras=args.lora,
+        defaults=Defaults(
+            scheduler=args.default_scheduler,
+            steps=args.default_steps,
+            guidance_scale=args.default_guidance,
+        ),
     )
 
 
@@ -323,6 +378,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.dtype,
         model.seconds,
     )
+    for lora in model.loras:
+        log.info("LoRA %s at weight %g (%s)", lora.name, lora.weight, lora.source)
+    if model.few_step:
+        log.info("A %s", model.few_step.describe())
     if model.notice:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")

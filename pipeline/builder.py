@@ -1,21 +1,23 @@
 """One way to set up an engine: the app, `python -m pipeline.replay` and the benchmarks.
 
-Loading, precision, the safety-checker setting and the speed switches are applied here and
-nowhere else, so a replay or a benchmark renders on the same setup the app would, and every
-recipe records it (Recipe.safety_checker, Recipe.speedups, dtype).
+Loading, precision, LoRAs, the safety-checker setting and the speed switches are applied here
+and nowhere else, so a replay or a benchmark renders on the same setup the app would, and every
+recipe records it (Recipe.safety_checker, Recipe.speedups, dtype, loras, model_config).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pipeline import accel
 from pipeline.accel import Speedups
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
-from pipeline.loading import load_model, load_model_or_tiny
+from pipeline.loading import ModelLoadError, load_model, load_model_or_tiny
+from pipeline.lora import LoraSpec
+from pipeline.plan import Defaults
 from pipeline.recipe import Recipe
-from pipeline.requests import Limits
+from pipeline.requests import Limits, RequestError
 
 log = logging.getLogger("seed_explorer")
 
@@ -34,6 +36,9 @@ class EngineSettings:
     micro_batch: int | None = DEFAULT_MICRO_BATCH
     limits: Limits = field(default_factory=Limits)
     fall_back_to_tiny: bool = False  # the default model, not one a user named
+    config: str | None = None  # --config, for a single-file checkpoint
+    loras: tuple[LoraSpec, ...] = ()
+    defaults: Defaults = field(default_factory=Defaults)  # --default-steps and the like
 
     @classmethod
     def for_recipe(cls, recipe: Recipe, model: str | None = None, device: str | None = None):
@@ -47,6 +52,8 @@ class EngineSettings:
             attention_slicing=bool(speedups.get("attention_slicing")),
             compile=bool(speedups.get("compile")),
             generator_device="cpu" if recipe.generator_device == "cpu" else "model",
+            config=recipe.model_config,
+            loras=tuple(LoraSpec(lora["source"], lora["weight"]) for lora in recipe.loras),
         )
 
 
@@ -54,10 +61,24 @@ def build_engine(settings: EngineSettings) -> Engine:
     """Load the model (cached per process), switch it as the settings say, wrap it."""
     if settings.fall_back_to_tiny:
         model = load_model_or_tiny(
-            settings.model, False, settings.device, settings.safety_checker, settings.dtype
+            settings.model,
+            False,
+            settings.device,
+            settings.safety_checker,
+            settings.dtype,
+            settings.loras,
         )
     else:
-        model = load_model(settings.model, settings.device, settings.safety_checker, settings.dtype)
+        model = load_model(
+            settings.model,
+            settings.device,
+            settings.safety_checker,
+            settings.dtype,
+            settings.config,
+            settings.loras,
+        )
+    if settings.defaults != Defaults():
+        model = replace(model, overrides=settings.defaults)
     speedups = Speedups.for_device(model.device, settings.attention_slicing, settings.compile)
     accel.apply(model.pipe, speedups)
     log.info(
@@ -66,4 +87,12 @@ def build_engine(settings: EngineSettings) -> Engine:
         *("on" if on else "off" for on in speedups.as_dict().values()),
     )
     generator_device = "cpu" if settings.generator_device == "cpu" else model.device
-    return Engine(model, settings.limits, generator_device, settings.micro_batch, speedups)
+    engine = Engine(model, settings.limits, generator_device, settings.micro_batch, speedups)
+    try:
+        engine.planner.defaults()  # a default that cannot run stops start-up, not every run
+    except RequestError as error:
+        raise ModelLoadError(
+            f"the default {error}",
+            "fix --default-steps, --default-guidance or --default-scheduler (or their variables)",
+        ) from None
+    return engine

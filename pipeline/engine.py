@@ -112,9 +112,10 @@ class Engine:
         }
         if "add_watermarker" in inspect.signature(type(pipe).__init__).parameters:
             self._view_options["add_watermarker"] = getattr(pipe, "watermark", None) is not None
+        identity = model.identity
         self.provenance = Provenance(
             model_id=model.model_id,
-            model_hash=model.weights_hash,
+            model_hash=identity.a1111_hash if identity else None,
             model_revision=model.revision,
             family=model.family.name,
             native_size=model.native_size,
@@ -128,6 +129,10 @@ class Engine:
             },
             safety_checker=model.safety_checker,
             speedups=(speedups or Speedups()).as_dict(),
+            model_name=identity.name if identity else model.model_id,
+            model_sha256=identity.sha256 if identity else None,
+            model_config=model.config,
+            loras=tuple(lora.to_dict() for lora in model.loras),
         )
 
     @property

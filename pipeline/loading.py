@@ -1,4 +1,6 @@
-"""The one cached pipeline: a hub id, a local diffusers folder, or a built-in tiny model.
+"""The one cached pipeline: a hub id, a local diffusers folder, a single-file checkpoint
+(pipeline/checkpoints.py) or a built-in tiny model, with the LoRAs given at start-up
+(pipeline/lora.py) fused in.
 
 Loaded once per process and shared by every tab and every user. The pipeline never goes into
 gr.State (Gradio deep-copies state per session); it lives here. A pipeline of a family the app
@@ -7,24 +9,46 @@ does not render (pipeline/families.py) is refused by its class name, before its 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 import threading
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
+from huggingface_hub import snapshot_download
 
+from pipeline.checkpoints import (
+    CheckpointError,
+    ModelIdentity,
+    check_single_file,
+    folder_identity,
+    is_single_file,
+    load_single_file,
+    single_file_identity,
+)
 from pipeline.families import Family, UnsupportedFamily, family_for_class, family_of
+from pipeline.fewstep import ModelDefaults, recognise
+from pipeline.lora import LoadedLora, LoraError, LoraSpec, apply_loras
+from pipeline.plan import Defaults
 from pipeline.schedulers import SchedulerRegistry
 from pipeline.tiny import TINY_MODELS, build_tiny_pipeline
 
 DEFAULT_MODEL_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+# diffusers' ValueError for a repo or folder without the variant's files (pipeline_utils and
+# pipeline_loading_utils word it the same way); any other failure is reported as it happened.
+_NO_FP16_VARIANT = re.compile(r"variant=fp16`, but no such modeling files are available")
+CHECKPOINT_HINT = (
+    "a single file is an SD 1.x, 2.x or XL text-to-image checkpoint as .safetensors; offline, "
+    "--config DIR|ID names its diffusers configs"
+)
+LORA_HINT = (
+    "pass LoRAs made for this model's family and files diffusers can read, or leave --lora out"
+)
 
 
 class ModelLoadError(RuntimeError):
@@ -46,8 +70,11 @@ class LoadedModel:
     seconds: float
     notice: str | None = None
     revision: str | None = None  # the hub commit the weights came from
-    weights_hash: str | None = None  # sha256 of the UNet weights, first 10 hex digits
+    identity: ModelIdentity | None = None  # the weight files' hash; None for a tiny model
     safety_checker: bool = False  # the model ships one and it is on
+    config: str | None = None  # --config: where a single file's configs came from
+    loras: tuple[LoadedLora, ...] = ()
+    overrides: Defaults = field(default_factory=Defaults)  # --default-steps and the like
 
     @property
     def is_tiny(self) -> bool:
@@ -58,9 +85,28 @@ class LoadedModel:
         return family_of(self.pipe)
 
     @cached_property
+    def few_step(self) -> ModelDefaults | None:
+        """What a few-step model (or LoRA) is meant to run with; None for an ordinary one."""
+        return recognise(self.model_id, self.pipe, [lora.source for lora in self.loras])
+
+    @cached_property
     def registry(self) -> SchedulerRegistry:
-        """The schedulers this model can use, built from its own scheduler."""
-        return SchedulerRegistry(self.pipe.scheduler)
+        """The schedulers this model can use, built from its own scheduler, and those a
+        few-step model samples with."""
+        fitting = self.few_step.schedulers if self.few_step else ()
+        return SchedulerRegistry(self.pipe.scheduler, fitting)
+
+    @cached_property
+    def defaults(self) -> Defaults:
+        """The few-step model's defaults, each overridden where `--default-*` says."""
+        own, told = self.few_step, self.overrides
+        guidance = own.guidance_scale if own else None
+        return Defaults(
+            scheduler=told.scheduler or (own.schedulers[0] if own else None),
+            steps=told.steps or (own.steps if own else None),
+            guidance_scale=guidance if told.guidance_scale is None else told.guidance_scale,
+            compare=own.schedulers if own else None,
+        )
 
     @property
     def native_size(self) -> int:
@@ -68,12 +114,24 @@ class LoadedModel:
         return self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
 
 
-_cache: dict[tuple[str, str, str, bool], LoadedModel] = {}
+_cache: dict[tuple[str, str, str, bool, str | None, tuple[LoraSpec, ...]], LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
 def pick_device(requested: str = "auto") -> str:
-    """'auto' takes CUDA, then Apple's MPS, then the CPU."""
+    """'auto' takes CUDA, then Apple's MPS, then the CPU; a device that is not there is refused."""
+    if requested == "cuda" and not torch.cuda.is_available():
+        build = (
+            "a CPU-only build" if torch.version.cuda is None else "a CUDA build that sees no GPU"
+        )
+        raise ModelLoadError(
+            f"--device cuda, but this torch {torch.__version__} is {build}",
+            "use --device cpu or auto, or install a torch build for this machine's GPU",
+        )
+    if requested == "mps" and not torch.backends.mps.is_available():
+        raise ModelLoadError(
+            "--device mps, but Apple's MPS is not available", "use --device cpu or auto"
+        )
     if requested != "auto":
         return requested
     if torch.cuda.is_available():
@@ -93,18 +151,29 @@ def pick_dtype(requested: str, device: str) -> torch.dtype:
 
 
 def load_model(
-    model: str, device: str = "auto", safety_checker: bool = True, dtype: str = "auto"
+    model: str,
+    device: str = "auto",
+    safety_checker: bool = True,
+    dtype: str = "auto",
+    config: str | None = None,
+    loras: tuple[LoraSpec, ...] = (),
 ) -> LoadedModel:
-    """The cached pipeline for `model` on `device` in `dtype`, loading it on first use
-    (thread-safe). A safety checker the model ships stays on unless `safety_checker` is False.
+    """The cached pipeline for `model` on `device` in `dtype` with `loras` fused in, loading it
+    on first use (thread-safe). `config` is where a single file's configs come from
+    (--config). A safety checker the model ships stays on unless `safety_checker` is False.
     """
     device = pick_device(device)
-    key = (model, device, dtype, safety_checker)
+    key = (model, device, dtype, safety_checker, config, loras)
     with _cache_lock:
         if key not in _cache:
             torch_dtype = pick_dtype(dtype, device)
             started = time.perf_counter()
-            pipe = _build(model, torch_dtype, safety_checker).to(device)
+            pipe, identity = _build(model, torch_dtype, safety_checker, config)
+            try:
+                applied = tuple(apply_loras(pipe, loras))
+            except LoraError as error:
+                raise ModelLoadError(str(error), LORA_HINT) from error
+            pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             _cache[key] = LoadedModel(
                 pipe,
@@ -113,8 +182,10 @@ def load_model(
                 torch_dtype,
                 time.perf_counter() - started,
                 revision=_revision(pipe),
-                weights_hash=_weights_hash(pipe),
+                identity=identity,
                 safety_checker=getattr(pipe, "safety_checker", None) is not None,
+                config=config,
+                loras=applied,
             )
         return _cache[key]
 
@@ -125,12 +196,14 @@ def load_model_or_tiny(
     device: str = "auto",
     safety_checker: bool = True,
     dtype: str = "auto",
+    loras: tuple[LoraSpec, ...] = (),
 ) -> LoadedModel:
-    """A model the user named must load; the default model may fall back to the tiny one."""
+    """A model the user named must load; the default model may fall back to the tiny one
+    (without the LoRAs, which are for the default model), but not for a LoRA that failed."""
     try:
-        return load_model(model, device, safety_checker, dtype)
+        return load_model(model, device, safety_checker, dtype, loras=loras)
     except ModelLoadError as error:
-        if explicit:
+        if explicit or isinstance(error.__cause__, LoraError):
             raise
         notice = (
             f"The default model {model} could not be loaded ({error}), so the built-in tiny "
@@ -140,10 +213,24 @@ def load_model_or_tiny(
         return replace(load_model(TINY_MODELS[0], device, safety_checker, dtype), notice=notice)
 
 
-def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:
+def _build(
+    model: str, dtype: torch.dtype, safety_checker: bool, config: str | None
+) -> tuple[DiffusionPipeline, ModelIdentity | None]:
+    """The pipeline in `dtype` on the CPU, and what identifies its weights."""
     if model in TINY_MODELS:
         pipe = build_tiny_pipeline(model)
-        return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
+        return (pipe if dtype == torch.float32 else pipe.to(dtype=dtype)), None
+    if is_single_file(model):
+        try:
+            checked = check_single_file(Path(model), config)
+            return load_single_file(checked, dtype), single_file_identity(checked.path)
+        except CheckpointError as error:
+            raise ModelLoadError(str(error), CHECKPOINT_HINT) from error
+    if config:
+        raise ModelLoadError(
+            f"--config is for a single-file checkpoint; {model} has its own configs",
+            "leave --config out",
+        )
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:
         folder = Path(model).expanduser()
@@ -154,12 +241,15 @@ def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPip
         _check_family(model, looks_like_path)
         pipe = _from_pretrained(model, dtype, safety_checker)
         family_of(pipe)  # the class named the family; the loaded pipeline must agree
+        # A hub id's weights are the files of the snapshot it was loaded from.
+        files = Path(model if looks_like_path else snapshot_download(model, local_files_only=True))
+        identity = folder_identity(files, name=None if looks_like_path else model)
     except UnsupportedFamily as error:
         hint = "start with a Stable Diffusion 1.x, 2.x or XL model, or try --model tiny-sdxl"
         raise ModelLoadError(str(error), hint) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
-    return pipe
+    return pipe, identity
 
 
 def _check_family(model: str, is_folder: bool) -> None:
@@ -180,8 +270,10 @@ def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> Di
     if dtype == torch.float16:
         try:
             return DiffusionPipeline.from_pretrained(model, variant="fp16", **kwargs)
-        except (OSError, ValueError):
-            pass  # no fp16 variant in this repo or folder: the full weights, cast on load
+        except ValueError as error:
+            if not _NO_FP16_VARIANT.search(str(error)):
+                raise
+            # no fp16 variant in this repo or folder: the full weights, cast on load
     return DiffusionPipeline.from_pretrained(model, **kwargs)
 
 
@@ -189,15 +281,6 @@ def _revision(pipe: DiffusionPipeline) -> str | None:
     """The hub commit of a pipeline loaded from the hub cache (.../snapshots/<commit>/)."""
     match = re.search(r"snapshots[/\\]([0-9a-f]{40})", str(pipe.config.get("_name_or_path", "")))
     return match.group(1) if match else None
-
-
-def _weights_hash(pipe: DiffusionPipeline) -> str:
-    """A short fingerprint of the UNet weights (A1111's "Model hash" is the same idea)."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(pipe.unet.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().to("cpu", torch.float32).contiguous().numpy().tobytes())
-    return digest.hexdigest()[:10]
 
 
 def _first_line(error: BaseException) -> str:

@@ -42,8 +42,20 @@ _TO_A1111: dict[str, tuple[str, str | None]] = {
     "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
     "DPM++ 2M SDE": ("DPM++ 2M SDE", "Uniform"),
     "PNDM": ("PLMS", None),
+    # A1111's schedule for SD-Turbo and SDXL-Lightning: timesteps from the very end, as
+    # diffusers' "trailing" spacing.
+    "Euler trailing": ("Euler", "SGM Uniform"),
+    "Euler a trailing": ("Euler a", "SGM Uniform"),
+    "DDIM trailing": ("DDIM", "SGM Uniform"),
 }
 _FROM_A1111 = {"PLMS": "PNDM"}
+_SGM_UNIFORM_OF = {
+    "Euler": "Euler trailing",
+    "Euler a": "Euler a trailing",
+    "DDIM": "DDIM trailing",
+}
+# A1111's extra-network tags, which it strips from the prompt before encoding it.
+_LORA_TAG = re.compile(r"\s*<lora:[^<>]*>")
 # The schedule A1111 means by "Automatic" where it is not the sampler's plain one.
 _A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ 2M SDE": "Exponential"}
 _PLAIN_SCHEDULES = {"Uniform", "Automatic"}
@@ -103,8 +115,15 @@ def quote(value: object) -> str:
 
 
 def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
-    """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings."""
+    """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings.
+
+    As A1111 writes a LoRA: a `<lora:name:weight>` tag in the prompt (A1111 applies a LoRA only
+    where the prompt names it, and strips the tag before encoding, so it renders this prompt)
+    and `Lora hashes: "name: hash, ..."`, by which A1111 and civitai find the file.
+    """
     sampler, schedule = _TO_A1111.get(recipe.sampler, (recipe.sampler, None))
+    tags = " ".join(f"<lora:{lora['name']}:{lora['weight']:g}>" for lora in recipe.loras)
+    hashes = ", ".join(f"{lora['name']}: {lora['a1111_hash']}" for lora in recipe.loras)
     params: dict[str, object | None] = {
         "Steps": recipe.steps,
         "Sampler": sampler,
@@ -113,7 +132,8 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
         "Model hash": recipe.model_hash,
-        "Model": recipe.model_id,
+        "Model": recipe.model_name or recipe.model_id,
+        "Lora hashes": hashes,
         "RNG": "CPU" if recipe.generator_device == "cpu" else "GPU",
         "Suffix": recipe.suffix,
         "Family": recipe.family,
@@ -127,7 +147,8 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         f"{key}: {quote(value)}" for key, value in params.items() if value not in (None, "")
     )
     negative = f"\n{_NEGATIVE} {recipe.negative_prompt}" if recipe.negative_prompt else ""
-    return f"{recipe.prompt}{negative}\n{line}"
+    prompt = f"{recipe.prompt} {tags}" if tags else recipe.prompt
+    return f"{prompt}{negative}\n{line}"
 
 
 def size_conditioning(conditioning: dict | None) -> str | None:
@@ -253,7 +274,10 @@ def fields_from_infotext(text: str, scheduler_names: list[str], family: str) -> 
     warnings = fields.warnings
     if params.get("Family"):
         warnings += _family_warning(params["Family"], family)
-    fields.prompt = params["Prompt"] or None
+    prompt = _LORA_TAG.sub("", params["Prompt"])
+    if prompt != params["Prompt"]:
+        warnings.append("LoRA tags left out of the prompt: LoRAs are set at start (--lora)")
+    fields.prompt = prompt or None
     if fields.prompt is None:
         warnings.append("no prompt in the text")
     fields.seed = _number(params, "Seed", int, warnings)
@@ -351,6 +375,8 @@ def _scheduler(params: dict[str, str], names: list[str], warnings: list[str]) ->
         name = _FROM_A1111.get(sampler, sampler)
     elif schedule == "Karras" and sampler in _KARRAS_OF:
         name = _KARRAS_OF[sampler]
+    elif schedule == "SGM Uniform" and sampler in _SGM_UNIFORM_OF:
+        name = _SGM_UNIFORM_OF[sampler]
     else:
         warnings.append(f"sampler {sampler!r} with schedule type {schedule!r} is not offered")
         return None

@@ -31,6 +31,17 @@ Request = GridRequest | RefineRequest | CompareRequest
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
 
 
+@dataclass(frozen=True)
+class Defaults:
+    """A model's own defaults where they are not its family's and its schedulers': a few-step
+    model's (pipeline/fewstep.py), or what `--default-*` says. None: the usual one."""
+
+    scheduler: str | None = None  # display name; None: the model's own scheduler
+    steps: int | None = None  # every scheduler's; None: each scheduler's own
+    guidance_scale: float | None = None  # None: the family's
+    compare: tuple[str, ...] | None = None  # Compare's first choice; None: the family's
+
+
 class Model(Protocol):
     """What a plan needs to know of the loaded model."""
 
@@ -40,6 +51,8 @@ class Model(Protocol):
     def registry(self) -> SchedulerRegistry: ...
     @property
     def native_size(self) -> int: ...
+    @property
+    def defaults(self) -> Defaults: ...
 
 
 @dataclass(frozen=True)
@@ -107,21 +120,26 @@ class Planner:
         raise TypeError(f"not a request: {request!r}")
 
     def defaults(self) -> dict[str, Any]:
-        """What an unset setting becomes: the model's scheduler, steps, guidance and size."""
-        entry = self.model.registry.default
+        """What an unset setting becomes: the model's scheduler, steps, guidance and size, and
+        the schedulers Compare starts with (those offered). A default that does not fit the
+        limits or the model is a RequestError naming the setting."""
+        entry = self._default_entry()
         native = self.model.native_size
+        offered = self.model.registry.names
+        compare = self.model.defaults.compare or self.model.family.compare
         return {
             "scheduler": entry.name,
-            "steps": entry.default_steps,
-            "guidance_scale": self.model.family.default_guidance,
+            "steps": _steps("Default steps", self._steps_of(entry), self.limits),
+            "guidance_scale": _guidance(self._default_guidance(), self.limits),
             "width": native,
             "height": native,
+            "compare": [name for name in compare if name in offered],
         }
 
     def scheduler_steps(self, names: Sequence[str]) -> dict[str, int]:
-        """Each chosen scheduler's own step count (Compare's table), by display name."""
+        """Each chosen scheduler's step count (Compare's table), by display name."""
         entries = [self._entry("Schedulers", name) for name in names]
-        return {entry.name: entry.default_steps for entry in entries}
+        return {entry.name: self._steps_of(entry) for entry in entries}
 
     def replay(self, recipe: Recipe) -> Plan:
         """The call that rendered `recipe`, again: its recorded schedulers and configs exactly,
@@ -195,7 +213,7 @@ class Planner:
         }
         every = _optional_steps("Steps", request.steps, self.limits)
         samplers = tuple(
-            self._sampler(entry, every or own.get(entry.name) or entry.default_steps)
+            self._sampler(entry, every or own.get(entry.name) or self._steps_of(entry))
             for entry in entries
         )
         common = self._common(request, len(samplers))
@@ -213,9 +231,9 @@ class Planner:
         entry = (
             self._entry("Scheduler", settings.scheduler)
             if settings.scheduler
-            else self.model.registry.default
+            else self._default_entry()
         )
-        steps = _optional_steps("Steps", settings.steps, limits) or entry.default_steps
+        steps = _optional_steps("Steps", settings.steps, limits) or self._steps_of(entry)
         common = self._common(settings, len(items))
         return Plan(
             kind=kind,
@@ -232,7 +250,7 @@ class Planner:
         native = self.model.native_size
         negative = _text("Negative prompt", settings.negative_prompt or "", limits)
         guidance = _optional_number("Guidance scale", settings.guidance_scale)
-        guidance = self.model.family.default_guidance if guidance is None else guidance
+        guidance = self._default_guidance() if guidance is None else guidance
         width = _optional_whole("Width", settings.width)
         height = _optional_whole("Height", settings.height)
         width = native if width is None else _side("Width", width, limits)
@@ -246,6 +264,19 @@ class Planner:
             "generator_device": self.generator_device,
             "extras": self.model.family.extras(width, height, None),
         }
+
+    def _default_entry(self) -> SchedulerEntry:
+        name = self.model.defaults.scheduler
+        return self._entry("Default scheduler", name) if name else self.model.registry.default
+
+    def _steps_of(self, entry: SchedulerEntry) -> int:
+        """A scheduler's steps when none are asked for: the model's (a few-step model's are
+        every scheduler's), else the scheduler's own sensible count."""
+        return self.model.defaults.steps or entry.default_steps
+
+    def _default_guidance(self) -> float:
+        guidance = self.model.defaults.guidance_scale
+        return self.model.family.default_guidance if guidance is None else guidance
 
     def _sampler(self, entry: SchedulerEntry, steps: int) -> Sampler:
         return Sampler(entry.name, self.model.registry.config(entry.name), steps)

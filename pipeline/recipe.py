@@ -29,7 +29,9 @@ class Recipe:
     width: int
     height: int
     model_id: str
-    model_hash: str | None  # sha256 of the UNet weights, first 10 hex digits
+    # A1111's `Model hash`: a single file's sha256, first 10 hex digits (civitai's AutoV2);
+    # None for a folder or a hub id, whose hash is `model_sha256` (ours, not A1111's).
+    model_hash: str | None
     model_revision: str | None  # the hub commit, when loaded from the hub
     dtype: str  # "float16", "float32"
     device: str  # "cuda", "cpu", "mps"
@@ -54,6 +56,12 @@ class Recipe:
     # How the engine was set up, so replay sets it up the same way.
     safety_checker: bool = False
     speedups: dict[str, bool] = field(default_factory=dict)
+    # What the weights were (pipeline/checkpoints.py): the same on every device and dtype.
+    model_name: str | None = None  # A1111's `Model`: a single file's stem, else the id
+    model_sha256: str | None = None  # a single file's sha256, or ours over a folder's weights
+    model_config: str | None = None  # --config: where a single file's configs came from
+    # The LoRAs fused in, in order: {"name", "source", "weight", "sha256", "a1111_hash"}.
+    loras: list[dict[str, Any]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -80,6 +88,10 @@ class Provenance:
     versions: dict[str, str]
     safety_checker: bool
     speedups: dict[str, bool]
+    model_name: str | None = None
+    model_sha256: str | None = None
+    model_config: str | None = None
+    loras: tuple[dict[str, Any], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -149,6 +161,10 @@ def tile(
         conditioning=plan.extras or None,
         safety_checker=provenance.safety_checker,
         speedups=provenance.speedups,
+        model_name=provenance.model_name,
+        model_sha256=provenance.model_sha256,
+        model_config=provenance.model_config,
+        loras=[dict(lora) for lora in provenance.loras],
     )
     return Tile(image, recipe, seconds, filtered)
 

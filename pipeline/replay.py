@@ -144,7 +144,8 @@ def _replay(
             ) from None
     engine = engines[key]
     model_id = key.model
-    if job.recipe.model_hash and engine.model.weights_hash != job.recipe.model_hash:
+    identity = engine.model.identity
+    if job.recipe.model_sha256 and (identity and identity.sha256) != job.recipe.model_sha256:
         print(f"note: {job.name}: {model_id} has other weights than the recipe's", file=sys.stderr)
     group = _group_key((key.model, key.device), job.recipe)
     try:

@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import diffusers
 from diffusers import SchedulerMixin
 
 
@@ -61,6 +62,38 @@ _KNOWN: dict[str, tuple[SchedulerEntry, ...]] = {
     ),
     "DEISMultistepScheduler": (SchedulerEntry("DEIS", "DEISMultistepScheduler", 20),),
     "DDPMScheduler": (SchedulerEntry("DDPM", "DDPMScheduler", 100, stochastic=True),),
+    "LCMScheduler": (SchedulerEntry("LCM", "LCMScheduler", 4, stochastic=True),),
+    # The engine's eta is 0, which makes TCD's gamma 0: deterministic, no noise drawn.
+    "TCDScheduler": (SchedulerEntry("TCD", "TCDScheduler", 4),),
+}
+
+# What few-step models sample with (pipeline/fewstep.py names the ones that fit each kind): an
+# ordinary model's `compatibles` do not list LCM or TCD, and SD-Turbo, SDXL-Lightning and
+# Hyper-SD want their schedulers' timesteps "trailing" (the first step at pure noise, t=999).
+FEW_STEP: dict[str, SchedulerEntry] = {
+    entry.name: entry
+    for entry in (
+        _KNOWN["LCMScheduler"][0],
+        _KNOWN["TCDScheduler"][0],
+        SchedulerEntry(
+            "Euler trailing", "EulerDiscreteScheduler", 4, {"timestep_spacing": "trailing"}
+        ),
+        SchedulerEntry(
+            "Euler a trailing",
+            "EulerAncestralDiscreteScheduler",
+            4,
+            {"timestep_spacing": "trailing"},
+            stochastic=True,
+        ),
+        # SDXL-Lightning's 1-step UNet predicts the image itself, not the noise.
+        SchedulerEntry(
+            "Euler trailing x0",
+            "EulerDiscreteScheduler",
+            1,
+            {"timestep_spacing": "trailing", "prediction_type": "sample"},
+        ),
+        SchedulerEntry("DDIM trailing", "DDIMScheduler", 4, {"timestep_spacing": "trailing"}),
+    )
 }
 
 # Compatible on paper, left out on purpose.
@@ -89,7 +122,8 @@ class SchedulerError(ValueError):
 class SchedulerRegistry:
     """The schedulers one loaded model can use, by display name or diffusers class name."""
 
-    def __init__(self, scheduler: SchedulerMixin) -> None:
+    def __init__(self, scheduler: SchedulerMixin, fitting: tuple[str, ...] = ()) -> None:
+        """`fitting`: the FEW_STEP names a few-step model samples with, offered as well."""
         self._base_config = dict(scheduler.config)
         self._classes: dict[str, type[SchedulerMixin]] = {}
         entries: list[SchedulerEntry] = []
@@ -107,6 +141,11 @@ class SchedulerRegistry:
                     ),
                 )
             )
+        for name in fitting:
+            entry = FEW_STEP[name]
+            self._classes.setdefault(entry.class_name, getattr(diffusers, entry.class_name))
+            if entry not in entries:
+                entries.append(entry)
         self.entries: tuple[SchedulerEntry, ...] = tuple(
             sorted(entries, key=lambda entry: entry.name.lower())
         )

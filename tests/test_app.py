@@ -7,12 +7,15 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 import app
 from pipeline import builder
 from pipeline.accel import Speedups
 from pipeline.builder import EngineSettings
 from pipeline.loading import ModelLoadError
+from pipeline.lora import LoraSpec
+from pipeline.plan import Defaults
 from pipeline.requests import Limits
 from tests.conftest import ROOT
 
@@ -177,6 +180,11 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment() -> No
         "--outputs",
         "--no-save",
         "--no-previews",
+        "--config",
+        "--lora",
+        "--default-steps",
+        "--default-guidance",
+        "--default-scheduler",
     ):
         assert flag in result.stdout
     assert "s3cret" not in result.stdout
@@ -194,6 +202,44 @@ def test_the_flags_become_the_engines_settings(monkeypatch) -> None:
     )  # fmt: skip
     assert other.limits == Limits(max_tiles=6, max_steps=150, max_side=1536)
     assert other.micro_batch is None  # 0: a whole run in one call
+
+
+def test_checkpoint_lora_and_default_flags_and_their_environment_variables(monkeypatch) -> None:
+    flags = app.parse_args(
+        ["--model", "m.safetensors", "--config", "cfg", "--lora", "a.safetensors:0.5",
+         "--lora", "owner/b", "--default-steps", "4", "--default-guidance", "0",
+         "--default-scheduler", "LCM"]
+    )  # fmt: skip
+    settings = app.engine_settings(flags)
+    assert (settings.model, settings.config) == ("m.safetensors", "cfg")
+    assert settings.loras == (LoraSpec("a.safetensors", 0.5), LoraSpec("owner/b"))
+    assert settings.defaults == Defaults(scheduler="LCM", steps=4, guidance_scale=0.0)
+    for name, value in [
+        ("SEED_EXPLORER_CONFIG", "cfg2"),
+        ("SEED_EXPLORER_LORA", "c.safetensors:2, owner/d"),
+        ("SEED_EXPLORER_DEFAULT_STEPS", "8"),
+        ("SEED_EXPLORER_DEFAULT_GUIDANCE", "1.5"),
+        ("SEED_EXPLORER_DEFAULT_SCHEDULER", "TCD"),
+    ]:
+        monkeypatch.setenv(name, value)
+    env = app.engine_settings(app.parse_args([]))
+    assert env.config == "cfg2"
+    assert env.loras == (LoraSpec("c.safetensors", 2.0), LoraSpec("owner/d"))
+    assert env.defaults == Defaults(scheduler="TCD", steps=8, guidance_scale=1.5)
+    monkeypatch.delenv("SEED_EXPLORER_DEFAULT_GUIDANCE")
+    assert app.engine_settings(app.parse_args([])).defaults.guidance_scale is None
+    with pytest.raises(app.SettingsError, match="--lora"):
+        app.parse_args(["--lora", ":0.5"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
+def test_asking_for_cuda_without_it_exits_with_one_line_and_a_hint_that_fits() -> None:
+    result = run_app("--model", "tiny", "--device", "cuda")
+    assert result.returncode == 1
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("error: ") and "--device cuda, but this torch" in last
+    assert "Hint: use --device cpu" in last and "--model tiny" not in last
+    assert "Traceback" not in result.stderr
 
 
 def test_speed_switches_come_from_flags_or_the_environment_and_reach_the_model(

@@ -14,7 +14,7 @@ from ui.shared import SharedInputs, run_buttons, tab_results
 def build(services: Services, shared: SharedInputs) -> None:
     engine = services.engine
     offered = engine.model.registry.names
-    chosen = [name for name in engine.model.family.compare if name in offered]
+    chosen = engine.planner.defaults()["compare"]
     with gr.Tab("Compare", id="compare"):
         with gr.Row(equal_height=True):
             schedulers = gr.Dropdown(

@@ -83,11 +83,15 @@ def about_line(engine: Engine, outputs: Path | None = None) -> str:
     batches = f"micro-batches of {engine.micro_batch}" if engine.micro_batch else "one call per run"
     mode = "deterministic mode on" if seen.deterministic else "deterministic mode off"
     saving = f"saving to {outputs}" if outputs else "not saving"
+    loras = ", ".join(f"{lora.name} ({lora.weight:g})" for lora in model.loras)
+    few_step = model.few_step.describe() if model.few_step else ""
     return (
         f"**Model** {model.model_id} · {model.family.label}, {model.native_size} px · "
         f"{model.device} ({seen.device_name}) · {seen.dtype} · "
         f"generators on {engine.generator_device} · loaded in {model.seconds:.1f} s  \n"
-        f"**Reproducibility** {batches} · {mode} · {saving}  \n"
+        + (f"**LoRAs** {loras}  \n" if loras else "")
+        + (f"**Defaults** {few_step}  \n" if few_step else "")
+        + f"**Reproducibility** {batches} · {mode} · {saving}  \n"
         f"**Limits** {limits.max_tiles} tiles · {limits.max_steps} steps · "
         f"{limits.max_side} px per side  \n{versions}"
     )

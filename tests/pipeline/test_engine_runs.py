@@ -24,7 +24,9 @@ def test_a_recipe_says_how_its_tile_was_made(engine: Engine, tiny: LoadedModel) 
     recipe = tiles[4].recipe
     assert (recipe.kind, recipe.seed, recipe.prompt, recipe.steps) == ("grid", 9, "a lighthouse", 4)
     assert recipe.sampler == "PNDM" and recipe.scheduler_config["_class_name"] == "PNDMScheduler"
-    assert (recipe.model_id, recipe.model_hash) == ("tiny", tiny.weights_hash)
+    assert (recipe.model_id, recipe.model_name) == ("tiny", "tiny")
+    assert recipe.model_hash is None  # A1111's: a single file's only
+    assert (recipe.loras, recipe.model_sha256, recipe.model_config) == ([], None, None)
     assert (recipe.dtype, recipe.device, recipe.generator_device) == ("float32", "cpu", "cpu")
     assert recipe.versions["diffusers"] and recipe.versions["torch"]
     # Micro-batches of 4: the fifth tile was rendered first in a call of one.

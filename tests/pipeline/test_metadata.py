@@ -139,6 +139,40 @@ def test_a1111s_own_pattern_reads_every_value_back(prompt: str, suffix: str, mod
     assert list(params) == list(expected)
 
 
+LORAS = [
+    {"name": "ink, style", "source": "a", "weight": 0.8, "sha256": "0" * 64, "a1111_hash": "abc"},
+    {"name": "lcm-lora", "source": "b", "weight": 1.0, "sha256": "1" * 64, "a1111_hash": "def"},
+]
+
+
+def test_a_lora_is_written_as_a1111_writes_it_and_read_back_without_its_tag() -> None:
+    """A tag per LoRA in the prompt (A1111 applies a LoRA only where the prompt names it) and
+    `Lora hashes` with A1111's quoting; our own reading leaves the tags out of the prompt."""
+    recipe = sample_recipe(loras=LORAS, model_name="dream", model_id="/m/dream.safetensors")
+    text = infotext(recipe)
+    assert text.split("\n")[0] == "a lighthouse at dusk <lora:ink, style:0.8> <lora:lcm-lora:1>"
+    params = a1111_params(text)
+    assert params["Lora hashes"] == "ink, style: abc, lcm-lora: def"
+    assert (params["Model"], params["Model hash"]) == ("dream", "0123456789")
+    fields = fields_from_infotext(text, NAMES, "sd1")
+    assert fields.prompt == "a lighthouse at dusk"
+    assert "LoRA tags left out of the prompt" in fields.warnings[0]
+    assert "Lora hashes" not in a1111_params(infotext(sample_recipe()))
+
+
+@pytest.mark.parametrize(
+    ("ours", "sampler", "schedule"),
+    [("Euler trailing", "Euler", "SGM Uniform"), ("DDIM trailing", "DDIM", "SGM Uniform")],
+)
+def test_trailing_timesteps_are_a1111s_sgm_uniform_both_ways(
+    ours: str, sampler: str, schedule: str
+) -> None:
+    params = a1111_params(infotext(sample_recipe(sampler=ours)))
+    assert (params["Sampler"], params["Schedule type"]) == (sampler, schedule)
+    text = f"a\nSteps: 1, Sampler: {sampler}, Schedule type: {schedule}, Seed: 1, Size: 64x64"
+    assert fields_from_infotext(text, [*NAMES, ours], "sd1").scheduler == ours
+
+
 def test_an_sdxl_tile_says_its_family_native_size_and_size_conditioning() -> None:
     conditioning = {
         "original_size": [768, 1024],

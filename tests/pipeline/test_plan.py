@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 import pytest
 from diffusers import DDIMScheduler
 
 from pipeline.families import SD1, SDXL, Family
-from pipeline.plan import Planner, parse_steps_table
+from pipeline.plan import Defaults, Planner, parse_steps_table
 from pipeline.requests import CompareRequest, GridRequest, Limits, RefineRequest, RequestError
 from pipeline.schedulers import SchedulerRegistry
 from pipeline.seeds import MAX_SEED
@@ -27,6 +27,7 @@ class Model:
     native_size: int = 64
     family: Family = SD1
     registry: SchedulerRegistry = REGISTRY
+    defaults: Defaults = field(default_factory=Defaults)
 
 
 LIMITS = Limits()
@@ -176,8 +177,44 @@ def test_every_unset_setting_is_the_models_own() -> None:
         "original_size": [1024, 1024], "crops_coords_top_left": [0, 0], "target_size": [1024, 1024]
     }  # fmt: skip
     assert Planner(Model()).defaults() == {
-        "scheduler": "DDIM", "steps": 50, "guidance_scale": 7.5, "width": 64, "height": 64
+        "scheduler": "DDIM", "steps": 50, "guidance_scale": 7.5, "width": 64, "height": 64,
+        "compare": ["DPM++ 2M", "Euler", "Euler a", "DDIM", "PNDM", "UniPC"],
     }  # fmt: skip
+
+
+def test_a_models_own_defaults_are_every_unset_settings_and_compares() -> None:
+    """A few-step model's (or --default-*'s): its scheduler, its steps for every scheduler,
+    its guidance, and the schedulers Compare starts with (those offered)."""
+    fitting = ("LCM", "TCD")
+    own = Model(
+        registry=SchedulerRegistry(DDIMScheduler(), fitting),
+        defaults=Defaults("LCM", 4, 1.0, (*fitting, "Not offered")),
+    )
+    planner = Planner(own)
+    grid = planner.plan(GridRequest("a", "1"))
+    assert (grid.samplers[0].name, grid.samplers[0].steps, grid.guidance_scale) == ("LCM", 4, 1.0)
+    assert grid.samplers[0].config["_class_name"] == "LCMScheduler"
+    assert planner.plan(GridRequest("a", "1", scheduler="Euler")).samplers[0].steps == 4
+    compare = planner.plan(CompareRequest("a", 8, ("DDIM", "TCD"), scheduler_steps="TCD: 2"))
+    assert [(s.name, s.steps) for s in compare.samplers] == [("DDIM", 4), ("TCD", 2)]
+    assert planner.scheduler_steps(["Euler"]) == {"Euler": 4}
+    assert planner.defaults()["compare"] == ["LCM", "TCD"]
+    zero = Planner(Model(defaults=Defaults(guidance_scale=0.0))).plan(GridRequest("a", "1"))
+    assert zero.guidance_scale == 0.0  # not the family's 7.5: 0 is a value, not "unset"
+
+
+@pytest.mark.parametrize(
+    ("defaults", "field"),
+    [
+        (Defaults(scheduler="Nonsense"), "Default scheduler"),
+        (Defaults(steps=LIMITS.max_steps + 1), "Default steps"),
+        (Defaults(guidance_scale=-1.0), "Guidance scale"),
+    ],
+)
+def test_a_default_that_cannot_run_is_refused_naming_it(defaults: Defaults, field: str) -> None:
+    with pytest.raises(RequestError) as caught:
+        Planner(Model(defaults=defaults), LIMITS).defaults()
+    assert caught.value.field == field
 
 
 def test_a_grid_is_planned_in_micro_batches_and_seeds_as_typed() -> None:

@@ -2,7 +2,7 @@ import pytest
 
 from pipeline.families import SD1, SDXL
 from pipeline.loading import LoadedModel
-from pipeline.schedulers import EXCLUDED, SchedulerError, SchedulerRegistry
+from pipeline.schedulers import EXCLUDED, FEW_STEP, SchedulerError, SchedulerRegistry
 
 
 @pytest.fixture(scope="module")
@@ -27,6 +27,23 @@ def test_the_default_comparison_six_are_offered(registry: SchedulerRegistry) -> 
 def test_the_default_is_the_models_own_scheduler(registry: SchedulerRegistry) -> None:
     assert registry.default.class_name == "PNDMScheduler"
     assert registry.default.name == "PNDM"
+
+
+def test_few_step_schedulers_are_offered_only_to_a_model_they_fit(
+    tiny: LoadedModel, registry: SchedulerRegistry
+) -> None:
+    assert not {"LCM", "TCD", "Euler trailing"} & set(registry.names)
+    fitting = SchedulerRegistry(tiny.pipe.scheduler, tuple(FEW_STEP))
+    assert set(FEW_STEP) <= set(fitting.names)
+    assert fitting.default.name == "PNDM"
+    assert fitting.resolve("EulerDiscreteScheduler").name == "Euler"  # a class: its plain entry
+    for name in FEW_STEP:
+        scheduler = fitting.make(name)
+        scheduler.set_timesteps(2)
+        assert type(scheduler).__name__ == FEW_STEP[name].class_name
+    trailing = fitting.make("Euler trailing")
+    trailing.set_timesteps(1)
+    assert trailing.timesteps.tolist() == [999]  # the one step starts at pure noise
 
 
 @pytest.mark.parametrize(
