@@ -39,13 +39,13 @@ from benchmarks.probe import PROMPT, SCHEDULER
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from pipeline.requests import GridRequest
-from ui import build_demo, runner
+from ui import build_demo, tiles
 
 Marks = list[tuple[str, float, float]]
 STAGES = {
     "app: encode 8 PNGs with their recipe": "png_bytes",
     "app: save to the outputs folder (fsync)": "OutputFolder.save",
-    "app: whole finish() (encode, save, served copies, manifest)": "finish",
+    "app: whole write_tiles() (encode, save, served copies, manifest)": "write_tiles",
     "Gradio: gallery postprocess": "Gallery.postprocess",
     "Gradio: copy files into its cache": "async_move_files_to_cache",
     "client: download the 8 files": "process_predictions",
@@ -81,9 +81,9 @@ def after_engine(repeats: int, steps: int) -> list[list[object]]:
     """Milliseconds per stage after the engine returned, medians of `repeats` API calls."""
     marks: Marks = []
     for owner, name in (
-        (Engine, "grid"),
-        (runner, "finish"),
-        (runner, "png_bytes"),
+        (Engine, "render"),
+        (tiles, "write_tiles"),
+        (tiles, "png_bytes"),
         (OutputFolder, "save"),
         (gr.Gallery, "postprocess"),
         (processing_utils, "async_move_files_to_cache"),
@@ -105,7 +105,7 @@ def after_engine(repeats: int, steps: int) -> list[list[object]]:
                 marks.clear()
                 client.predict(*args, api_name="/grid")
                 received = time.perf_counter()
-                engine_end = max(end for label, _, end in marks if label == "Engine.grid")
+                engine_end = max(end for label, _, end in marks if label == "Engine.render")
                 for stage, suffix in STAGES.items():
                     after = [(a, b) for label, a, b in marks if label.endswith(suffix)]
                     after = [(a, b) for a, b in after if b >= engine_end]
@@ -124,7 +124,7 @@ def encoding() -> list[list[object]]:
     """8 images at each size and zlib level: milliseconds and megabytes (best of 3)."""
     rng = np.random.default_rng(0)
     grid = GridRequest(PROMPT, tuple(range(8)), steps=2)
-    smooth = [tile.image for tile in Engine(models.tiny("cpu")).grid(grid)]
+    smooth = [tile.image for tile in Engine(models.tiny("cpu")).run(grid)]
     rows = []
     for side in (64, 512):
         kinds = {

@@ -38,12 +38,20 @@ def launched(
     device: str, args: Sequence[str] = ("--model", "tiny"), timeout: float = 300
 ) -> Iterator[App]:
     """`python app.py --port N --device D ARGS`, polled until GET / answers; stopped on exit."""
+    with served(["app.py", "--device", device, *args], timeout) as app:
+        yield app
+
+
+@contextmanager
+def served(command: Sequence[str], timeout: float = 300) -> Iterator[App]:
+    """`python COMMAND --port N` (a script or `-m module` and its arguments), polled until
+    GET / answers; stopped on exit."""
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     with tempfile.TemporaryFile() as log:
         started = time.perf_counter()
         process = subprocess.Popen(
-            [sys.executable, "app.py", "--port", str(port), "--device", device, *args],
+            [sys.executable, *command, "--port", str(port)],
             cwd=ROOT,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -69,14 +77,14 @@ def _wait_for_page(
 ) -> float:
     while time.perf_counter() - started < timeout:
         if process.poll() is not None:
-            raise RuntimeError(f"app.py exited with {process.returncode}")
+            raise RuntimeError(f"{process.args[1]} exited with {process.returncode}")
         try:
             with urllib.request.urlopen(url, timeout=2) as response:
                 if response.status == 200:
                     return time.perf_counter() - started
         except OSError:
             time.sleep(0.05)
-    raise RuntimeError(f"app.py did not serve {url} within {timeout} s")
+    raise RuntimeError(f"{process.args[1]} did not serve {url} within {timeout} s")
 
 
 def render_seconds(summary: str) -> float:

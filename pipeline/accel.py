@@ -8,8 +8,14 @@
 - VAE slicing: on CUDA, a call that renders more than `VAE_SLICE_OVER` images decodes them one
   at a time, so the decode's peak memory stops growing with the batch.
 - Attention slicing: a launch setting (--attention-slicing); less memory, slower.
-- torch.compile of the UNet: a launch setting (--compile); the first call at each new shape
-  compiles (tens of seconds), later calls are faster on CUDA.
+- torch.compile of the UNet: a launch setting (--compile). Every change of an input's shape or
+  dtype recompiles (tens of seconds on a GPU, then a silent fall-back after eight), so the
+  compiled UNet sees one form only: the timestep always a float32 vector of the batch size
+  (diffusers passes a 0-d tensor, int64 or float32 by scheduler; lockstep a vector), which the
+  UNet's own embedding computes identically; and the engine pads every batched call to the
+  micro-batch (pipeline/engine.py), recording the padded shape in each tile's recipe so that
+  replay stays bit-exact. Lockstep compare calls shrink as lanes finish; torch.compile's
+  automatic dynamic shapes make that batch dimension dynamic after its first change.
 
 None of them changes an image beyond fp16 rounding.
 """
@@ -54,7 +60,24 @@ def apply(pipe: DiffusionPipeline, speedups: Speedups) -> None:
     if speedups.attention_slicing:
         pipe.enable_attention_slicing()
     if speedups.compile:
-        pipe.unet.compile()  # in place: same module, same state_dict keys
+        compile_unet(pipe.unet)
+
+
+def compile_unet(unet: torch.nn.Module, backend: str = "inductor") -> None:
+    """torch.compile the UNet's forward in place (same module, same state_dict keys), behind
+    a hook that gives it one timestep form."""
+    unet.register_forward_pre_hook(_one_timestep_form, with_kwargs=True)
+    unet.forward = torch.compile(unet.forward, backend=backend)
+
+
+def _one_timestep_form(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple[tuple, dict]:
+    """(sample, timestep, ...) with the timestep as a float32 vector, one entry per sample:
+    what UNet2DConditionModel makes of any timestep before embedding it, so nothing changes."""
+    sample = args[0] if args else kwargs.pop("sample")
+    timestep = args[1] if len(args) > 1 else kwargs.pop("timestep")
+    rest = args[2:]
+    vector = torch.as_tensor(timestep, device=sample.device).to(torch.float32).reshape(-1)
+    return (sample, vector.expand(sample.shape[0]), *rest), kwargs
 
 
 def slice_vae(pipe: DiffusionPipeline, images: int) -> None:

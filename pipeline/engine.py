@@ -36,15 +36,19 @@ from pipeline.accel import Speedups, slice_vae
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
 from pipeline.plan import Item, Plan, Planner, Request
-from pipeline.preview import latents_to_previews
+from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
 from pipeline.recipe import Provenance, Recipe, Tile, tile
 from pipeline.requests import Limits
 from pipeline.seeds import generators
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
-# Called with the index of the first tile shown and rough previews of the tiles being denoised.
+# Called with the index of the first tile shown and rough previews of the tiles being denoised,
+# on a thread of its own (pipeline/preview.py), never after the run's tiles are returned.
 Preview = Callable[[int, list[Image.Image]], None]
+# Called from the step callback with the latents of the tiles being denoised, by a function
+# that is only called when a preview is due (pipeline/preview.py's Previewer.offer).
+Offer = Callable[[Callable[[], torch.Tensor]], object]
 
 DEFAULT_MICRO_BATCH = 4
 
@@ -63,20 +67,22 @@ class OutOfMemory(RenderError):
 
 @dataclass
 class Hooks:
-    """What a caller hears of a run while it renders, and how it stops one."""
+    """What a caller hears of a run while it renders, and how it stops one.
+
+    `stop` is anything with `is_set()`: a threading.Event, or ui/runs.py's StopFlag, which
+    also reaches a render in another process (ZeroGPU).
+    """
 
     progress: Progress | None = None
     preview: Preview | None = None
-    preview_every: int = 5  # steps between previews
-    stop: threading.Event = field(default_factory=threading.Event)
+    preview_interval: float = PREVIEW_INTERVAL  # seconds between previews, at the earliest
+    stop: Any = field(default_factory=threading.Event)
 
-    def part(self, done: float, share: float, first_tile: int) -> Hooks:
-        """Hooks for a part of a run: `share` of the work, after `done`, from tile `first_tile`."""
-        progress, preview = self.progress, self.preview
+    def part(self, done: float, share: float) -> Hooks:
+        """Hooks for a part of a run: `share` of the work, after `done`."""
+        progress = self.progress
         return replace(
-            self,
-            progress=progress and (lambda f, text: progress(done + share * f, text)),
-            preview=preview and (lambda first, images: preview(first_tile + first, images)),
+            self, progress=progress and (lambda f, text: progress(done + share * f, text))
         )
 
 
@@ -93,6 +99,8 @@ class Engine:
     ) -> None:
         self.model = model
         self.planner = Planner(model, limits or Limits(), micro_batch, generator_device)
+        # A compiled UNet recompiles at every new batch shape: pad every call to one size.
+        self._pad_to = micro_batch if speedups is not None and speedups.compile else None
         self._lock = threading.Lock()
         pipe = model.pipe
         self.embeddings = PromptEmbeddings(pipe, model.family)
@@ -158,12 +166,20 @@ class Engine:
         with self._lock:
             if hooks.stop.is_set():
                 raise Stopped("Stopped before it started")
+            if not self.provenance.device_name:  # ZeroGPU: CUDA starts in the render's process
+                self.provenance = replace(
+                    self.provenance, device_name=_device_name(self.model.device)
+                )
+            previewer = self._previewer(plan, hooks)
             try:
                 if plan.lockstep:
-                    return self._lockstep(plan, hooks)
-                return self._batched(plan, hooks)
+                    return self._lockstep(plan, hooks, previewer)
+                return self._batched(plan, hooks, previewer)
             except torch.OutOfMemoryError:
                 raise _out_of_memory(plan) from None
+            finally:
+                if previewer is not None:
+                    previewer.close()  # no preview after the tiles
 
     def truncated(self, prompt: str) -> bool:
         """Whether the text encoder will cut the prompt's tail off (CLIP reads 77 tokens)."""
@@ -196,20 +212,44 @@ class Engine:
         noise = randn_tensor(shape, generator=gens, device=pipe.device, dtype=torch.float32)
         return gens, noise, noise.to(pipe.unet.dtype)
 
-    def _batched(self, plan: Plan, hooks: Hooks) -> list[Tile]:
+    def _previewer(self, plan: Plan, hooks: Hooks) -> Previewer | None:
+        """Previews made on their own thread, small, at most one per `preview_interval`."""
+        if hooks.preview is None:
+            return None
+        family = self.model.family
+        size = preview_size(plan.width, plan.height)
+        return Previewer(
+            hooks.preview,
+            family.preview_factors,
+            family.preview_bias,
+            size,
+            hooks.preview_interval,
+        )
+
+    def _batched(self, plan: Plan, hooks: Hooks, previewer: Previewer | None) -> list[Tile]:
         """The items in calls of `plan.per_call` images."""
         size, count = plan.per_call, len(plan.items)
         tiles = []
         for start in range(0, count, size):
             chunk = list(plan.items[start : start + size])
-            part = hooks.part(start / count, len(chunk) / count, start)
-            tiles += self._call(chunk, plan, part)
+            real = len(chunk)
+            part = hooks.part(start / count, real / count)
+            offer = previewer and (
+                lambda latents, first=start, n=real: previewer.offer(first, lambda: latents()[:n])
+            )
+            # Padded with its last item: the call's shape, recorded in every tile's recipe
+            # (batch_size), is what replay renders again; the padding's tiles are dropped.
+            padding = [chunk[-1]] * max(0, (self._pad_to or 0) - len(chunk))
+            tiles += self._call(chunk + padding, plan, part, offer)[:real]
         return tiles
 
-    def _call(self, items: list[Item], plan: Plan, hooks: Hooks) -> list[Tile]:
+    def _call(
+        self, items: list[Item], plan: Plan, hooks: Hooks, offer: Offer | None = None
+    ) -> list[Tile]:
         """One diffusers call of the family's pipeline: every item a tile, rendered together.
 
-        Stop raises from the step callback, so the pipeline decodes nothing after it.
+        Stop raises from the step callback, so the pipeline decodes nothing after it. The
+        callback only offers the latents for a preview (a clone when one is due).
         """
         if hooks.stop.is_set():
             raise Stopped("Stopped before it started")
@@ -225,10 +265,9 @@ class Engine:
                 )
             if hooks.stop.is_set():
                 raise Stopped(f"Stopped at step {_steps_done(pipe, done)} of {sampler.steps}")
-            every = hooks.preview_every
             # Not at the last step: its image is the tile itself, a moment later.
-            if hooks.preview and every and done % every == 0 and done < pipe.num_timesteps:
-                hooks.preview(0, self._previews(tensors["latents"], plan))
+            if offer is not None and done < pipe.num_timesteps:
+                offer(lambda: tensors["latents"])
             return tensors
 
         slice_vae(view, len(items))
@@ -268,7 +307,7 @@ class Engine:
             )
         ]
 
-    def _lockstep(self, plan: Plan, hooks: Hooks) -> list[Tile]:
+    def _lockstep(self, plan: Plan, hooks: Hooks, previewer: Previewer | None) -> list[Tile]:
         """One item under every sampler, denoised together (pipeline/lockstep.py).
 
         `plan.per_call` lanes share a UNet call (and a VAE call): by default all of them, one
@@ -291,7 +330,6 @@ class Engine:
         total = sum(lane.evaluations for lane in lanes)
         longest = max(sampler.steps for sampler in plan.samplers)
         guidance = lockstep.Guidance(family, plan.guidance_scale, plan.extras)
-        every = hooks.preview_every
         for iteration in lockstep.denoise(lanes, guidance, plan.per_call):
             # The group's step: every lane still running has made at least this many.
             step = min((_lane_steps(lane) for lane in lanes if not lane.finished), default=longest)
@@ -302,9 +340,8 @@ class Engine:
                 raise Stopped(f"Stopped at step {step} of {longest}")
             # After the iteration's last UNet call every lane has made it (or is done).
             whole = all(lane.finished or lane.done >= iteration for lane in lanes)
-            if hooks.preview and every and whole and iteration % every == 0 and step < longest:
-                latents = torch.cat([lane.latents for lane in lanes])
-                hooks.preview(0, self._previews(latents, plan))
+            if previewer is not None and whole and step < longest:
+                previewer.offer(0, lambda: torch.cat([lane.latents for lane in lanes]))
         slice_vae(lanes[0].view, plan.per_call)
         images, flags = lockstep.decode(lanes, plan.per_call, family)
         seconds = time.perf_counter() - started
@@ -325,12 +362,6 @@ class Engine:
                 zip(images, plan.samplers, lanes, flags, strict=True)
             )
         ]
-
-    def _previews(self, latents: torch.Tensor, plan: Plan) -> list[Image.Image]:
-        family = self.model.family
-        return latents_to_previews(
-            latents, family.preview_factors, family.preview_bias, (plan.width, plan.height)
-        )
 
 
 def _steps_done(pipe: DiffusionPipeline, evaluations: int) -> int:
@@ -359,6 +390,8 @@ def _out_of_memory(plan: Plan) -> OutOfMemory:
 
 
 def _device_name(device: str) -> str:
+    """The device's name; "" on CUDA before CUDA has started, which it must not do in a ZeroGPU
+    Space's main process (the render's process fills it in)."""
     if device.startswith("cuda"):
-        return torch.cuda.get_device_name(device)
+        return torch.cuda.get_device_name(device) if torch.cuda.is_initialized() else ""
     return platform.processor() or platform.machine() or "cpu"

@@ -81,6 +81,7 @@ class RandomArchitecture:
     text_intermediate: int
     text_heads: int = 4
     vae_layers: int = 1  # ResNet blocks per VAE level (Stable Diffusion's VAE: 2)
+    norm_groups: int = 32  # GroupNorm groups in the UNet and the VAE (Stable Diffusion's: 32)
 
 
 TINY = RandomArchitecture(
@@ -156,7 +157,7 @@ def _unet(arch: RandomArchitecture, **extra) -> UNet2DConditionModel:
         out_channels=4,
         down_block_types=arch.unet_down,
         up_block_types=arch.unet_up,
-        norm_num_groups=32,
+        norm_num_groups=arch.norm_groups,
         **extra,
     )
 
@@ -170,7 +171,7 @@ def _vae(arch: RandomArchitecture, **extra) -> AutoencoderKL:
         down_block_types=("DownEncoderBlock2D",) * levels,
         up_block_types=("UpDecoderBlock2D",) * levels,
         latent_channels=4,
-        norm_num_groups=32,
+        norm_num_groups=arch.norm_groups,
         layers_per_block=arch.vae_layers,
         **extra,
     )

@@ -248,14 +248,15 @@ def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Pag
 
 
 def test_a_run_shows_per_step_progress(page: Page) -> None:
-    set_number(page.locator("#steps input[type=number]"), 30)
+    # Long enough for the estimate (after 1 s) and the previews (one a second) on a fast CPU.
+    set_number(page.locator("#steps input[type=number]"), 150)
     textbox(page, "prompt").fill(PROMPT)
     textbox(page, "seeds").fill("0-3")
     page.locator("#grid-run").click()
 
-    # Steps, not model evaluations (PNDM makes one more evaluation than its 30 steps).
+    # Steps, not model evaluations (PNDM makes one more evaluation than its 150 steps).
     progress = page.locator("#grid-status").filter(
-        has_text=re.compile(r"PNDM: step \d+/30 · \d+% · about \d+ s left")
+        has_text=re.compile(r"PNDM: step \d+/150 · \d+% · about \d+ s left")
     )
     expect(progress).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     previews = captions(page, "grid-gallery").filter(has_text=re.compile(r"^seed \d · preview$"))

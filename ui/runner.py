@@ -1,39 +1,38 @@
 """A run from click to gallery: live previews while it denoises, Stop, then the tiles.
 
-The engine renders in a worker thread; this generator forwards its previews to the gallery
-as they come, so Gradio streams them. Finished tiles are written once as PNGs with their
-recipe (served to the browser, and kept in the outputs folder when saving is on) and entered
-in the session manifest.
+The render is `Services.render`: a generator of events (progress, previews, then the tiles or
+the error), made by `render_stream` and wrapped for ZeroGPU (ui/gpu.py), where it runs in a
+forked process; elsewhere it runs here, in a thread. This module streams those events to the
+gallery as they come, so Gradio streams them; the finished tiles are written by ui/tiles.py.
 """
 
 from __future__ import annotations
 
 import hashlib
-import io
 import logging
 import queue
 import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import gradio as gr
-from PIL import Image
+from gradio.utils import get_upload_folder
 
-from pipeline.contact_sheet import contact_sheet, zip_bundle
 from pipeline.engine import Engine, Hooks, RenderError, Stopped
 from pipeline.manifest import Manifest
-from pipeline.metadata import png_bytes
 from pipeline.outputs import OutputFolder
 from pipeline.plan import Plan
-from pipeline.recipe import Tile
+from pipeline.preview import PREVIEW_INTERVAL
 from pipeline.requests import RequestError
-from ui.runs import Runs
-from ui.state import TileRef
+from ui.gpu import gpu, render_duration
+from ui.runs import Runs, StopFlag
+from ui.state import PreviewRef, TileRef
+from ui.tiles import write_tiles
 
 if TYPE_CHECKING:
     from ui.tabs import TabSpec
@@ -42,18 +41,34 @@ log = logging.getLogger("seed_explorer")
 
 # gallery, tiles, status, manifest
 Update = tuple[Any, Any, Any, Any]
+# ("progress", fraction, text), ("preview", first tile, images), ("tiles", tiles), ("error", e)
+Event = tuple[Any, ...]
+Render = Callable[[Plan, StopFlag, float | None], Iterator[Event]]
 STATUS_EVERY = 0.25  # seconds between progress lines sent to the browser
+
+
+def _served() -> Path:
+    """A folder inside Gradio's file cache: Gradio serves a file there as it is, where it
+    would hash and copy one from anywhere else."""
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="seed-explorer-", dir=cache))
 
 
 @dataclass(frozen=True)
 class Services:
-    """What every session's handlers share: the engine and where tiles go."""
+    """What every session's handlers share: the engine, where tiles go, and the render."""
 
     engine: Engine
     outputs: OutputFolder | None = None
     previews: bool = True
     runs: Runs = field(default_factory=Runs)
-    served: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="seed-explorer-")))
+    served: Path = field(default_factory=_served)
+    preview_interval: float = PREVIEW_INTERVAL
+    render: Render = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "render", render_stream(self.engine))
 
     def folder(self, session: str) -> Path:
         """Where one browser session's served files go, apart from every other session's."""
@@ -70,6 +85,39 @@ class Services:
         return self.served / hashlib.sha256(session.encode()).hexdigest()[:24]
 
 
+def render_stream(engine: Engine) -> Render:
+    """The render as a generator of events, asking ZeroGPU for a GPU sized from the plan.
+
+    Its arguments and events are plain, picklable values, since on ZeroGPU it runs in a forked
+    process; the engine is that process's copy (inherited, never sent).
+    """
+
+    def render(plan: Plan, stop: StopFlag, preview_interval: float | None) -> Iterator[Event]:
+        events: queue.Queue = queue.Queue()
+        hooks = Hooks(
+            progress=lambda fraction, text: events.put(("progress", fraction, text)),
+            preview=None
+            if preview_interval is None
+            else lambda first, images: events.put(("preview", first, images)),
+            preview_interval=preview_interval or 0.0,
+            stop=stop,
+        )
+
+        def work() -> None:
+            try:
+                events.put(("tiles", engine.render(plan, hooks)))
+            except Exception as error:  # reported to the user by the runner
+                events.put(("error", error))
+            finally:
+                events.put(None)
+
+        threading.Thread(target=work, name="render", daemon=True).start()
+        while (event := events.get()) is not None:
+            yield event
+
+    return gpu(render, duration=render_duration)
+
+
 def run(
     services: Services,
     spec: TabSpec,
@@ -83,25 +131,24 @@ def run(
     events: queue.Queue = queue.Queue()
     started = time.monotonic()
     labels = [spec.label(plan, index) for index in range(plan.tiles)]
-    hooks = Hooks(
-        progress=lambda fraction, text: events.put(("progress", fraction, text)),
-        preview=(lambda first, images: events.put(("preview", first, images)))
-        if services.previews
-        else None,
-        stop=stop,
-    )
+    seeds = [plan.items[0 if plan.lockstep else index].seed for index in range(plan.tiles)]
+    interval = services.preview_interval if services.previews else None
     outcome: dict[str, Any] = {}
 
-    def work() -> None:
+    def receive() -> None:
         try:
-            outcome["tiles"] = services.engine.render(plan, hooks)
-        except Exception as error:  # reported to the user below, after the thread ends
+            for event in services.render(plan, stop, interval):
+                if event[0] in ("tiles", "error"):
+                    outcome[event[0]] = event[1]
+                else:
+                    events.put(event)
+        except Exception as error:  # the render could not start (ZeroGPU: no GPU granted)
             outcome["error"] = error
         finally:
             events.put(None)
 
-    worker = threading.Thread(target=work, name=f"render-{spec.kind}", daemon=True)
-    worker.start()
+    receiver = threading.Thread(target=receive, name=f"render-{spec.kind}", daemon=True)
+    receiver.start()
     shown: list[Any] = [None] * len(labels)
     last_status = 0.0
     try:
@@ -113,16 +160,16 @@ def run(
             # one update at a time, so updates sent one per event would pile up behind a slow
             # one and hold the tiles back after the render ends.
             waiting = _waiting(events)
-            finished = waiting[-1] is None  # the worker's last word
+            finished = waiting[-1] is None  # the render's last word
             previews = [event for event in waiting if event and event[0] == "preview"]
             progressed = [event for event in waiting if event and event[0] == "progress"]
             for _, first, images in previews:
                 shown[first : first + len(images)] = images
-            gallery = (
-                [(im, f"{labels[i]} · preview") for i, im in enumerate(shown) if im]
-                if previews
-                else gr.skip()
-            )
+            gallery = refs = gr.skip()
+            if previews:  # small and lossy (the gallery's WebP): the tiles replace them
+                indices = [index for index, image in enumerate(shown) if image]
+                gallery = [(shown[i], f"{labels[i]} · preview") for i in indices]
+                refs = [PreviewRef(seeds[i]) for i in indices]  # a click pins its seed
             line = None
             if progressed and (
                 time.monotonic() - last_status > STATUS_EVERY or progressed[-1][1] >= 1
@@ -130,87 +177,16 @@ def run(
                 last_status = time.monotonic()
                 line = progress_line(*progressed[-1][1:], started)
             if previews or line:
-                yield gallery, gr.skip(), line or gr.skip(), gr.skip()
+                yield gallery, refs, line or gr.skip(), gr.skip()
     finally:
-        if worker.is_alive():  # the browser went away: stop rendering for nobody
+        if receiver.is_alive():  # the browser went away: stop rendering for nobody
             stop.set()
-        worker.join()
+        receiver.join()
         services.runs.finish(session, stop)
     if "error" in outcome:
         yield _refusal(outcome["error"])
         return
-    yield finish(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
-
-
-def finish(
-    services: Services,
-    spec: TabSpec,
-    tiles: list[Tile],
-    manifest: Manifest,
-    parent: TileRef | None,
-    folder: Path,
-) -> Update:
-    """Writes the tiles' PNGs (served from the session's `folder`), enters them in the
-    manifest, and says what was rendered."""
-    notes = []
-    encoded = [png_bytes(tile.image, tile.recipe) for tile in tiles]  # once, for both copies
-    saved: list[str | None] = [None] * len(tiles)
-    if services.outputs is not None:
-        try:
-            for index, tile in enumerate(tiles):
-                saved[index] = str(services.outputs.save(tile, encoded[index]))
-        except OSError as error:
-            done = sum(path is not None for path in saved)
-            notes.append(f"saved {done} of {len(tiles)} to the outputs folder, then: {error}")
-    entry = manifest.append(spec.kind, tiles, parent and (parent.entry, parent.index), saved)
-    caption = spec.caption
-    refs = []
-    for index, tile in enumerate(tiles):
-        path = folder / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
-        path.write_bytes(encoded[index])  # a temporary copy: no fsync, unlike a saved tile
-        refs.append(TileRef(tile.recipe, str(path), caption(tile), entry, index, saved[index]))
-    if any(services.engine.truncated(prompt) for prompt in {t.recipe.prompt for t in tiles}):
-        notes.append("the prompt is longer than the model reads (77 tokens): the tail is ignored")
-        gr.Warning("Prompt truncated: the model reads the first 77 tokens; the tail is ignored.")
-    if saved[0] is not None:
-        notes.append(f"saved to {Path(saved[0]).parent}")
-    items = [(ref.file, ref.caption) for ref in refs]
-    return items, refs, " · ".join([summary(tiles), *notes]), manifest
-
-
-def bundle(tiles: list[TileRef], folder: Path) -> str:
-    """ "Download all": the tiles' PNGs (recipes kept) and a labelled contact sheet, zipped."""
-    if not tiles:
-        raise gr.Error("Download all: nothing rendered yet", print_exception=False)
-    images = [Image.open(ref.file) for ref in tiles]
-    first = tiles[0].recipe
-    footer = [
-        first.prompt.removesuffix(first.suffix or "")
-    ]  # a refinement's prompt before its suffix
-    if first.negative_prompt:
-        footer.append(f"Negative prompt: {first.negative_prompt}")
-    footer.append(
-        f"{first.sampler}, {first.steps} steps, CFG {first.guidance_scale:g}, "
-        f"{first.width}x{first.height}, model {first.model_id}"
-    )
-    sheet = contact_sheet(images, [ref.caption for ref in tiles], footer)
-    buffer = io.BytesIO()
-    sheet.save(buffer, format="PNG")
-    files = [(Path(ref.file).name, Path(ref.file).read_bytes()) for ref in tiles]
-    entry = tiles[0].entry
-    name = f"seed-explorer-{first.kind}-{entry if entry is not None else 'loaded'}.zip"
-    return str(zip_bundle(files, buffer.getvalue(), folder, name))
-
-
-def summary(tiles: list[Tile]) -> str:
-    """One line under a gallery: what was rendered and how long it took."""
-    first = tiles[0].recipe
-    seconds = sum(t.seconds for t in tiles)  # each tile's share of the call that rendered it
-    seeds = ", ".join(str(s) for s in dict.fromkeys(t.recipe.seed for t in tiles))
-    return (
-        f"{len(tiles)} tiles · seeds {seeds} · {first.width}x{first.height} · "
-        f"CFG {first.guidance_scale:g} · {seconds:.1f} s"
-    )
+    yield write_tiles(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
 
 
 def _waiting(events: queue.Queue) -> list:

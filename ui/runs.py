@@ -1,19 +1,44 @@
-"""The run each browser session has going, so that session's Stop button can reach it."""
+"""The run each browser session has going, so that session's Stop button can reach it.
+
+On a ZeroGPU Space the render runs in a forked process, where a flag set in this process's
+memory would never arrive. A `StopFlag` is a file: Stop creates it, the render (in whichever
+process) checks that it exists between steps, a stat call that costs microseconds.
+"""
 
 from __future__ import annotations
 
+import tempfile
 import threading
+import uuid
+from pathlib import Path
+
+
+class StopFlag:
+    """A stop flag any process on this machine can see; picklable (it is a path)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def set(self) -> None:
+        self.path.touch()
+
+    def is_set(self) -> bool:
+        return self.path.exists()
+
+    def clear(self) -> None:
+        self.path.unlink(missing_ok=True)
 
 
 class Runs:
     """Stop flags by session; Stop sets the flag the engine checks between steps."""
 
-    def __init__(self) -> None:
-        self._flags: dict[str, threading.Event] = {}
+    def __init__(self, folder: Path | None = None) -> None:
+        self._folder = folder or Path(tempfile.mkdtemp(prefix="seed-explorer-stops-"))
+        self._flags: dict[str, StopFlag] = {}
         self._lock = threading.Lock()
 
-    def start(self, session: str) -> threading.Event:
-        flag = threading.Event()
+    def start(self, session: str) -> StopFlag:
+        flag = StopFlag(self._folder / uuid.uuid4().hex)
         with self._lock:
             self._flags[session] = flag
         return flag
@@ -27,7 +52,8 @@ class Runs:
         flag.set()
         return True
 
-    def finish(self, session: str, flag: threading.Event) -> None:
+    def finish(self, session: str, flag: StopFlag) -> None:
         with self._lock:
             if self._flags.get(session) is flag:
                 del self._flags[session]
+        flag.clear()

@@ -10,9 +10,10 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.manifest import Manifest
-from ui import runner, validation
+from ui import validation
+from ui.bundle import bundle
 from ui.runner import Services
-from ui.state import TileRef
+from ui.state import PreviewRef, TileRef
 
 # Every event that runs the model shares one queue slot: one render at a time, in order.
 MODEL_QUEUE = "model"
@@ -61,11 +62,12 @@ def run_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 
 def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.Button) -> TabParts:
-    """The gallery (lossless PNG, every tile shown), its summary and "download all"."""
+    """The gallery (every tile shown), its summary and "download all". Tiles arrive as the
+    app's own PNG files; `format` is for the live previews only, small and lossy."""
     gallery = gr.Gallery(
         label=label,
         elem_id=f"{prefix}-gallery",
-        format="png",
+        format="webp",
         columns=columns,
         object_fit="contain",
         height="auto",
@@ -176,19 +178,19 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
     """Pin on click, Stop, and "download all": UI-only events that never wait for the model."""
 
     def pin_tile(
-        shown: list[TileRef], manifest: Manifest, evt: gr.SelectData
+        shown: list[TileRef | PreviewRef], manifest: Manifest, evt: gr.SelectData
     ) -> tuple[Any, Any, Any]:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return gr.skip(), gr.skip(), gr.skip()  # a preview, not a finished tile
+            return gr.skip(), gr.skip(), gr.skip()
         tile = shown[evt.index]
+        if isinstance(tile, PreviewRef):  # still rendering: its seed, no tile to grow from yet
+            return str(tile.seed), None, gr.skip()
         if tile.entry is not None:
             manifest.pin(tile.entry, tile.index)
         return str(tile.seed), tile, manifest
 
     def download_all(tiles: list[TileRef], request: gr.Request) -> Any:
-        return gr.update(
-            value=runner.bundle(tiles, services.folder(request.session_hash)), visible=True
-        )
+        return gr.update(value=bundle(tiles, services.folder(request.session_hash)), visible=True)
 
     def stop(request: gr.Request) -> None:
         if not services.runs.stop(request.session_hash):

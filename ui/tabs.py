@@ -20,7 +20,6 @@ from pipeline.plan import Plan
 from pipeline.recipe import Tile
 from pipeline.requests import CompareRequest, GridRequest, RefineRequest, RequestError
 from ui import runner, validation
-from ui.gpu import gpu
 from ui.runner import Services, Update
 from ui.shared import SharedInputs, TabParts, connect_parts, run_on_click
 
@@ -105,7 +104,7 @@ def handler(services: Services, spec: TabSpec) -> Callable[..., Iterator[Update]
     )
     run.__annotations__ = {"request": gr.Request}
     run.__name__ = spec.kind
-    return gpu(run)
+    return run
 
 
 def connect(

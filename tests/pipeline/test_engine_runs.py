@@ -78,15 +78,25 @@ def test_stop_ends_a_run_within_a_step_decoding_nothing_and_the_next_run_is_unch
     assert all(identical(a, b) for a, b in zip(after, fresh, strict=True))
 
 
-def test_previews_arrive_while_a_run_denoises(engine: Engine) -> None:
+def test_previews_are_made_off_the_denoising_thread(engine: Engine) -> None:
+    """The first preview is held until the run's last step: denoising never waits for one."""
+    last_step = threading.Event()
     seen: list[tuple[int, int, tuple[int, int]]] = []
-    hooks = Hooks(
-        preview=lambda first, images: seen.append((first, len(images), images[0].size)),
-        preview_every=2,
-    )
-    engine.run(GridRequest("a lighthouse", tuple(range(6)), steps=5), hooks)
-    # Steps 2 and 4 of each micro-batch (the last step's image is the tile itself).
-    assert seen == [(0, 4, (64, 64)), (0, 4, (64, 64)), (4, 2, (64, 64)), (4, 2, (64, 64))]
+
+    def progress(fraction: float, text: str) -> None:
+        if fraction == 1:
+            last_step.set()
+
+    def preview(first: int, images: list) -> None:
+        assert last_step.wait(60)
+        seen.append((first, len(images), images[0].size))
+
+    hooks = Hooks(progress=progress, preview=preview, preview_interval=0)
+    tiles = engine.run(GridRequest("a lighthouse", tuple(range(6)), steps=5), hooks)
+    assert len(tiles) == 6 and seen  # every preview came before the tiles
+    # Each micro-batch's tiles, from its first tile, at most 256 px on the longest side.
+    assert {(first, count) for first, count, _ in seen} <= {(0, 4), (4, 2)}
+    assert {size for *_, size in seen} == {(64, 64)}
 
 
 def fail_in_the_unet(monkeypatch: pytest.MonkeyPatch, tiny: LoadedModel, error: Exception) -> None:

@@ -109,7 +109,7 @@ def test_progress_and_previews_cover_the_group(engine: Engine) -> None:
     hooks = Hooks(
         progress=lambda fraction, text: seen.append((fraction, text)),
         preview=lambda first, images: previews.append((first, len(images))),
-        preview_every=2,
+        preview_interval=0,
     )
     engine.run(CompareRequest(PROMPT, SEED, ("Euler", "Heun"), steps=4), hooks)
     # Euler 4 evaluations, Heun 7 (two a step, the last one): both lanes in each call until
@@ -120,7 +120,7 @@ def test_progress_and_previews_cover_the_group(engine: Engine) -> None:
     assert [fraction for fraction, _ in seen] == pytest.approx(
         [2, 4, 6, 8, 9, 10, 11] / np.array(11)
     )
-    assert previews == [(0, 2), (0, 2), (0, 2)]  # calls 2, 4 and 6 of 7, every lane each time
+    assert previews and set(previews) == {(0, 2)}  # every lane each time
 
 
 def test_a_lockstep_tile_replays_bit_exact_through_its_png(engine: Engine, tmp_path: Path) -> None:

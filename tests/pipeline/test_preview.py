@@ -1,9 +1,11 @@
+import threading
+
 import numpy as np
 import pytest
 import torch
 
 from pipeline.families import SD1
-from pipeline.preview import latents_to_previews
+from pipeline.preview import Previewer, latents_to_previews, preview_size
 
 FACTORS = SD1.preview_factors
 
@@ -94,3 +96,41 @@ def test_gpu_latents_preview_like_cpu_latents() -> None:
     on_gpu = latents_to_previews(latents.to("cuda", torch.float16), FACTORS)
     on_cpu = latents_to_previews(latents.half(), FACTORS)
     assert [p.tobytes() for p in on_gpu] == [p.tobytes() for p in on_cpu]
+
+
+def test_previews_are_at_most_256_pixels_on_the_longest_side() -> None:
+    assert preview_size(512, 512) == (256, 256)
+    assert preview_size(1024, 768) == (256, 192)
+    assert preview_size(64, 96) == (64, 96)  # small images keep their size
+
+
+def test_a_previewer_takes_one_offer_at_a_time_and_none_before_it_is_due() -> None:
+    delivered: list[tuple[int, list]] = []
+    started, release = threading.Event(), threading.Event()
+
+    def deliver(first: int, images: list) -> None:
+        started.set()
+        release.wait(60)
+        delivered.append((first, images))
+
+    latents = torch.randn(2, 4, 8, 8)
+    asked: list[int] = []
+
+    def offered(first: int) -> torch.Tensor:
+        asked.append(first)
+        return latents
+
+    later = Previewer(deliver, FACTORS, (0.0, 0.0, 0.0), (16, 16), interval=60)
+    assert not later.offer(0, lambda: offered(0))  # not due yet: the latents are not touched
+    later.close()
+    previewer = Previewer(deliver, FACTORS, (0.0, 0.0, 0.0), (16, 16), interval=0)
+    assert previewer.offer(4, lambda: offered(4))
+    assert started.wait(60)
+    assert not previewer.offer(5, lambda: offered(5))  # one is being made
+    release.set()
+    previewer.close()
+    assert asked == [4]
+    assert [(first, [im.size for im in images]) for first, images in delivered] == [
+        (4, [(16, 16), (16, 16)])
+    ]
+    assert not previewer.offer(6, lambda: offered(6))  # closed: nothing after the tiles

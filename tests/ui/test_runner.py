@@ -14,7 +14,9 @@ from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.requests import GridRequest, RefineRequest
 from ui import runner, tabs
+from ui.bundle import bundle
 from ui.runner import Services
+from ui.state import PreviewRef
 
 
 def grid_run(
@@ -27,17 +29,19 @@ def grid_run(
 def test_a_run_streams_previews_then_tiles_with_their_recipes(
     engine: Engine, tmp_path: Path
 ) -> None:
-    services = Services(engine, OutputFolder(tmp_path / "outputs"))
+    services = Services(engine, OutputFolder(tmp_path / "outputs"), preview_interval=0)
     manifest = Manifest("tiny")
     request = GridRequest("a lighthouse", (3, 4), steps=10, scheduler="Euler")
     updates = grid_run(services, manifest, request)
 
     assert updates[0][:3] == ([], [], "Waiting for the model…")  # the old tiles go at once
-    previews = [u[0] for u in updates[1:-1] if isinstance(u[0], list)]
-    assert len(previews) == 1  # step 5 of 10
+    previews = [u[:2] for u in updates[1:-1] if isinstance(u[0], list)]
+    assert previews  # at least one, made while the run denoised
     lines = [u[2] for u in updates[1:-1] if isinstance(u[2], str)]
     assert lines[-1] == "Euler: step 10/10 · 100%"
-    assert [caption for _, caption in previews[0]] == ["seed 3 · preview", "seed 4 · preview"]
+    for gallery, refs in previews:
+        assert [caption for _, caption in gallery] == ["seed 3 · preview", "seed 4 · preview"]
+        assert refs == [PreviewRef(3), PreviewRef(4)]  # a click on a preview pins its seed
     items, refs, status, returned = updates[-1]
     assert [caption for _, caption in items] == ["seed 3", "seed 4"]
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
@@ -64,7 +68,8 @@ def test_stop_ends_the_run_and_says_so(engine: Engine) -> None:
     services = Services(engine, previews=False)
     plan = engine.plan(GridRequest("a lighthouse", (0, 1), steps=150))
     updates = runner.run(services, tabs.GRID, plan, Manifest("tiny"), None, "session")
-    next(updates)  # "Waiting for the model…": the run has started
+    next(updates)  # "Waiting for the model…"
+    assert "step" in next(updates)[2]  # a progress line: the run is denoising
     assert services.runs.stop("session")
     updates = list(updates)
     items, refs, status, _ = updates[-1]
@@ -94,7 +99,7 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
     for ref in mine:
         assert read_png(ref.file)[1].prompt == "a lighthouse"
         assert Path(ref.file).parent.parent == tmp_path / "served"  # the id is never a path
-    zipped = Path(runner.bundle(mine, services.folder("../../mine")))
+    zipped = Path(bundle(mine, services.folder("../../mine")))
     services.forget("../../mine")
     assert not zipped.exists() and not any(Path(ref.file).exists() for ref in mine)
     assert all(Path(ref.file).exists() for ref in theirs)

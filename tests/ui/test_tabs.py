@@ -14,7 +14,8 @@ import pytest
 from pipeline.engine import Engine
 from pipeline.requests import CompareRequest, GridRequest, RefineRequest
 from ui import tabs
-from ui.runner import Services, summary
+from ui.runner import Services
+from ui.tiles import summary
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,0 +1,109 @@
+"""ZeroGPU for real: the render runs in a forked process, as `spaces.GPU` runs it on a Space.
+
+The stand-in below does what ZeroGPU does with a generator function: asks for a duration
+computed from the call's arguments, pickles the arguments, runs the function in a process
+forked from this one and pickles back everything it yields. Whatever the render changes in
+its own memory is lost with that process, so grid, previews, Stop and the manifest must work
+through files and yielded values alone.
+"""
+
+import multiprocessing
+import os
+import pickle
+import types
+from pathlib import Path
+
+import pytest
+
+from pipeline.engine import Engine
+from pipeline.manifest import Manifest
+from pipeline.metadata import read_png
+from pipeline.outputs import OutputFolder
+from pipeline.requests import CompareRequest, GridRequest
+from ui import gpu, runner, tabs
+from ui.runner import Services
+
+
+class ForkedGPU:
+    """`spaces.GPU` as ZeroGPU runs it, for generator functions."""
+
+    def __init__(self) -> None:
+        self.durations: list[int] = []
+        self.pids: list[int] = []
+
+    def GPU(self, fn=None, duration=None):  # spaces.GPU
+        if fn is None:
+            return lambda inner: self.GPU(inner, duration)
+
+        def in_a_fork(*args):
+            self.durations.append(duration(*args) if callable(duration) else duration)
+            sent = pickle.dumps(args)  # ZeroGPU sends the arguments through a queue
+            context = multiprocessing.get_context("fork")
+            results = context.Queue()
+
+            def child() -> None:
+                results.put(("pid", os.getpid()))
+                try:
+                    for item in fn(*pickle.loads(sent)):
+                        results.put(("item", item))
+                    results.put(("done", None))
+                except BaseException as error:
+                    results.put(("raise", error))
+
+            process = context.Process(target=child, daemon=True)
+            process.start()
+            try:
+                while True:
+                    kind, value = results.get(timeout=300)
+                    if kind == "pid":
+                        self.pids.append(value)
+                    elif kind == "item":
+                        yield value
+                    elif kind == "raise":
+                        raise value
+                    else:
+                        return
+            finally:
+                process.join(timeout=60)
+
+        return in_a_fork
+
+
+@pytest.fixture
+def zerogpu(monkeypatch: pytest.MonkeyPatch) -> ForkedGPU:
+    forked = ForkedGPU()
+    monkeypatch.setattr(gpu, "_spaces", lambda: types.SimpleNamespace(GPU=forked.GPU))
+    return forked
+
+
+def test_a_grid_streams_previews_and_tiles_from_the_forked_render(
+    engine: Engine, zerogpu: ForkedGPU, tmp_path: Path
+) -> None:
+    services = Services(engine, OutputFolder(tmp_path / "outputs"), preview_interval=0)
+    manifest = Manifest("tiny")
+    plan = engine.plan(GridRequest("a lighthouse", (3, 4), steps=8))
+    updates = list(runner.run(services, tabs.GRID, plan, manifest, None, "session"))
+
+    assert zerogpu.pids and os.getpid() not in zerogpu.pids
+    assert zerogpu.durations == [gpu.render_duration(plan)] and zerogpu.durations[0] > 0
+    previews = [u[0] for u in updates[1:-1] if isinstance(u[0], list)]
+    assert previews and [c for _, c in previews[-1]] == ["seed 3 · preview", "seed 4 · preview"]
+    items, refs, status, returned = updates[-1]
+    assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
+    # The manifest and the files are this process's: written here from the yielded tiles.
+    assert returned is manifest and [e["kind"] for e in manifest.entries] == ["grid"]
+    assert [read_png(file)[1].seed for file, _ in items] == [3, 4]
+    assert all(Path(ref.saved).is_file() for ref in refs)
+
+
+def test_stop_reaches_the_forked_render(engine: Engine, zerogpu: ForkedGPU) -> None:
+    services = Services(engine, previews=False)
+    plan = engine.plan(CompareRequest("a lighthouse", 1, ("Euler", "DDIM"), steps=150))
+    updates = runner.run(services, tabs.COMPARE, plan, Manifest("tiny"), None, "session")
+    next(updates)  # "Waiting for the model…"
+    assert "step" in next(updates)[2]  # a progress line: the forked render is denoising
+    assert services.runs.stop("session")
+    items, refs, status, _ = list(updates)[-1]
+    assert (items, refs) == ([], [])
+    assert status.startswith("Stopped at step") and status.endswith("of 150.")
+    assert zerogpu.pids and not services.runs.stop("session")  # over, in both processes
