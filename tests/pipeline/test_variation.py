@@ -123,9 +123,10 @@ def test_travel_runs_0_to_1_evenly() -> None:
         travel_strengths(1)
 
 
-def test_step_noise_continues_where_diffusers_leaves_a_tiles_generator() -> None:
+def test_strength_0_is_the_grid_tiles_latents_and_step_noise_continues_alike() -> None:
     drawn = torch.Generator().manual_seed(3)
-    randn_tensor((1, *SHAPE), generator=[drawn])  # what prepare_latents draws for one tile
+    latents = randn_tensor((1, *SHAPE), generator=[drawn])  # the engine's draw for one tile
+    assert torch.equal(start_noise(3, SHAPE, variation_seed=9, strength=0.0), latents[0])
     ours = step_generator(3, SHAPE)
     assert torch.equal(torch.randn(SHAPE, generator=ours), torch.randn(SHAPE, generator=drawn))
     assert not torch.equal(torch.randn(SHAPE, generator=step_generator(3, SHAPE)), fresh(3, SHAPE))
