@@ -2,7 +2,7 @@
 
 python app.py                      # Stable Diffusion 1.5 (falls back to the tiny model offline)
 python app.py --model tiny         # the built-in random-weight model, no download
-python app.py --model ./my-model   # a local diffusers folder
+python app.py --model ./my-model   # a local diffusers folder (SD 1.x, 2.x or XL)
 """
 
 from __future__ import annotations
@@ -13,16 +13,15 @@ import logging
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import astuple
 from pathlib import Path
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
-from pipeline import accel
-from pipeline.accel import Speedups
+from pipeline.builder import EngineSettings, build_engine
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
-from pipeline.loading import DEFAULT_MODEL_ID, ModelLoadError, load_model_or_tiny
+from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.requests import Limits
+from pipeline.tiny import TINY_MODELS
 from ui import CSS, build_demo
 
 log = logging.getLogger("seed_explorer")
@@ -106,7 +105,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--model",
         default=_env("SEED_EXPLORER_MODEL"),
-        help="hub id, local diffusers folder, or 'tiny' (built in, offline, images are noise); "
+        help="hub id or local diffusers folder (Stable Diffusion 1.x, 2.x or XL), or a built-in "
+        f"random-weight model ({', '.join(TINY_MODELS)}: offline, images are noise); "
         f"env SEED_EXPLORER_MODEL; default {DEFAULT_MODEL_ID}, falling back to tiny "
         "when it cannot be loaded",
     )
@@ -134,6 +134,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["auto", "cuda", "mps", "cpu"],
         default=_env("SEED_EXPLORER_DEVICE", default="auto"),
         help="where the model runs (fp16 on CUDA, float32 elsewhere); env SEED_EXPLORER_DEVICE",
+    )
+    parser.add_argument(
+        "--dtype",
+        choices=["auto", *DTYPES],
+        default=_env("SEED_EXPLORER_DTYPE", default="auto"),
+        help="the model's precision: auto is float16 on CUDA and float32 elsewhere; "
+        "env SEED_EXPLORER_DTYPE",
     )
     parser.add_argument(
         "--generator-device",
@@ -269,26 +276,25 @@ def exposure_notice(args: argparse.Namespace) -> tuple[int, str] | None:
     )
 
 
+def engine_settings(args: argparse.Namespace) -> EngineSettings:
+    """The engine the flags ask for (pipeline/builder.py sets it up)."""
+    return EngineSettings(
+        model=args.model or DEFAULT_MODEL_ID,
+        device=args.device,
+        dtype=args.dtype,
+        safety_checker=args.safety_checker,
+        attention_slicing=args.attention_slicing,
+        compile=args.compile,
+        generator_device=args.generator_device,
+        micro_batch=args.micro_batch or None,
+        limits=Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side),
+        fall_back_to_tiny=args.model is None,
+    )
+
+
 def create_engine(args: argparse.Namespace) -> Engine:
     """Load the model (or explain in one line why not) and wrap it in the engine."""
-    model = load_model_or_tiny(
-        args.model or DEFAULT_MODEL_ID,
-        explicit=args.model is not None,
-        device=args.device,
-        safety_checker=args.safety_checker,
-    )
-    speedups = Speedups.for_device(model.device, args.attention_slicing, args.compile)
-    accel.apply(model.pipe, speedups)
-    log.info(
-        "Attention %s; channels_last UNet %s; attention slicing %s; torch.compile %s",
-        accel.attention_kind(model.pipe),
-        *("on" if on else "off" for on in astuple(speedups)),
-    )
-    limits = Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side)
-    generator_device = "cpu" if args.generator_device == "cpu" else model.device
-    return Engine(
-        model, limits, generator_device=generator_device, micro_batch=args.micro_batch or None
-    )
+    return build_engine(engine_settings(args))
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -309,8 +315,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     model = engine.model
     log.info(
-        "Model %s on %s (%s), loaded in %.1f s",
+        "Model %s (%s) on %s (%s), loaded in %.1f s",
         model.model_id,
+        model.family.label,
         model.device,
         model.dtype,
         model.seconds,

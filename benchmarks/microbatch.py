@@ -15,7 +15,7 @@ from benchmarks.probe import PROMPT
 from benchmarks.timing import interleave, seconds
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import LoadedModel
-from pipeline.requests import GridRequest, RenderSettings
+from pipeline.requests import GridRequest
 
 STEPS = 20
 
@@ -23,17 +23,17 @@ STEPS = 20
 def measure(model: LoadedModel, tiles: int, repeats: int) -> list[object]:
     micro = Engine(model, micro_batch=DEFAULT_MICRO_BATCH)
     whole = Engine(model, micro_batch=None)
-    request = GridRequest(PROMPT, tuple(range(tiles)), RenderSettings(steps=STEPS))
+    request = GridRequest(PROMPT, tuple(range(tiles)), steps=STEPS)
     for engine in (micro, whole):  # warm-up at every batch size used
-        engine.grid(GridRequest(PROMPT, request.seeds, RenderSettings(steps=2)))
+        engine.run(GridRequest(PROMPT, request.seeds, steps=2))
     pair = interleave(
-        lambda: [t.image for t in micro.grid(request)],
-        lambda: [t.image for t in whole.grid(request)],
+        lambda: [t.image for t in micro.run(request)],
+        lambda: [t.image for t in whole.run(request)],
         repeats,
     )
     verify = {}
     for name, engine in (("micro", micro), ("whole", whole)):
-        recipe = engine.grid(request)[-1].recipe
+        recipe = engine.run(request)[-1].recipe
         verify[name] = statistics.median(
             seconds(lambda: engine.replay(recipe))[0]  # noqa: B023 - called at once
             for _ in range(2)

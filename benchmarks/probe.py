@@ -52,7 +52,7 @@ def rss(tiles: int, steps: int, model: str, device: str) -> dict[str, float]:
 
     from benchmarks import models
     from pipeline.engine import Engine
-    from pipeline.requests import GridRequest, RenderSettings
+    from pipeline.requests import GridRequest
 
     engine = Engine(models.build(model, device))
     loaded = memory_mib()
@@ -62,8 +62,7 @@ def rss(tiles: int, steps: int, model: str, device: str) -> dict[str, float]:
         loaded_cuda = torch.cuda.memory_allocated()
         torch.cuda.reset_peak_memory_stats()
     reset_peak()
-    settings = RenderSettings(scheduler=SCHEDULER, steps=steps)
-    engine.grid(GridRequest(PROMPT, tuple(range(tiles)), settings))
+    engine.run(GridRequest(PROMPT, tuple(range(tiles)), scheduler=SCHEDULER, steps=steps))
     result = {
         "load_peak_mib": loaded["VmHWM"],
         "loaded_mib": loaded["VmRSS"],

@@ -38,7 +38,7 @@ from benchmarks import models, report
 from benchmarks.probe import PROMPT, SCHEDULER
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
-from pipeline.requests import GridRequest, RenderSettings
+from pipeline.requests import GridRequest
 from ui import build_demo, runner
 
 Marks = list[tuple[str, float, float]]
@@ -123,7 +123,7 @@ def after_engine(repeats: int, steps: int) -> list[list[object]]:
 def encoding() -> list[list[object]]:
     """8 images at each size and zlib level: milliseconds and megabytes (best of 3)."""
     rng = np.random.default_rng(0)
-    grid = GridRequest(PROMPT, tuple(range(8)), RenderSettings(steps=2))
+    grid = GridRequest(PROMPT, tuple(range(8)), steps=2)
     smooth = [tile.image for tile in Engine(models.tiny("cpu")).grid(grid)]
     rows = []
     for side in (64, 512):

@@ -40,15 +40,14 @@ from benchmarks.probe import PROMPT, SCHEDULER
 from benchmarks.report import ApiResult, Row
 from benchmarks.timing import interleave, per_call_ms, seconds
 from pipeline.engine import Engine, Tile
+from pipeline.families import SD1
 from pipeline.loading import LoadedModel
 from pipeline.requests import (
     DEFAULT_SUFFIXES,
     CompareRequest,
     GridRequest,
     RefineRequest,
-    RenderSettings,
 )
-from pipeline.schedulers import DEFAULT_COMPARE
 
 STEPS = (20, 50)
 SEED = 8  # the scheduler guide's seed
@@ -75,18 +74,20 @@ class Workload:
 
 
 class Plain:
-    """The diffusers guides' recipe on a `from_pipe` copy of the app's pipeline (same weights):
-    swap the scheduler, call. The app's cached pipeline is never touched."""
+    """The diffusers guides' recipe on a pipeline of the app's own modules (same weights, same
+    dtype: `from_pipe` without a dtype would cast them to float32 in place): swap the scheduler,
+    call. The app's cached pipeline is never touched."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.pipe = type(engine.model.pipe).from_pipe(engine.model.pipe)
+        pipe = engine.model.pipe
+        self.pipe = type(pipe)(**pipe.components, **engine._view_options)
         self.pipe.set_progress_bar_config(disable=True)
 
     def __call__(
         self, scheduler: str, prompts: list[str], seeds: Sequence[int], steps: int
     ) -> list[Image.Image]:
-        entry = self.engine.registry.resolve(scheduler)
+        entry = self.engine.model.registry.resolve(scheduler)
         self.pipe.scheduler = getattr(diffusers, entry.class_name).from_config(
             self.engine.model.pipe.scheduler.config, **entry.overrides
         )
@@ -101,13 +102,12 @@ def workloads(engine: Engine, full: bool) -> list[Workload]:
     plain = Plain(engine)
     seeds = tuple(range(GRID))
 
-    def settings(steps: int) -> RenderSettings:
-        return RenderSettings(scheduler=SCHEDULER, steps=steps)
-
     rows = [
         Workload(
             f"grid, {GRID} seeds",
-            lambda steps: images(engine.grid(GridRequest(PROMPT, seeds, settings(steps)))),
+            lambda steps: images(
+                engine.run(GridRequest(PROMPT, seeds, scheduler=SCHEDULER, steps=steps))
+            ),
             lambda steps: plain(SCHEDULER, [PROMPT] * GRID, seeds, steps),
         )
     ]
@@ -116,17 +116,15 @@ def workloads(engine: Engine, full: bool) -> list[Workload]:
     prompts = [PROMPT + suffix for suffix in DEFAULT_SUFFIXES]
 
     def refine(steps: int) -> list[Image.Image]:
-        request = RefineRequest(PROMPT, SEED, DEFAULT_SUFFIXES, settings(steps))
-        return images(engine.refine(request))
+        request = RefineRequest(PROMPT, SEED, DEFAULT_SUFFIXES, scheduler=SCHEDULER, steps=steps)
+        return images(engine.run(request))
 
     def compare(steps: int) -> list[Image.Image]:
-        request = CompareRequest(
-            PROMPT, SEED, DEFAULT_COMPARE, settings=RenderSettings(steps=steps)
-        )
-        return images(engine.compare(request))
+        request = CompareRequest(PROMPT, SEED, SD1.compare, steps=steps)
+        return images(engine.run(request))
 
     def plain_compare(steps: int) -> list[Image.Image]:
-        return [im for name in DEFAULT_COMPARE for im in plain(name, [PROMPT], [SEED], steps)]
+        return [im for name in SD1.compare for im in plain(name, [PROMPT], [SEED], steps)]
 
     rows += [
         Workload(
@@ -134,7 +132,7 @@ def workloads(engine: Engine, full: bool) -> list[Workload]:
             refine,
             lambda steps: plain(SCHEDULER, prompts, [SEED] * len(prompts), steps),
         ),
-        Workload(f"compare, {len(DEFAULT_COMPARE)} schedulers", compare, plain_compare),
+        Workload(f"compare, {len(SD1.compare)} schedulers", compare, plain_compare),
     ]
     return rows
 
@@ -164,10 +162,12 @@ def app_vs_plain(
 def fixed_costs(model: LoadedModel) -> dict[str, float]:
     """Milliseconds per request view (Engine._view) and per new scheduler (registry.make)."""
     engine = Engine(model)
-    scheduler = engine.registry.make(engine.registry.default.name)
+    scheduler = engine.model.registry.make(engine.model.registry.default.name)
     costs = {"Engine._view(scheduler)": per_call_ms(lambda: engine._view(scheduler), 200)}
-    for name in DEFAULT_COMPARE:
-        costs[f"registry.make({name!r})"] = per_call_ms(lambda n=name: engine.registry.make(n), 200)
+    for name in SD1.compare:
+        costs[f"registry.make({name!r})"] = per_call_ms(
+            lambda n=name: engine.model.registry.make(n), 200
+        )
     return costs
 
 

@@ -44,8 +44,7 @@ class Measured:
 def measure(model: LoadedModel, repeats: int, images: int, steps: int) -> list[Measured]:
     """Every switch that means something on this device; torch.compile only on CUDA (on the
     CPU it needs a C++ toolchain and minutes of compiling, for a UNet the app runs eagerly)."""
-    pipe = type(model.pipe).from_pipe(model.pipe)
-    pipe.set_progress_bar_config(disable=True)
+    pipe = _sharing(model.pipe)
     cuda = model.device.startswith("cuda")
     app = accel.Speedups.for_device(model.device)
 
@@ -100,8 +99,7 @@ def measure(model: LoadedModel, repeats: int, images: int, steps: int) -> list[M
     if cuda:
         switches.append(toggled("cuDNN autotuning (cudnn.benchmark)", _cudnn_benchmark, False))
         switches.append(Switch("fp16 (off: float32 copy)", render(), render(_float32(pipe))))
-        compiled = type(pipe).from_pipe(pipe, unet=torch.compile(pipe.unet))
-        compiled.set_progress_bar_config(disable=True)
+        compiled = _sharing(pipe, unet=torch.compile(pipe.unet))
         warm_up, _ = seconds(render(compiled))
         switches.append(Switch("torch.compile UNet", render(compiled), render()))
         notes["torch.compile UNet"] = f"first call (compiling): {warm_up:.1f} s"
@@ -135,9 +133,16 @@ def _float32(pipe: DiffusionPipeline) -> DiffusionPipeline:
         name: copy.deepcopy(getattr(pipe, name)).to(torch.float32)
         for name in ("unet", "vae", "text_encoder")
     }
-    plain = type(pipe).from_pipe(pipe, **copies)
-    plain.set_progress_bar_config(disable=True)
-    return plain
+    return _sharing(pipe, **copies)
+
+
+def _sharing(pipe: DiffusionPipeline, **replaced: object) -> DiffusionPipeline:
+    """A pipeline of `pipe`'s modules (some `replaced`), their dtype untouched: `from_pipe`
+    without a dtype would cast the shared modules to float32 in place."""
+    options = {"requires_safety_checker": False} if "safety_checker" in pipe.components else {}
+    other = type(pipe)(**{**pipe.components, **replaced}, **options)
+    other.set_progress_bar_config(disable=True)
+    return other
 
 
 def _peak(

@@ -16,7 +16,7 @@ None of them changes an image beyond fp16 rounding.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import torch
 from diffusers import DiffusionPipeline
@@ -42,6 +42,9 @@ class Speedups:
             attention_slicing=attention_slicing,
             compile=compile,
         )
+
+    def as_dict(self) -> dict[str, bool]:
+        return asdict(self)
 
 
 def apply(pipe: DiffusionPipeline, speedups: Speedups) -> None:

@@ -5,7 +5,8 @@ output is kept in a bounded least-recently-used cache keyed by the text. Each te
 alone (batch 1), so a cached embedding is the same tensor whatever request first asked for it;
 measured on this CPU, the CLIP text encoder gives bit-identical rows at batch 1 and batch 4.
 A negative prompt is encoded the same way: the pipeline's unconditional branch tokenizes and
-encodes it exactly as a prompt.
+encodes it exactly as a prompt, except where the family guides an empty one by zeros (SDXL).
+How a text is encoded is the model family's (pipeline/families.py).
 """
 
 from __future__ import annotations
@@ -16,31 +17,35 @@ from collections import OrderedDict
 import torch
 from diffusers import DiffusionPipeline
 
+from pipeline.families import Embedding, Family
+
 DEFAULT_SIZE = 32
 
 
 class PromptEmbeddings:
-    """Text -> text-encoder hidden states of shape (1, tokens, width), at most `size` kept.
+    """Text -> its Embedding (hidden states (1, tokens, width); SDXL: and pooled), at most
+    `size` kept.
 
     Thread-safe: one lock guards the cache and the encoding. The engine already serialises all
     model work under its own lock, so this one never waits in the app; it keeps the cache
     correct for any other caller. Callers must not change the tensors they get in place.
     """
 
-    def __init__(self, pipe: DiffusionPipeline, size: int = DEFAULT_SIZE) -> None:
+    def __init__(self, pipe: DiffusionPipeline, family: Family, size: int = DEFAULT_SIZE) -> None:
         if size < 1:
             raise ValueError(f"the cache must hold at least one text, got {size}")
         self._pipe = pipe
+        self._family = family
         self.size = size
         self.hits = 0
         self.misses = 0
-        self._cache: OrderedDict[str, torch.Tensor] = OrderedDict()
+        self._cache: OrderedDict[str, Embedding] = OrderedDict()
         self._lock = threading.Lock()
 
     def __len__(self) -> int:
         return len(self._cache)
 
-    def get(self, text: str) -> torch.Tensor:
+    def get(self, text: str) -> Embedding:
         """One text's embedding, encoded on first use."""
         with self._lock:
             if text in self._cache:
@@ -54,13 +59,19 @@ class PromptEmbeddings:
                 self._cache.popitem(last=False)
             return embedding
 
-    def batch(self, texts: list[str]) -> torch.Tensor:
+    def batch(self, texts: list[str]) -> Embedding:
         """The embeddings of `texts` stacked in order, one row each (a text repeated is one
         encoding)."""
-        return torch.cat([self.get(text) for text in texts])
+        return Embedding.cat([self.get(text) for text in texts])
+
+    def negative(self, text: str, rows: int) -> Embedding:
+        """A negative prompt's embedding, `rows` times: zeros for an empty one where the
+        family's pipeline guides by zeros (SDXL's force_zeros_for_empty_prompt)."""
+        embedding = self.get(text)
+        if not text and self._family.empty_negative_is_zeros(self._pipe):
+            embedding = embedding.zeros()
+        return Embedding.cat([embedding] * rows)
 
     @torch.no_grad()
-    def _encode(self, text: str) -> torch.Tensor:
-        pipe = self._pipe
-        embedding, _ = pipe.encode_prompt(text, pipe._execution_device, 1, False)
-        return embedding
+    def _encode(self, text: str) -> Embedding:
+        return self._family.encode(self._pipe, text)

@@ -1,26 +1,30 @@
-"""The one cached pipeline: a hub id, a local diffusers folder, or the built-in tiny model.
+"""The one cached pipeline: a hub id, a local diffusers folder, or a built-in tiny model.
 
 Loaded once per process and shared by every tab and every user. The pipeline never goes into
-gr.State (Gradio deep-copies state per session); it lives here.
+gr.State (Gradio deep-copies state per session); it lives here. A pipeline of a family the app
+does not render (pipeline/families.py) is refused by its class name, before its weights load.
 """
 
 from __future__ import annotations
 
 import hashlib
-import inspect
+import json
 import re
 import threading
 import time
 from dataclasses import dataclass, replace
+from functools import cached_property
 from pathlib import Path
 
 import torch
 from diffusers import DiffusionPipeline
 
-from pipeline.tiny import TINY_MODEL_ID, build_tiny_pipeline
+from pipeline.families import Family, UnsupportedFamily, family_for_class, family_of
+from pipeline.schedulers import SchedulerRegistry
+from pipeline.tiny import TINY_MODELS, build_tiny_pipeline
 
 DEFAULT_MODEL_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
-_NEEDED_CALL_ARGS = ("prompt", "negative_prompt", "generator", "callback_on_step_end", "width")
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
 
 class ModelLoadError(RuntimeError):
@@ -43,7 +47,16 @@ class LoadedModel:
 
     @property
     def is_tiny(self) -> bool:
-        return self.model_id == TINY_MODEL_ID
+        return self.model_id in TINY_MODELS
+
+    @cached_property
+    def family(self) -> Family:
+        return family_of(self.pipe)
+
+    @cached_property
+    def registry(self) -> SchedulerRegistry:
+        """The schedulers this model can use, built from its own scheduler."""
+        return SchedulerRegistry(self.pipe.scheduler)
 
     @property
     def native_size(self) -> int:
@@ -51,7 +64,7 @@ class LoadedModel:
         return self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
 
 
-_cache: dict[tuple[str, str], LoadedModel] = {}
+_cache: dict[tuple[str, str, str, bool], LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
@@ -66,24 +79,34 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def load_model(model: str, device: str = "auto", safety_checker: bool = True) -> LoadedModel:
-    """The cached pipeline for `model` on `device`, loading it on first use (thread-safe).
+def pick_dtype(requested: str, device: str) -> torch.dtype:
+    """'auto' is float16 on CUDA and float32 elsewhere; float16, bfloat16, float32 on request."""
+    if requested == "auto":
+        return torch.float16 if device.startswith("cuda") else torch.float32
+    if requested not in DTYPES:
+        raise ModelLoadError(f"dtype must be auto or one of {', '.join(DTYPES)}, got {requested!r}")
+    return DTYPES[requested]
 
-    A safety checker the model ships stays on unless `safety_checker` is False.
+
+def load_model(
+    model: str, device: str = "auto", safety_checker: bool = True, dtype: str = "auto"
+) -> LoadedModel:
+    """The cached pipeline for `model` on `device` in `dtype`, loading it on first use
+    (thread-safe). A safety checker the model ships stays on unless `safety_checker` is False.
     """
     device = pick_device(device)
-    key = (model, device, safety_checker)
+    key = (model, device, dtype, safety_checker)
     with _cache_lock:
         if key not in _cache:
-            dtype = torch.float16 if device == "cuda" else torch.float32
+            torch_dtype = pick_dtype(dtype, device)
             started = time.perf_counter()
-            pipe = _build(model, dtype, safety_checker).to(device)
+            pipe = _build(model, torch_dtype, safety_checker).to(device)
             pipe.set_progress_bar_config(disable=True)
             _cache[key] = LoadedModel(
                 pipe,
                 model,
                 device,
-                dtype,
+                torch_dtype,
                 time.perf_counter() - started,
                 revision=_revision(pipe),
                 weights_hash=_weights_hash(pipe),
@@ -93,11 +116,15 @@ def load_model(model: str, device: str = "auto", safety_checker: bool = True) ->
 
 
 def load_model_or_tiny(
-    model: str, explicit: bool, device: str = "auto", safety_checker: bool = True
+    model: str,
+    explicit: bool,
+    device: str = "auto",
+    safety_checker: bool = True,
+    dtype: str = "auto",
 ) -> LoadedModel:
     """A model the user named must load; the default model may fall back to the tiny one."""
     try:
-        return load_model(model, device, safety_checker)
+        return load_model(model, device, safety_checker, dtype)
     except ModelLoadError as error:
         if explicit:
             raise
@@ -106,12 +133,12 @@ def load_model_or_tiny(
             "model is running and its images are noise. Fix: run once with internet access "
             "to cache the model, or start with --model pointing at a local diffusers folder."
         )
-        return replace(load_model(TINY_MODEL_ID, device, safety_checker), notice=notice)
+        return replace(load_model(TINY_MODELS[0], device, safety_checker, dtype), notice=notice)
 
 
 def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:
-    if model == TINY_MODEL_ID:
-        pipe = build_tiny_pipeline()
+    if model in TINY_MODELS:
+        pipe = build_tiny_pipeline(model)
         return pipe if dtype == torch.float32 else pipe.to(dtype=dtype)
     looks_like_path = model.startswith((".", "/", "~")) or Path(model).exists()
     if looks_like_path:
@@ -120,16 +147,24 @@ def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPip
             raise ModelLoadError(f"{model} is not a diffusers folder (no model_index.json)")
         model = str(folder)
     try:
+        _check_family(model, looks_like_path)
         pipe = _from_pretrained(model, dtype, safety_checker)
+        family_of(pipe)  # the class named the family; the loaded pipeline must agree
+    except UnsupportedFamily as error:
+        raise ModelLoadError(str(error)) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
-    missing = [a for a in _NEEDED_CALL_ARGS if a not in inspect.signature(pipe.__call__).parameters]
-    if missing or not hasattr(pipe, "unet"):
-        raise ModelLoadError(
-            f"{type(pipe).__name__} is not a UNet text-to-image pipeline "
-            "(Stable Diffusion 1.x, 2.x or XL)"
-        )
     return pipe
+
+
+def _check_family(model: str, is_folder: bool) -> None:
+    """Refuse another family by the pipeline class model_index.json names, before the weights
+    load (a hub id fetches that one small file only)."""
+    if is_folder:
+        config = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
+    else:
+        config = DiffusionPipeline.load_config(model)
+    family_for_class(str(config.get("_class_name", "an unnamed pipeline")))
 
 
 def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:

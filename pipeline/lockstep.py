@@ -7,12 +7,13 @@ unfinished lane goes through one batched UNet call, with a timestep per sample; 
 evaluation in their `timesteps`, so a lane walks its own list, one evaluation per iteration;
 a lane that is done leaves the batch.
 
-Per lane everything follows `StableDiffusionPipeline.__call__` (diffusers 0.42): timesteps
+Per lane everything follows the family's pipeline `__call__` (diffusers 0.42): timesteps
 first, then the noise scaled by `init_noise_sigma`; `scale_model_input`; guidance
 `uncond + g * (text - uncond)` (the engine never sets `guidance_rescale`); `timestep_cond` for
-a UNet with `time_cond_proj_dim`; `step()` with the pipeline's `prepare_extra_step_kwargs`;
-then `vae.decode`, the view's `run_safety_checker` and `image_processor.postprocess` (the
-three calls `__call__` makes; `decode_latents` is deprecated and skips the safety checker).
+a UNet with `time_cond_proj_dim`; the family's UNet extras (SDXL: `text_embeds` and
+`time_ids`, in the same unconditional-then-conditional order); `step()` with the pipeline's
+`prepare_extra_step_kwargs`; then the family's decode (SDXL: the VAE upcast), its safety
+checker or watermark, and `image_processor.postprocess`.
 
 A lane's pixels depend on the batch shapes of the calls it took part in, which depend on the
 whole group: a tile is re-rendered bit-exact by rendering its whole group again.
@@ -29,18 +30,23 @@ from diffusers import DiffusionPipeline
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 from PIL import Image
 
+from pipeline.families import Embedding, Family
+
 ETA = 0.0  # the pipeline's default; the app never sets eta
 
 
 @dataclass
 class Lane:
-    """One scheduler's run: its view (which owns its scheduler), generators and latents."""
+    """One scheduler's run: its view (which owns its scheduler), generators and latents, and
+    the text it is guided by (one row per image of the lane)."""
 
     view: DiffusionPipeline
     generator: list[torch.Generator]
     latents: torch.Tensor
     timesteps: torch.Tensor  # one entry per model evaluation
     extra_step_kwargs: dict[str, Any]
+    prompt: Embedding
+    negative: Embedding
     done: int = 0  # model evaluations made
 
     @property
@@ -53,16 +59,21 @@ class Lane:
 
 
 @dataclass(frozen=True)
-class Conditioning:
-    """What every lane is guided by: the prompt's and the negative prompt's embeddings."""
+class Guidance:
+    """What every lane shares: the model family, the guidance scale, the family's extras."""
 
-    prompt_embeds: torch.Tensor  # (images per lane, tokens, width)
-    negative_prompt_embeds: torch.Tensor
-    guidance_scale: float
+    family: Family
+    scale: float
+    extras: dict[str, Any]
 
 
 def start(
-    view: DiffusionPipeline, steps: int, generator: list[torch.Generator], noise: torch.Tensor
+    view: DiffusionPipeline,
+    steps: int,
+    generator: list[torch.Generator],
+    noise: torch.Tensor,
+    prompt: Embedding,
+    negative: Embedding,
 ) -> Lane:
     """A lane set up as the pipeline sets up a run: the timesteps first (`init_noise_sigma`
     depends on them), then the initial noise scaled by it."""
@@ -74,11 +85,11 @@ def start(
         images, channels, height * scale, width * scale, noise.dtype, device, generator, noise
     )
     extra = view.prepare_extra_step_kwargs(generator, ETA)
-    return Lane(view, generator, latents, timesteps, extra)
+    return Lane(view, generator, latents, timesteps, extra, prompt, negative)
 
 
 @torch.no_grad()
-def denoise(lanes: list[Lane], conditioning: Conditioning, per_call: int) -> Iterator[int]:
+def denoise(lanes: list[Lane], guidance: Guidance, per_call: int) -> Iterator[int]:
     """Run every lane to its end, `per_call` lanes per UNet call.
 
     Yields the iteration (1-based) after each UNet call: the caller's moment to report progress
@@ -88,22 +99,18 @@ def denoise(lanes: list[Lane], conditioning: Conditioning, per_call: int) -> Ite
     while pending := [lane for lane in lanes if not lane.finished]:
         iteration += 1
         for first in range(0, len(pending), per_call):
-            _evaluate(pending[first : first + per_call], conditioning)
+            _evaluate(pending[first : first + per_call], guidance)
             yield iteration
 
 
-def _evaluate(lanes: list[Lane], conditioning: Conditioning) -> None:
+def _evaluate(lanes: list[Lane], guidance: Guidance) -> None:
     """One UNet call: the next evaluation of each lane, then each lane's step."""
-    unet = lanes[0].view.unet
+    view = lanes[0].view
+    unet = view.unet
     # The pipeline's do_classifier_free_guidance.
-    guided = conditioning.guidance_scale > 1 and unet.config.time_cond_proj_dim is None
+    guided = guidance.scale > 1 and unet.config.time_cond_proj_dim is None
     halves = 2 if guided else 1
-    contexts = (
-        [conditioning.negative_prompt_embeds, conditioning.prompt_embeds]
-        if guided
-        else [conditioning.prompt_embeds]
-    )
-    images = conditioning.prompt_embeds.shape[0]
+    images = lanes[0].latents.shape[0]
     timesteps = [lane.timesteps[lane.done] for lane in lanes]
     # Per lane as the pipeline does: its latents doubled for guidance, scaled by its scheduler.
     inputs = [
@@ -113,18 +120,18 @@ def _evaluate(lanes: list[Lane], conditioning: Conditioning) -> None:
     # The pipeline's order for a batch: every unconditional sample, then every conditional one.
     parts = [slice(half * images, (half + 1) * images) for half in range(halves)]
     sample = torch.cat([scaled[part] for part in parts for scaled in inputs])
-    context = torch.cat([embeds for embeds in contexts for _ in lanes])
+    texts = ([lane.negative for lane in lanes] if guided else []) + [lane.prompt for lane in lanes]
     per_sample = torch.cat([t.float().expand(images) for _ in parts for t in timesteps])
     noise_pred = unet(
         sample,
         per_sample,
-        encoder_hidden_states=context,
-        timestep_cond=_timestep_cond(lanes[0].view, conditioning, sample.shape[0], sample.dtype),
+        timestep_cond=_timestep_cond(view, guidance.scale, sample.shape[0], sample.dtype),
         return_dict=False,
+        **guidance.family.unet_arguments(view, texts, guidance.extras),
     )[0]
     if guided:
         uncond, text = noise_pred.chunk(2)
-        noise_pred = uncond + conditioning.guidance_scale * (text - uncond)
+        noise_pred = uncond + guidance.scale * (text - uncond)
     for lane, t, own in zip(lanes, timesteps, noise_pred.split(images), strict=True):
         step = lane.view.scheduler.step(
             own, t, lane.latents, **lane.extra_step_kwargs, return_dict=False
@@ -134,35 +141,36 @@ def _evaluate(lanes: list[Lane], conditioning: Conditioning) -> None:
 
 
 def _timestep_cond(
-    view: DiffusionPipeline, conditioning: Conditioning, rows: int, dtype: torch.dtype
+    view: DiffusionPipeline, scale: float, rows: int, dtype: torch.dtype
 ) -> torch.Tensor | None:
     """The guidance-scale embedding a UNet with `time_cond_proj_dim` takes (LCM), one a row."""
     dim = view.unet.config.time_cond_proj_dim
     if dim is None:
         return None
-    scale = torch.tensor(conditioning.guidance_scale - 1).repeat(rows)
-    embedding = view.get_guidance_scale_embedding(scale, embedding_dim=dim)
+    embedding = view.get_guidance_scale_embedding(
+        torch.tensor(scale - 1).repeat(rows), embedding_dim=dim
+    )
     return embedding.to(device=view._execution_device, dtype=dtype)
 
 
 @torch.no_grad()
 def decode(
-    lanes: list[Lane], per_call: int, dtype: torch.dtype
+    lanes: list[Lane], per_call: int, family: Family
 ) -> tuple[list[Image.Image], list[bool]]:
     """Every lane's final latents as images, `per_call` lanes per VAE call, as the pipeline
-    ends a run: decode, safety checker, postprocess. Also whether the checker blanked each."""
+    ends a run: the family's decode and safety checker (or watermark), then postprocess.
+    Also whether the checker blanked each."""
     view = lanes[0].view
+    dtype = lanes[0].prompt.hidden.dtype
     images: list[Image.Image] = []
     flags: list[bool] = []
     for first in range(0, len(lanes), per_call):
         chunk = lanes[first : first + per_call]
         latents = torch.cat([lane.latents for lane in chunk])
         generator = [gen for lane in chunk for gen in lane.generator]
-        decoded = view.vae.decode(
-            latents / view.vae.config.scaling_factor, return_dict=False, generator=generator
-        )[0]
-        decoded, nsfw = view.run_safety_checker(decoded, view._execution_device, dtype)
-        nsfw = [bool(flag) for flag in nsfw] if nsfw is not None else [False] * len(decoded)
+        decoded, nsfw = family.check_and_finish(
+            view, family.decode(view, latents, generator), dtype
+        )
         images += view.image_processor.postprocess(
             decoded, output_type="pil", do_denormalize=[not flag for flag in nsfw]
         )

@@ -19,7 +19,7 @@ from pipeline.metadata import APP_VERSION, write_atomic
 from pipeline.recipe import Recipe, pixels_sha256
 
 if TYPE_CHECKING:
-    from pipeline.engine import Tile
+    from pipeline.recipe import Tile
 
 FORMAT = "seed-explorer-session"
 KINDS = ("grid", "refine", "compare")

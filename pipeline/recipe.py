@@ -1,13 +1,16 @@
-"""A tile's recipe: everything needed to render it again, here or in another tool."""
+"""A tile and its recipe: everything needed to render it again, here or in another tool."""
 
 from __future__ import annotations
 
 import hashlib
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    from pipeline.plan import Item, Plan, Sampler
 
 
 @dataclass(frozen=True)
@@ -43,6 +46,14 @@ class Recipe:
     # UNet call}; `batch_size` is the group's size and `batch_index` this tile's place in it.
     # None: rendered in a call of its own (recipes from before lockstep say nothing).
     lockstep: dict[str, Any] | None = None
+    family: str = "sd1"  # "sd1", "sd2", "sdxl" (pipeline/families.py); older recipes: SD 1.x
+    native_size: int | None = None  # the model's own resolution
+    # The family's conditioning beyond the text: SDXL's original_size, crops_coords_top_left
+    # and target_size (height, width order, as diffusers takes them). None: nothing.
+    conditioning: dict[str, Any] | None = None
+    # How the engine was set up, so replay sets it up the same way.
+    safety_checker: bool = False
+    speedups: dict[str, bool] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -53,10 +64,101 @@ class Recipe:
         return cls(**{key: value for key, value in data.items() if key in known})
 
 
+@dataclass(frozen=True)
+class Provenance:
+    """What every tile of one engine shares: the model, the machine, the software, the setup."""
+
+    model_id: str
+    model_hash: str | None
+    model_revision: str | None
+    family: str
+    native_size: int
+    dtype: str
+    device: str
+    device_name: str
+    deterministic: bool
+    versions: dict[str, str]
+    safety_checker: bool
+    speedups: dict[str, bool]
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One rendered image and the recipe that makes it again."""
+
+    image: Image.Image
+    recipe: Recipe
+    # Its share of the call that rendered it: a batched call's seconds split evenly between
+    # its tiles; a lockstep call's split by each tile's number of model evaluations.
+    seconds: float
+    filtered: bool = False  # the safety checker blanked it
+
+
+def tile(
+    image: Image.Image,
+    provenance: Provenance,
+    plan: Plan,
+    item: Item,
+    sampler: Sampler,
+    *,
+    noise: torch.Tensor,
+    batch_index: int,
+    batch_size: int,
+    seconds: float,
+    filtered: bool,
+) -> Tile:
+    """One rendered image with its recipe: `noise` its initial latents, `batch_size` the
+    images of the call (or the schedulers of the lockstep group) that rendered it."""
+    group = None
+    if plan.lockstep:
+        group = {
+            "schedulers": [
+                {"sampler": s.name, "scheduler_config": s.config, "steps": s.steps}
+                for s in plan.samplers
+            ],
+            "per_call": plan.per_call,
+        }
+    recipe = Recipe(
+        kind=plan.kind,
+        prompt=item.prompt,
+        negative_prompt=plan.negative_prompt,
+        seed=item.seed,
+        sampler=sampler.name,
+        scheduler_class=sampler.config["_class_name"],
+        scheduler_config=sampler.config,
+        steps=sampler.steps,
+        guidance_scale=plan.guidance_scale,
+        width=plan.width,
+        height=plan.height,
+        model_id=provenance.model_id,
+        model_hash=provenance.model_hash,
+        model_revision=provenance.model_revision,
+        dtype=provenance.dtype,
+        device=provenance.device,
+        device_name=provenance.device_name,
+        generator_device=plan.generator_device,
+        batch_size=batch_size,
+        batch_index=batch_index,
+        noise_sha256=tensor_sha256(noise),
+        deterministic=provenance.deterministic,
+        versions=provenance.versions,
+        suffix=item.suffix,
+        lockstep=group,
+        family=provenance.family,
+        native_size=provenance.native_size,
+        conditioning=plan.extras or None,
+        safety_checker=provenance.safety_checker,
+        speedups=provenance.speedups,
+    )
+    return Tile(image, recipe, seconds, filtered)
+
+
 def pixels_sha256(image: Image.Image) -> str:
     """The hash of an image's RGB pixels: equal hashes mean a bit-exact image."""
     return hashlib.sha256(image.convert("RGB").tobytes()).hexdigest()
 
 
 def tensor_sha256(tensor: torch.Tensor) -> str:
-    return hashlib.sha256(tensor.detach().cpu().contiguous().numpy().tobytes()).hexdigest()
+    """The hash of a tensor's bytes (as bytes, so bfloat16, which numpy lacks, hashes too)."""
+    data = tensor.detach().cpu().contiguous().view(torch.uint8)
+    return hashlib.sha256(data.numpy().tobytes()).hexdigest()

@@ -22,12 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from pipeline.builder import EngineSettings, build_engine
 from pipeline.determinism import enable_deterministic
-from pipeline.engine import Engine, Tile
-from pipeline.loading import load_model
+from pipeline.engine import Engine
 from pipeline.manifest import load_manifest
 from pipeline.metadata import read_png, write_png
-from pipeline.recipe import Recipe, pixels_sha256
+from pipeline.recipe import Recipe, Tile, pixels_sha256
 
 
 @dataclass(frozen=True)
@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         if any(job.recipe.deterministic for job in jobs):
             enable_deterministic()  # as when they were rendered; before any model loads
         args.out.mkdir(parents=True, exist_ok=True)
-        engines: dict[tuple[str, str], Engine] = {}
+        engines: dict[EngineSettings, Engine] = {}
         groups: dict[str, list[Tile]] = {}
         verdicts = [_replay(job, args, engines, groups) for job in jobs]
     except (ReplayError, OSError, ValueError) as error:
@@ -126,31 +126,33 @@ def _jobs(path: Path) -> Iterator[_Job]:
 def _replay(
     job: _Job,
     args: argparse.Namespace,
-    engines: dict[tuple[str, str], Engine],
+    engines: dict[EngineSettings, Engine],
     groups: dict[str, list[Tile]],
 ) -> bool:
     """Render one job, write it, print its verdict; True when bit-exact.
 
-    A comparison's lockstep group is rendered once for all its tiles (`groups`, by group).
+    The engine is set up as the recipe's was (pipeline/builder.py). A comparison's lockstep
+    group is rendered once for all its tiles (`groups`, by group).
     """
-    model_id = args.model or job.recipe.model_id
-    device = args.device or job.recipe.device
-    key = (model_id, device)
+    key = EngineSettings.for_recipe(job.recipe, args.model, args.device)
     if key not in engines:
         try:
-            engines[key] = Engine(load_model(model_id, device))
+            engines[key] = build_engine(key)
         except Exception as error:  # any failure to load (no CUDA, no files) is one line
-            raise ReplayError(f"cannot load model {model_id} on {device}: {_line(error)}") from None
+            raise ReplayError(
+                f"cannot load model {key.model} on {key.device}: {_line(error)}"
+            ) from None
     engine = engines[key]
+    model_id = key.model
     if job.recipe.model_hash and engine.model.weights_hash != job.recipe.model_hash:
         print(f"note: {job.name}: {model_id} has other weights than the recipe's", file=sys.stderr)
-    group = _group_key(key, job.recipe)
+    group = _group_key((key.model, key.device), job.recipe)
     try:
         if group is None:
             tile = engine.replay(job.recipe)
         else:
             if group not in groups:
-                groups[group] = engine.replay_call(job.recipe)
+                groups[group] = engine.render(engine.planner.replay(job.recipe))
             tile = groups[group][job.recipe.batch_index]
     except Exception as error:  # a recipe this model cannot render, out of memory
         raise ReplayError(f"{job.name}: cannot replay: {_line(error)}") from None

@@ -7,6 +7,7 @@ scheduler keeps per-run state, so the cached pipeline's scheduler is never hande
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,7 +79,6 @@ EXCLUDED: dict[str, str] = {
     ),
 }
 
-DEFAULT_COMPARE = ("DPM++ 2M", "Euler", "Euler a", "DDIM", "PNDM", "UniPC")
 _UNKNOWN_DEFAULT_STEPS = 30
 
 
@@ -133,6 +133,11 @@ class SchedulerRegistry:
         """A fresh scheduler, configured from the model's own scheduler config."""
         entry = self.resolve(name)
         return self._classes[entry.class_name].from_config(self._base_config, **entry.overrides)
+
+    def config(self, name: str) -> dict[str, Any]:
+        """The whole config of a fresh scheduler of this name, its class name included: what a
+        plan renders with (`make_exact`) and a recipe records."""
+        return json.loads(self.make(name).to_json_string())
 
     def make_exact(self, config: dict[str, Any]) -> SchedulerMixin:
         """A fresh scheduler from a recorded config (its `_class_name` included), to replay."""

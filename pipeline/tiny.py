@@ -1,8 +1,13 @@
-"""The built-in tiny model: Stable Diffusion's architecture, shrunk, with random weights.
+"""The built-in tiny models: Stable Diffusion's architectures, shrunk, with random weights.
 
 Built in memory in well under a second with no download, so the interface can be tried
 offline and the tests exercise the real code paths (scheduler swaps, generator lists,
-saving and loading a local folder). Its images are noise: it proves mechanics, not art.
+saving and loading a local folder). Their images are noise: they prove mechanics, not art.
+
+- `tiny`: Stable Diffusion 1.x's layout (one CLIP text encoder, PNDM as SD 1.5 ships).
+- `tiny-sd2`: the same layout with SD 2.x-v's scheduler config (v-prediction).
+- `tiny-sdxl`: SDXL's layout: two text encoders (the second with a projection), a UNet with
+  `addition_embed_type="text_time"`, and a VAE with `force_upcast`, Euler as SDXL ships.
 """
 
 from __future__ import annotations
@@ -14,10 +19,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from diffusers import AutoencoderKL, PNDMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+from diffusers import (
+    AutoencoderKL,
+    DiffusionPipeline,
+    EulerDiscreteScheduler,
+    PNDMScheduler,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+    UNet2DConditionModel,
+)
+from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
 TINY_MODEL_ID = "tiny"
+TINY_SD2_ID = "tiny-sd2"
+TINY_SDXL_ID = "tiny-sdxl"
 
 # Stable Diffusion 1.5's own scheduler config, so the registry sees what it would see there.
 SD15_SCHEDULER_CONFIG = {
@@ -30,6 +45,24 @@ SD15_SCHEDULER_CONFIG = {
     "steps_offset": 1,
     "clip_sample": False,
 }
+
+# Stable Diffusion 2.x-v's (768 px) scheduler config: the UNet predicts v, not the noise.
+SD2_V_SCHEDULER_CONFIG = {
+    **SD15_SCHEDULER_CONFIG,
+    "prediction_type": "v_prediction",
+}
+# SDXL base's scheduler config (EulerDiscreteScheduler, leading timesteps).
+SDXL_SCHEDULER_CONFIG = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+    "timestep_spacing": "leading",
+    "interpolation_type": "linear",
+    "use_karras_sigmas": False,
+}
+SDXL_VAE_SCALING = 0.13025  # SDXL's VAE: another latent scale than SD 1.x's 0.18215
 
 _WEIGHTS_SEED = 0
 
@@ -98,7 +131,40 @@ def _tokenizer() -> CLIPTokenizer:
         return CLIPTokenizer.from_pretrained(folder, model_max_length=77)
 
 
-def build_random_pipeline(arch: RandomArchitecture) -> StableDiffusionPipeline:
+def _text_config(arch: RandomArchitecture, tokenizer: CLIPTokenizer, **extra) -> CLIPTextConfig:
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        hidden_size=arch.text_width,
+        intermediate_size=arch.text_intermediate,
+        num_attention_heads=arch.text_heads,
+        num_hidden_layers=arch.text_layers,
+        max_position_embeddings=77,
+        layer_norm_eps=1e-5,
+        **extra,
+    )
+
+
+def _vae(arch: RandomArchitecture, **extra) -> AutoencoderKL:
+    levels = len(arch.vae_channels)
+    return AutoencoderKL(
+        block_out_channels=arch.vae_channels,
+        in_channels=3,
+        out_channels=3,
+        down_block_types=("DownEncoderBlock2D",) * levels,
+        up_block_types=("UpDecoderBlock2D",) * levels,
+        latent_channels=4,
+        norm_num_groups=32,
+        layers_per_block=arch.vae_layers,
+        **extra,
+    )
+
+
+def build_random_pipeline(
+    arch: RandomArchitecture, scheduler_config: dict | None = None
+) -> StableDiffusionPipeline:
     """A Stable Diffusion pipeline of the given size with seeded random weights, float32, CPU."""
     tokenizer = _tokenizer()
     with torch.random.fork_rng(devices=[]):
@@ -114,37 +180,14 @@ def build_random_pipeline(arch: RandomArchitecture) -> StableDiffusionPipeline:
             cross_attention_dim=arch.text_width,
             norm_num_groups=32,
         )
-        levels = len(arch.vae_channels)
-        vae = AutoencoderKL(
-            block_out_channels=arch.vae_channels,
-            in_channels=3,
-            out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * levels,
-            up_block_types=("UpDecoderBlock2D",) * levels,
-            latent_channels=4,
-            norm_num_groups=32,
-            layers_per_block=arch.vae_layers,
-        )
-        text_encoder = CLIPTextModel(
-            CLIPTextConfig(
-                vocab_size=len(tokenizer),
-                bos_token_id=tokenizer.bos_token_id,
-                eos_token_id=tokenizer.eos_token_id,
-                pad_token_id=tokenizer.pad_token_id,
-                hidden_size=arch.text_width,
-                intermediate_size=arch.text_intermediate,
-                num_attention_heads=arch.text_heads,
-                num_hidden_layers=arch.text_layers,
-                max_position_embeddings=77,
-                layer_norm_eps=1e-5,
-            )
-        )
+        vae = _vae(arch)
+        text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
     pipe = StableDiffusionPipeline(
         unet=unet.eval(),
         vae=vae.eval(),
         text_encoder=text_encoder.eval(),
         tokenizer=tokenizer,
-        scheduler=PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG),
+        scheduler=PNDMScheduler.from_config(scheduler_config or SD15_SCHEDULER_CONFIG),
         safety_checker=None,
         feature_extractor=None,
         requires_safety_checker=False,
@@ -153,6 +196,60 @@ def build_random_pipeline(arch: RandomArchitecture) -> StableDiffusionPipeline:
     return pipe
 
 
-def build_tiny_pipeline() -> StableDiffusionPipeline:
-    """The built-in tiny model: the same random weights in every process."""
+def build_random_xl_pipeline(arch: RandomArchitecture) -> StableDiffusionXLPipeline:
+    """An SDXL pipeline of the given size with seeded random weights, float32, CPU.
+
+    As SDXL: the UNet reads both encoders' hidden states side by side (cross attention of
+    twice the text width) and an added embedding of the second encoder's pooled projection
+    and six size-conditioning numbers (`time_ids`).
+    """
+    tokenizer = _tokenizer()
+    time_dim = 8
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        unet = UNet2DConditionModel(
+            block_out_channels=arch.unet_channels,
+            layers_per_block=2,
+            sample_size=arch.sample_size,
+            in_channels=4,
+            out_channels=4,
+            down_block_types=arch.unet_down,
+            up_block_types=arch.unet_up,
+            attention_head_dim=(2, 4),
+            use_linear_projection=True,
+            addition_embed_type="text_time",
+            addition_time_embed_dim=time_dim,
+            transformer_layers_per_block=(1, 2),
+            projection_class_embeddings_input_dim=6 * time_dim + arch.text_width,
+            cross_attention_dim=2 * arch.text_width,
+            norm_num_groups=32,
+        )
+        vae = _vae(arch, force_upcast=True, scaling_factor=SDXL_VAE_SCALING)
+        text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_config(arch, tokenizer, projection_dim=arch.text_width)
+        )
+    pipe = StableDiffusionXLPipeline(
+        unet=unet.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        text_encoder_2=text_encoder_2.eval(),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        scheduler=EulerDiscreteScheduler.from_config(SDXL_SCHEDULER_CONFIG),
+        add_watermarker=False,
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
+    """A built-in tiny model by id: the same random weights in every process."""
+    if model_id == TINY_SDXL_ID:
+        return build_random_xl_pipeline(TINY)
+    if model_id == TINY_SD2_ID:
+        return build_random_pipeline(TINY, SD2_V_SCHEDULER_CONFIG)
     return build_random_pipeline(TINY)
+
+
+TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID)

@@ -34,6 +34,18 @@ def engine(tiny: LoadedModel) -> Engine:
     return Engine(tiny)
 
 
+@pytest.fixture(scope="session")
+def sdxl() -> Engine:
+    """An engine on the tiny SDXL model (two text encoders, size conditioning, VAE upcast)."""
+    return Engine(load_model("tiny-sdxl", device="cpu"))
+
+
+@pytest.fixture(scope="session", params=["tiny", "tiny-sdxl"])
+def family_engine(request: pytest.FixtureRequest) -> Engine:
+    """The same test on Stable Diffusion 1.x's and XL's layouts."""
+    return Engine(load_model(request.param, device="cpu"))
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -8,7 +8,7 @@ from gradio_client import Client
 from PIL import Image
 
 from pipeline.engine import Engine
-from pipeline.requests import CompareRequest, GridRequest, RenderSettings
+from pipeline.requests import CompareRequest, GridRequest
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +40,7 @@ def test_grid_with_a_few_keywords_returns_lossless_tiles_equal_to_a_local_render
     gallery, summary = client.predict(prompt="a kite", seeds="0-2", steps=3, api_name="/grid")
     assert [tile["caption"] for tile in gallery] == ["seed 0", "seed 1", "seed 2"]
     assert summary.startswith("3 tiles · seeds 0, 1, 2")
-    local = engine.grid(GridRequest("a kite", (0, 1, 2), RenderSettings(steps=3)))
+    local = engine.run(GridRequest("a kite", (0, 1, 2), steps=3))
     for tile, ours in zip(gallery, local, strict=True):
         with Image.open(tile["image"]) as served:
             assert served.format == "PNG"
@@ -61,9 +61,7 @@ def test_compare_with_no_steps_uses_each_schedulers_own(client: Client, engine: 
     captions = [tile["caption"] for tile in gallery]
     assert captions[0].startswith("Euler · 30 steps")
     assert captions[1].startswith("UniPC · 20 steps")
-    local = engine.compare(
-        CompareRequest("a kite", 8, ("Euler", "UniPC"), settings=RenderSettings())
-    )
+    local = engine.run(CompareRequest("a kite", 8, ("Euler", "UniPC")))
     with Image.open(gallery[0]["image"]) as served:
         assert np.array_equal(np.asarray(served.convert("RGB")), np.asarray(local[0].image))
 

@@ -9,7 +9,9 @@ from pathlib import Path
 import pytest
 
 import app
+from pipeline import builder
 from pipeline.accel import Speedups
+from pipeline.builder import EngineSettings
 from pipeline.loading import ModelLoadError
 from pipeline.requests import Limits
 from tests.conftest import ROOT
@@ -180,22 +182,17 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment() -> No
     assert "s3cret" not in result.stdout
 
 
-def test_the_engine_gets_the_model_settings_and_limits(monkeypatch, tiny) -> None:
-    loaded = []
-
-    def load(model: str, explicit: bool, device: str, safety_checker: bool):
-        loaded.append((model, explicit, device, safety_checker))
-        return tiny
-
-    monkeypatch.setattr(app, "load_model_or_tiny", load)
-    args = app.parse_args(["--model", "tiny", "--device", "cpu", "--no-safety-checker"])
-    engine = app.create_engine(args)
-    assert loaded == [("tiny", True, "cpu", False)]
-    assert engine.limits == Limits(max_tiles=16, max_steps=150, max_side=1536)
-    assert engine.micro_batch == 4
-    other = app.create_engine(app.parse_args(["--max-tiles", "6", "--micro-batch", "0"]))
-    assert loaded[-1] == (app.DEFAULT_MODEL_ID, False, "auto", True)
-    assert other.limits.max_tiles == 6
+def test_the_flags_become_the_engines_settings(monkeypatch) -> None:
+    args = ["--model", "tiny-sdxl", "--device", "cpu", "--dtype", "bfloat16", "--no-safety-checker"]
+    assert app.engine_settings(app.parse_args(args)) == EngineSettings(
+        model="tiny-sdxl", device="cpu", dtype="bfloat16", safety_checker=False
+    )
+    monkeypatch.setenv("SEED_EXPLORER_DTYPE", "float16")
+    other = app.engine_settings(app.parse_args(["--max-tiles", "6", "--micro-batch", "0"]))
+    assert (other.model, other.dtype, other.fall_back_to_tiny) == (
+        app.DEFAULT_MODEL_ID, "float16", True
+    )  # fmt: skip
+    assert other.limits == Limits(max_tiles=6, max_steps=150, max_side=1536)
     assert other.micro_batch is None  # 0: a whole run in one call
 
 
@@ -211,10 +208,13 @@ def test_speed_switches_come_from_flags_or_the_environment_and_reach_the_model(
     assert env.attention_slicing and env.compile
 
     applied = []
-    monkeypatch.setattr(app, "load_model_or_tiny", lambda *args, **kwargs: tiny)
-    monkeypatch.setattr(app.accel, "apply", lambda pipe, speedups: applied.append((pipe, speedups)))
-    app.create_engine(app.parse_args(["--model", "tiny", "--device", "cpu"]))
+    monkeypatch.setattr(builder, "load_model", lambda *args, **kwargs: tiny)
+    monkeypatch.setattr(builder.accel, "apply", lambda pipe, on: applied.append((pipe, on)))
+    engine = app.create_engine(app.parse_args(["--model", "tiny", "--device", "cpu"]))
     assert applied == [(tiny.pipe, Speedups(attention_slicing=True, compile=True))]
+    assert engine.provenance.speedups == {
+        "channels_last": False, "attention_slicing": True, "compile": True
+    }  # fmt: skip
 
 
 def test_deterministic_mode_is_switched_on_before_the_model_loads(monkeypatch) -> None:
@@ -236,7 +236,7 @@ import os, torch
 from pipeline.determinism import deterministic_enabled, enable_deterministic
 from pipeline.engine import Engine
 from pipeline.loading import load_model
-from pipeline.requests import GridRequest, RenderSettings
+from pipeline.requests import GridRequest
 
 assert not deterministic_enabled()
 enable_deterministic()
@@ -244,8 +244,8 @@ assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
 assert torch.backends.cudnn.benchmark is False
 assert torch.are_deterministic_algorithms_enabled()
 assert deterministic_enabled()
-tiles = Engine(load_model("tiny", device="cpu")).grid(
-    GridRequest("a kite", (0, 1), RenderSettings(steps=2))
+tiles = Engine(load_model("tiny", device="cpu")).run(
+    GridRequest("a kite", (0, 1), steps=2)
 )
 print("rendered", len(tiles))
 """

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import gradio as gr
 
-from pipeline.manifest import Manifest
-from pipeline.schedulers import DEFAULT_COMPARE
-from ui import handlers, runner, validation
-from ui.gpu import gpu
-from ui.runner import Services, Update
-from ui.shared import SharedInputs, connect_parts, run_buttons, run_on_click, tab_results
-from ui.state import TileRef
+from pipeline.engine import Engine
+from pipeline.plan import parse_steps_table
+from ui import tabs
+from ui.runner import Services
+from ui.shared import SharedInputs, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
     engine = services.engine
-    offered = engine.registry.names
-    chosen = [name for name in DEFAULT_COMPARE if name in offered]
+    offered = engine.model.registry.names
+    chosen = [name for name in engine.model.family.compare if name in offered]
     with gr.Tab("Compare", id="compare"):
         with gr.Row(equal_height=True):
             schedulers = gr.Dropdown(
@@ -32,7 +28,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             run, stop = run_buttons("Compare", "compare")
         with gr.Row():
             scheduler_steps = gr.Textbox(
-                handlers.scheduler_steps_text(engine, chosen),
+                steps_table(engine, chosen),
                 label="Steps per scheduler",
                 elem_id="compare-scheduler-steps",
                 info="Each scheduler's own sensible default; edit any line.",
@@ -51,70 +47,19 @@ def build(services: Services, shared: SharedInputs) -> None:
                 scale=1,
             )
         parts = tab_results("Schedulers", "compare", 6, run, stop)
-
-    @gpu
-    def compare(
-        prompt: str,
-        negative_prompt: str,
-        seed: str,
-        schedulers: list[str],
-        steps: float,
-        guidance_scale: float,
-        width: float,
-        height: float,
-        scheduler_steps: str,
-        manifest: Manifest,
-        pinned: TileRef | None,
-        request: gr.Request,
-        progress: gr.Progress = gr.Progress(),
-    ) -> Iterator[Update]:
-        job = handlers.compare_request(
-            prompt,
-            negative_prompt,
-            seed,
-            schedulers,
-            steps,
-            guidance_scale,
-            width,
-            height,
-            scheduler_steps,
-        )
-        yield from runner.run(
-            services,
-            "compare",
-            lambda hooks: engine.compare(job, hooks),
-            list(job.schedulers),
-            manifest,
-            runner.parent(pinned, job.seed),
-            request.session_hash,
-            progress,
-        )
-
-    run_on_click(
-        run,
-        compare,
-        [
-            shared.prompt,
-            shared.negative_prompt,
-            shared.pinned_seed,
-            schedulers,
-            steps,
-            shared.guidance_scale,
-            shared.width,
-            shared.height,
-            scheduler_steps,
-            shared.manifest,
-            shared.pinned,
-        ],
-        parts.outputs(shared),
-        "compare",
-        validation.compare_validator(engine),
-    )
-    connect_parts(services, shared, parts)
+    own = {"schedulers": schedulers, "steps": steps, "scheduler_steps": scheduler_steps}
+    tabs.connect(services, tabs.COMPARE, shared, parts, own)
     schedulers.change(
-        lambda names, current: handlers.scheduler_steps_text(engine, names, current),
+        lambda names, current: steps_table(engine, names, current),
         [schedulers, scheduler_steps],
         scheduler_steps,
         queue=False,
         api_visibility="private",
     )
+
+
+def steps_table(engine: Engine, names: list[str], current: str = "") -> str:
+    """The steps table for the chosen schedulers, keeping numbers the user already typed."""
+    typed = parse_steps_table(current)
+    own = engine.planner.scheduler_steps(names or [])
+    return "\n".join(f"{name}: {typed.get(name, steps)}" for name, steps in own.items())

@@ -75,17 +75,17 @@ def model_banner(engine: Engine) -> str:
 
 def about_line(engine: Engine, outputs: Path | None = None) -> str:
     model = engine.model
-    dtype = str(model.dtype).removeprefix("torch.")
+    seen = engine.provenance
     versions = " · ".join(
-        f"{name} {version}"
-        for name, version in {**engine.versions, "gradio": gr.__version__}.items()
+        f"{name} {version}" for name, version in {**seen.versions, "gradio": gr.__version__}.items()
     )
     limits = engine.limits
     batches = f"micro-batches of {engine.micro_batch}" if engine.micro_batch else "one call per run"
-    mode = "deterministic mode on" if engine.deterministic else "deterministic mode off"
+    mode = "deterministic mode on" if seen.deterministic else "deterministic mode off"
     saving = f"saving to {outputs}" if outputs else "not saving"
     return (
-        f"**Model** {model.model_id} · {model.device} ({engine.device_name}) · {dtype} · "
+        f"**Model** {model.model_id} · {model.family.label}, {model.native_size} px · "
+        f"{model.device} ({seen.device_name}) · {seen.dtype} · "
         f"generators on {engine.generator_device} · loaded in {model.seconds:.1f} s  \n"
         f"**Reproducibility** {batches} · {mode} · {saving}  \n"
         f"**Limits** {limits.max_tiles} tiles · {limits.max_steps} steps · "

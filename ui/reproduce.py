@@ -59,7 +59,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             _, recipe, infotext = read_png(path)
         except (OSError, MetadataError) as error:
             raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
-        names = engine.registry.names
+        names = engine.model.registry.names
         if recipe is not None:
             fields = fields_from_recipe(recipe, names)
         elif infotext is not None:

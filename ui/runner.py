@@ -16,24 +16,27 @@ import shutil
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 from PIL import Image
 
 from pipeline.contact_sheet import contact_sheet, zip_bundle
-from pipeline.engine import Engine, Hooks, RenderError, Stopped, Tile
+from pipeline.engine import Engine, Hooks, RenderError, Stopped
 from pipeline.manifest import Manifest
 from pipeline.metadata import png_bytes
 from pipeline.outputs import OutputFolder
+from pipeline.plan import Plan
+from pipeline.recipe import Tile
 from pipeline.requests import RequestError
-from pipeline.seeds import SeedError
-from ui.handlers import CAPTIONS, summary
 from ui.runs import Runs
 from ui.state import TileRef
+
+if TYPE_CHECKING:
+    from ui.tabs import TabSpec
 
 log = logging.getLogger("seed_explorer")
 
@@ -69,26 +72,19 @@ class Services:
 
 def run(
     services: Services,
-    kind: str,
-    start: Callable[[Hooks], list[Tile]],
-    labels: list[str],
+    spec: TabSpec,
+    plan: Plan,
     manifest: Manifest,
     parent: TileRef | None,
     session: str,
-    progress: Callable[..., Any] | None,
 ) -> Iterator[Update]:
     """Streams previews, then the tiles; a refusal or a fault becomes a toast."""
     stop = services.runs.start(session)
     events: queue.Queue = queue.Queue()
     started = time.monotonic()
-
-    def report(fraction: float, text: str) -> None:
-        if progress is not None:
-            progress(fraction, desc=text)
-        events.put(("progress", fraction, text))
-
+    labels = [spec.label(plan, index) for index in range(plan.tiles)]
     hooks = Hooks(
-        progress=report,
+        progress=lambda fraction, text: events.put(("progress", fraction, text)),
         preview=(lambda first, images: events.put(("preview", first, images)))
         if services.previews
         else None,
@@ -98,13 +94,13 @@ def run(
 
     def work() -> None:
         try:
-            outcome["tiles"] = start(hooks)
+            outcome["tiles"] = services.engine.render(plan, hooks)
         except Exception as error:  # reported to the user below, after the thread ends
             outcome["error"] = error
         finally:
             events.put(None)
 
-    worker = threading.Thread(target=work, name=f"render-{kind}", daemon=True)
+    worker = threading.Thread(target=work, name=f"render-{spec.kind}", daemon=True)
     worker.start()
     shown: list[Any] = [None] * len(labels)
     last_status = 0.0
@@ -143,12 +139,12 @@ def run(
     if "error" in outcome:
         yield _refusal(outcome["error"])
         return
-    yield finish(services, kind, outcome["tiles"], manifest, parent, services.folder(session))
+    yield finish(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
 
 
 def finish(
     services: Services,
-    kind: str,
+    spec: TabSpec,
     tiles: list[Tile],
     manifest: Manifest,
     parent: TileRef | None,
@@ -166,8 +162,8 @@ def finish(
         except OSError as error:
             done = sum(path is not None for path in saved)
             notes.append(f"saved {done} of {len(tiles)} to the outputs folder, then: {error}")
-    entry = manifest.append(kind, tiles, parent and (parent.entry, parent.index), saved)
-    caption = CAPTIONS[kind]
+    entry = manifest.append(spec.kind, tiles, parent and (parent.entry, parent.index), saved)
+    caption = spec.caption
     refs = []
     for index, tile in enumerate(tiles):
         path = folder / f"{entry:04d}-{index:02d}-{tile.recipe.seed}.png"
@@ -206,6 +202,17 @@ def bundle(tiles: list[TileRef], folder: Path) -> str:
     return str(zip_bundle(files, buffer.getvalue(), folder, name))
 
 
+def summary(tiles: list[Tile]) -> str:
+    """One line under a gallery: what was rendered and how long it took."""
+    first = tiles[0].recipe
+    seconds = sum(t.seconds for t in tiles)  # each tile's share of the call that rendered it
+    seeds = ", ".join(str(s) for s in dict.fromkeys(t.recipe.seed for t in tiles))
+    return (
+        f"{len(tiles)} tiles · seeds {seeds} · {first.width}x{first.height} · "
+        f"CFG {first.guidance_scale:g} · {seconds:.1f} s"
+    )
+
+
 def _waiting(events: queue.Queue) -> list:
     """The next event (waiting for it) and every other one already queued behind it."""
     waiting = [events.get()]
@@ -238,7 +245,7 @@ def _refusal(error: Exception) -> Update:
     if isinstance(error, Stopped):
         gr.Info(str(error))
         return [], [], f"{error}.", gr.skip()
-    if isinstance(error, (RequestError, SeedError, RenderError)):
+    if isinstance(error, (RequestError, RenderError)):
         raise gr.Error(str(error), print_exception=False)
     log.error("Render failed", exc_info=error)
     raise gr.Error(f"Render failed ({type(error).__name__}: {error}). The app is still running.")

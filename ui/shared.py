@@ -81,7 +81,7 @@ def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.
 
 
 def build_shared(engine: Engine) -> SharedInputs:
-    defaults = engine.default_settings()
+    defaults = engine.planner.defaults()
     limits = engine.limits
     with gr.Row(equal_height=False):
         with gr.Column(scale=4):
@@ -104,28 +104,28 @@ def build_shared(engine: Engine) -> SharedInputs:
             )
     with gr.Accordion("Settings", open=True), gr.Row():
         scheduler = gr.Dropdown(
-            engine.registry.names,
-            value=defaults.scheduler,
+            engine.model.registry.names,
+            value=defaults["scheduler"],
             label="Scheduler",
             elem_id="scheduler",
             info="Grid and Refine; Compare picks its own.",
         )
         steps = gr.Slider(
-            1, limits.max_steps, value=defaults.steps, step=1, label="Steps", elem_id="steps"
+            1, limits.max_steps, value=defaults["steps"], step=1, label="Steps", elem_id="steps"
         )
         guidance_scale = gr.Slider(
             0,
             limits.max_guidance,
-            value=defaults.guidance_scale,
+            value=defaults["guidance_scale"],
             step=0.5,
             label="Guidance scale (CFG)",
             elem_id="guidance-scale",
         )
         width = gr.Slider(
-            64, limits.max_side, value=defaults.width, step=8, label="Width", elem_id="width"
+            64, limits.max_side, value=defaults["width"], step=8, label="Width", elem_id="width"
         )
         height = gr.Slider(
-            64, limits.max_side, value=defaults.height, step=8, label="Height", elem_id="height"
+            64, limits.max_side, value=defaults["height"], step=8, label="Height", elem_id="height"
         )
     return SharedInputs(
         prompt,

@@ -1,75 +1,46 @@
 """Checks that run before a job joins the queue: Gradio's `validator=` on each run button.
 
 A refused input is raised as a ValidationError to API callers (gradio_client); a browser's click
-runs the same checks first, unqueued, and shows a refusal as a toast naming the field
-(`as_toast`), without covering the previous results with an error overlay. The rules are the
-engine's own (pipeline.requests); the engine checks again when the job runs, because a
-direct HTTP call to /run/<name> skips the queue and its validators.
+runs the same check first, unqueued, and shows a refusal as a toast naming the field
+(`as_toast`), without covering the previous results with an error overlay. The check is the
+plan itself (pipeline/plan.py): the job makes the same plan when it runs.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gradio as gr
 
 from pipeline.engine import Engine
-from pipeline.requests import RequestError, check_compare, check_grid, check_refine
-from ui import handlers
+from pipeline.requests import RequestError
 
-# Each tab's inputs, in the order its run button passes them (the API's parameter order);
-# states the button also passes (the session manifest, the pinned tile) follow, unchecked.
-GRID_INPUTS = (
-    "prompt", "negative_prompt", "seeds", "scheduler", "steps", "guidance_scale", "width", "height"
-)  # fmt: skip
-REFINE_INPUTS = (
-    "prompt", "negative_prompt", "seed", "suffixes", "scheduler", "steps", "guidance_scale",
-    "width", "height",
-)  # fmt: skip
-COMPARE_INPUTS = (
-    "prompt", "negative_prompt", "seed", "schedulers", "steps", "guidance_scale", "width",
-    "height", "scheduler_steps",
-)  # fmt: skip
+if TYPE_CHECKING:
+    from ui.tabs import TabSpec
 
 # A refusal's field, where it is not the input's label: which input to mark.
 _INPUT_OF_FIELD = {"Pinned seed": "seed", "Steps per scheduler": "scheduler_steps", "Size": "width"}
 
 Validator = Callable[..., list[dict[str, Any]]]
 
-# The handlers' request builders as written: their RequestError names the field, where the
-# decorated ones turn it into a toast.
-_grid_request = inspect.unwrap(handlers.grid_request)
-_refine_request = inspect.unwrap(handlers.refine_request)
-_compare_request = inspect.unwrap(handlers.compare_request)
 
+def validator(engine: Engine, spec: TabSpec) -> Validator:
+    """For a tab's run button: its inputs made into the request and planned as the run will
+    be (pipeline/plan.py); states the button also passes (manifest, pinned tile) follow,
+    unchecked."""
+    inputs = spec.inputs
 
-def grid_validator(engine: Engine) -> Validator:
-    """For the Grid button: its handler's inputs, parsed and checked as the run will be."""
+    def validate(*values: Any) -> list[dict[str, Any]]:
+        try:
+            engine.plan(spec.request_of(list(values[: len(inputs)])))
+        except RequestError as error:
+            verdicts = verdict(inputs, error)
+        else:
+            verdicts = verdict(inputs, None)
+        return verdicts + [gr.validate(True, "") for _ in values[len(inputs) :]]
 
-    def check(*values: Any) -> None:
-        check_grid(_grid_request(engine, *values), engine.limits, engine.facts)
-
-    return _validator(check, GRID_INPUTS)
-
-
-def refine_validator(engine: Engine) -> Validator:
-    """For the Refine button: its handler's inputs, parsed and checked as the run will be."""
-
-    def check(*values: Any) -> None:
-        check_refine(_refine_request(*values), engine.limits, engine.facts)
-
-    return _validator(check, REFINE_INPUTS)
-
-
-def compare_validator(engine: Engine) -> Validator:
-    """For the Compare button: its handler's inputs, parsed and checked as the run will be."""
-
-    def check(*values: Any) -> None:
-        check_compare(_compare_request(*values), engine.limits, engine.facts)
-
-    return _validator(check, COMPARE_INPUTS)
+    return validate
 
 
 def verdict(inputs: tuple[str, ...], error: RequestError | None) -> list[dict[str, Any]]:
@@ -99,16 +70,3 @@ def as_toast(validate: Validator) -> Callable[..., None]:
                 raise gr.Error(verdict["message"], print_exception=False)
 
     return check
-
-
-def _validator(check: Callable[..., None], inputs: tuple[str, ...]) -> Validator:
-    def validate(*values: Any) -> list[dict[str, Any]]:
-        try:
-            check(*values[: len(inputs)])
-        except RequestError as error:
-            verdicts = verdict(inputs, error)
-        else:
-            verdicts = verdict(inputs, None)
-        return verdicts + [gr.validate(True, "") for _ in values[len(inputs) :]]
-
-    return validate

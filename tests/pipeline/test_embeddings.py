@@ -7,10 +7,10 @@ import torch
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel
-from pipeline.requests import GridRequest, RefineRequest, RenderSettings
+from pipeline.requests import GridRequest, RefineRequest
 from tests.pipeline.helpers import record_calls
 
-FAST = RenderSettings(steps=4, negative_prompt="blurry")
+FAST = {"steps": 4, "negative_prompt": "blurry"}
 
 
 def pixels(image: object) -> np.ndarray:
@@ -18,7 +18,7 @@ def pixels(image: object) -> np.ndarray:
 
 
 def test_hits_misses_and_the_bound(tiny: LoadedModel) -> None:
-    cache = PromptEmbeddings(tiny.pipe, size=2)
+    cache = PromptEmbeddings(tiny.pipe, tiny.family, size=2)
     first = cache.get("a")
     assert cache.get("a") is first
     cache.get("b")
@@ -30,12 +30,12 @@ def test_hits_misses_and_the_bound(tiny: LoadedModel) -> None:
     cache.get("b")
     assert (cache.hits, cache.misses) == (3, 4)
     with pytest.raises(ValueError, match="at least one"):
-        PromptEmbeddings(tiny.pipe, size=0)
+        PromptEmbeddings(tiny.pipe, tiny.family, size=0)
 
 
 def test_a_cached_embedding_is_the_texts_own_encoding(tiny: LoadedModel) -> None:
-    cache = PromptEmbeddings(tiny.pipe)
-    stacked = cache.batch(["a lighthouse", "blurry", "a lighthouse"])
+    cache = PromptEmbeddings(tiny.pipe, tiny.family)
+    stacked = cache.batch(["a lighthouse", "blurry", "a lighthouse"]).hidden
     with torch.no_grad():
         cond, uncond = tiny.pipe.encode_prompt("a lighthouse", "cpu", 1, True, "blurry")
     assert stacked.shape[0] == 3 and cache.misses == 2
@@ -46,12 +46,12 @@ def test_a_cached_embedding_is_the_texts_own_encoding(tiny: LoadedModel) -> None
 def test_a_rerun_grid_encodes_nothing(
     engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    request = GridRequest("a lighthouse on a cliff", (0, 1, 2, 3, 4), FAST)
+    request = GridRequest("a lighthouse on a cliff", (0, 1, 2, 3, 4), **FAST)
     calls = record_calls(monkeypatch, tiny.pipe.text_encoder, lambda ids: ids.shape[0])
-    engine.grid(request)
+    engine.run(request)
     assert calls == [1, 1]  # the prompt and the negative prompt, each once, at batch 1
-    engine.grid(request)
-    engine.refine(RefineRequest("a lighthouse on a cliff", 3, ("",), FAST))
+    engine.run(request)
+    engine.run(RefineRequest("a lighthouse on a cliff", 3, ("",), **FAST))
     assert calls == [1, 1]
 
 
@@ -65,11 +65,12 @@ def test_grid_tiles_equal_the_plain_pipeline_given_the_prompt_text(
     round differently in the last bit (measured: "blurry" in the fourth row): within 1 of 255.
     """
     seeds = (5, 6, 7, 8)
-    tiles = engine.grid(GridRequest("a red kite", seeds, FAST))
-    view = engine._view(engine.registry.make("PNDM"))
+    tiles = engine.run(GridRequest("a red kite", seeds, **FAST))
+    plan = engine.plan(GridRequest("a red kite", seeds, **FAST))
+    view = engine._view(plan.samplers[0].config)
 
     def plain(**texts: object) -> list[np.ndarray]:
-        gens, latents = engine._noise(list(seeds), engine._plan("grid", FAST), "cpu")
+        gens, _, latents = engine._noise(list(seeds), plan)
         images = view(generator=gens, latents=latents, num_inference_steps=4, **texts).images
         return [pixels(image) for image in images]
 
@@ -81,6 +82,6 @@ def test_grid_tiles_equal_the_plain_pipeline_given_the_prompt_text(
 
 
 def test_replay_with_cached_embeddings_is_bit_exact(engine: Engine) -> None:
-    tiles = engine.grid(GridRequest("a red kite", (5, 6, 7, 8), FAST))
+    tiles = engine.run(GridRequest("a red kite", (5, 6, 7, 8), **FAST))
     engine.embeddings.batch(["something else"])  # the cache has moved on
     assert np.array_equal(pixels(engine.replay(tiles[3].recipe).image), pixels(tiles[3].image))

@@ -9,10 +9,10 @@ import torch
 from pipeline.engine import Engine, Hooks, OutOfMemory, Stopped, Tile
 from pipeline.loading import LoadedModel
 from pipeline.recipe import tensor_sha256
-from pipeline.requests import CompareRequest, GridRequest, RefineRequest, RenderSettings
-from tests.pipeline.helpers import stopping_after
+from pipeline.requests import CompareRequest, GridRequest, RefineRequest
+from tests.pipeline.helpers import record_calls, stopping_after
 
-FAST = RenderSettings(steps=4)
+FAST = {"steps": 4}
 
 
 def identical(a: Tile, b: Tile) -> bool:
@@ -20,7 +20,7 @@ def identical(a: Tile, b: Tile) -> bool:
 
 
 def test_a_recipe_says_how_its_tile_was_made(engine: Engine, tiny: LoadedModel) -> None:
-    tiles = engine.grid(GridRequest("a lighthouse", (5, 6, 7, 8, 9), FAST))
+    tiles = engine.run(GridRequest("a lighthouse", (5, 6, 7, 8, 9), **FAST))
     recipe = tiles[4].recipe
     assert (recipe.kind, recipe.seed, recipe.prompt, recipe.steps) == ("grid", 9, "a lighthouse", 4)
     assert recipe.sampler == "PNDM" and recipe.scheduler_config["_class_name"] == "PNDMScheduler"
@@ -40,7 +40,7 @@ def test_a_recipe_says_how_its_tile_was_made(engine: Engine, tiny: LoadedModel) 
 
 
 def test_a_tile_from_a_grid_of_four_replays_bit_exact(engine: Engine) -> None:
-    tiles = engine.grid(GridRequest("a lighthouse", (0, 1, 2, 3), FAST))
+    tiles = engine.run(GridRequest("a lighthouse", (0, 1, 2, 3), **FAST))
     for tile in (tiles[0], tiles[2]):
         again = engine.replay(tile.recipe)
         assert identical(again, tile)
@@ -48,26 +48,31 @@ def test_a_tile_from_a_grid_of_four_replays_bit_exact(engine: Engine) -> None:
 
 
 def test_refine_and_stochastic_compare_tiles_replay_bit_exact(engine: Engine) -> None:
-    refined = engine.refine(RefineRequest("a lighthouse", 8, (", artsy", ", colorful"), FAST))
+    refined = engine.run(RefineRequest("a lighthouse", 8, (", artsy", ", colorful"), **FAST))
     assert identical(engine.replay(refined[1].recipe), refined[1])
-    compared = engine.compare(CompareRequest("a lighthouse", 8, ("DDIM", "Euler a"), settings=FAST))
+    compared = engine.run(CompareRequest("a lighthouse", 8, ("DDIM", "Euler a"), **FAST))
     assert compared[1].recipe.sampler == "Euler a"
     assert identical(engine.replay(compared[1].recipe), compared[1])
 
 
 def test_without_micro_batches_one_call_renders_the_grid(tiny: LoadedModel) -> None:
-    whole = Engine(tiny, micro_batch=None).grid(GridRequest("a", tuple(range(6)), FAST))
+    whole = Engine(tiny, micro_batch=None).run(GridRequest("a", tuple(range(6)), **FAST))
     assert {t.recipe.batch_size for t in whole} == {6}
 
 
-def test_stop_ends_a_run_between_steps_and_the_next_run_is_unchanged(engine: Engine) -> None:
-    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=20))
+def test_stop_ends_a_run_within_a_step_decoding_nothing_and_the_next_run_is_unchanged(
+    engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    request = GridRequest("a lighthouse", (0, 1), steps=20)
     hooks, steps_seen = stopping_after(3)
-    with pytest.raises(Stopped, match="Stopped at step 3 of 20"):
-        engine.grid(request, hooks)
+    with monkeypatch.context() as patch:
+        decodes = record_calls(patch, tiny.pipe.vae, lambda latents: latents.shape)
+        with pytest.raises(Stopped, match="Stopped at step 3 of 20"):
+            engine.run(request, hooks)
     assert len(steps_seen) == 3
-    after = engine.grid(request)
-    fresh = Engine(engine.model).grid(request)
+    assert decodes == []  # no VAE decode (and no safety checker) after Stop
+    after = engine.run(request)
+    fresh = Engine(engine.model).run(request)
     assert all(identical(a, b) for a, b in zip(after, fresh, strict=True))
 
 
@@ -77,7 +82,7 @@ def test_previews_arrive_while_a_run_denoises(engine: Engine) -> None:
         preview=lambda first, images: seen.append((first, len(images), images[0].size)),
         preview_every=2,
     )
-    engine.grid(GridRequest("a lighthouse", tuple(range(6)), RenderSettings(steps=5)), hooks)
+    engine.run(GridRequest("a lighthouse", tuple(range(6)), steps=5), hooks)
     # Steps 2 and 4 of each micro-batch (the last step's image is the tile itself).
     assert seen == [(0, 4, (64, 64)), (0, 4, (64, 64)), (4, 2, (64, 64)), (4, 2, (64, 64))]
 
@@ -98,36 +103,36 @@ def fail_in_the_unet(monkeypatch: pytest.MonkeyPatch, tiny: LoadedModel, error: 
 def test_out_of_memory_is_a_clear_message_and_the_next_run_works(
     engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    request = GridRequest("a lighthouse", (0, 1), FAST)
-    before = engine.grid(request)
+    request = GridRequest("a lighthouse", (0, 1), **FAST)
+    before = engine.run(request)
     with monkeypatch.context() as patch:
         fail_in_the_unet(patch, tiny, torch.OutOfMemoryError("CUDA out of memory"))
         with pytest.raises(OutOfMemory, match="try fewer tiles or a smaller size"):
-            engine.grid(request)
-    after = engine.grid(request)
+            engine.run(request)
+    after = engine.run(request)
     assert all(identical(a, b) for a, b in zip(before, after, strict=True))
 
 
 def test_a_fault_mid_run_leaves_the_pipeline_usable(
     engine: Engine, tiny: LoadedModel, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    request = GridRequest("a lighthouse", (3,), FAST)
-    before = engine.grid(request)
+    request = GridRequest("a lighthouse", (3,), **FAST)
+    before = engine.run(request)
     with monkeypatch.context() as patch:
         fail_in_the_unet(patch, tiny, RuntimeError("injected"))
         with pytest.raises(RuntimeError, match="injected"):
-            engine.grid(request)
-    assert identical(engine.grid(request)[0], before[0])
+            engine.run(request)
+    assert identical(engine.run(request)[0], before[0])
 
 
 def test_a_stopped_run_releases_the_model_for_others(engine: Engine) -> None:
     hooks = Hooks()
     hooks.stop.set()
     with pytest.raises(Stopped):
-        engine.grid(GridRequest("a", (1,), FAST), hooks)
+        engine.run(GridRequest("a", (1,), **FAST), hooks)
     done = threading.Event()
     worker = threading.Thread(
-        target=lambda: (engine.grid(GridRequest("a", (1,), FAST)), done.set())
+        target=lambda: (engine.run(GridRequest("a", (1,), **FAST)), done.set())
     )
     worker.start()
     worker.join(timeout=60)

@@ -8,16 +8,16 @@ from diffusers import StableDiffusionPipeline
 from pipeline import loading
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel, ModelLoadError, load_model, load_model_or_tiny
-from pipeline.requests import GridRequest, RenderSettings
+from pipeline.requests import GridRequest
 
 
 def test_the_pipeline_is_built_once_however_many_threads_ask(monkeypatch) -> None:
     builds = []
     real_build = loading.build_tiny_pipeline
 
-    def counting_build() -> StableDiffusionPipeline:
-        builds.append(1)
-        return real_build()
+    def counting_build(model_id: str) -> StableDiffusionPipeline:
+        builds.append(model_id)
+        return real_build(model_id)
 
     monkeypatch.setattr(loading, "_cache", {})
     monkeypatch.setattr(loading, "build_tiny_pipeline", counting_build)
@@ -46,9 +46,9 @@ def test_a_saved_local_folder_loads_offline_and_renders_the_same(
     local = load_model(str(tmp_path), "cpu")
     assert isinstance(local.pipe, StableDiffusionPipeline)
     assert local.pipe is not tiny.pipe and not local.is_tiny
-    request = GridRequest("a red fox", (11,), RenderSettings(steps=3))
-    ours = Engine(local).grid(request)[0].image
-    theirs = Engine(tiny).grid(request)[0].image
+    request = GridRequest("a red fox", (11,), steps=3)
+    ours = Engine(local).run(request)[0].image
+    theirs = Engine(tiny).run(request)[0].image
     assert np.array_equal(np.asarray(ours), np.asarray(theirs))
 
 

@@ -13,48 +13,52 @@ from pipeline.engine import Engine, Hooks, Stopped, Tile
 from pipeline.loading import LoadedModel
 from pipeline.metadata import read_png, write_png
 from pipeline.recipe import Recipe
-from pipeline.requests import CompareRequest, RenderSettings, RequestError
+from pipeline.requests import CompareRequest, RequestError
 from tests.pipeline.helpers import record_calls, stopping_after
 
 PROMPT = "a lighthouse at dusk"
 SEED = 8
-FAST = RenderSettings(steps=4, negative_prompt="blurry")
+NEGATIVE = "blurry"
+# SDXL: at least the schedulers people compare most; SD 1.x: every registered one.
+SDXL_SCHEDULERS = ("Euler", "Euler a", "DDIM", "DPM++ 2M", "UniPC")
 
 
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image).astype(np.int16)
 
 
-def plain(engine: Engine, name: str, steps: int, settings: RenderSettings = FAST) -> np.ndarray:
-    """The diffusers guide's recipe: the scheduler swapped in, the prompt given as text."""
-    plan = engine._plan("compare", replace(settings, scheduler=name, steps=steps))
-    generator, noise = engine._noise([SEED], plan, "cpu")
-    image = engine._view(engine.registry.make(name))(
+def plain(engine: Engine, name: str, steps: int, negative: str = NEGATIVE) -> np.ndarray:
+    """The diffusers guide's recipe on the family's own pipeline: the scheduler swapped in,
+    the prompt given as text, the seed's noise as latents."""
+    plan = engine.plan(CompareRequest(PROMPT, SEED, [name], steps=steps))
+    generator, _, latents = engine._noise([SEED], plan)
+    image = engine._view(plan.samplers[0].config)(
         prompt=PROMPT,
-        negative_prompt=settings.negative_prompt,
+        negative_prompt=negative,
         generator=generator,
-        latents=noise,
+        latents=latents,
         num_inference_steps=steps,
-        guidance_scale=settings.guidance_scale,
+        guidance_scale=plan.guidance_scale,
     ).images[0]
     return pixels(image)
 
 
-def compare(
-    engine: Engine, names: tuple[str, ...], steps: tuple[tuple[str, int], ...] = ()
-) -> list[Tile]:
-    settings = replace(FAST, steps=None) if steps else FAST
-    return engine.compare(CompareRequest(PROMPT, SEED, names, steps, settings), Hooks())
+def compare(engine: Engine, names: tuple[str, ...], steps: str = "") -> list[Tile]:
+    request = CompareRequest(
+        PROMPT, SEED, names, steps=None if steps else 4, scheduler_steps=steps,
+        negative_prompt=NEGATIVE,
+    )  # fmt: skip
+    return engine.run(request, Hooks())
 
 
-def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(
-    engine: Engine, tiny: LoadedModel
-) -> None:
-    """All registered schedulers in one group, four per UNet call: within 1 of 255 of each
-    one's own pipeline run (batched products round differently); alone, bit-exact."""
-    cached, config = tiny.pipe.scheduler, dict(tiny.pipe.scheduler.config)
-    names = tuple(engine.registry.names)
-    group = compare(engine, names)
+def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(family_engine: Engine) -> None:
+    """The schedulers in one group, one UNet call per step: within 1 of 255 of each one's own
+    pipeline run (batched products round differently); alone, bit-exact."""
+    engine = family_engine
+    pipe = engine.model.pipe
+    cached, config = pipe.scheduler, dict(pipe.scheduler.config)
+    names = SDXL_SCHEDULERS if engine.model.family.name == "sdxl" else engine.model.registry.names
+    group = compare(engine, tuple(names))
     assert [t.recipe.sampler for t in group] == list(names)
     for tile in group:
         name = tile.recipe.sampler
@@ -62,7 +66,7 @@ def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(
         assert np.abs(pixels(tile.image) - own).max() <= 1, name
         alone = compare(engine, (name,))[0]
         assert np.array_equal(pixels(alone.image), own), name
-    assert tiny.pipe.scheduler is cached and dict(cached.config) == config
+    assert pipe.scheduler is cached and dict(cached.config) == config
 
 
 def test_a_mixed_group_with_second_order_schedulers(
@@ -74,7 +78,7 @@ def test_a_mixed_group_with_second_order_schedulers(
     steps = (("Heun", 3), ("Euler a", 6), ("DDIM", 2), ("DPM2", 2), ("UniPC", 5))
     names = tuple(name for name, _ in steps)
     sizes = record_calls(monkeypatch, tiny.pipe.unet, lambda sample: sample.shape[0])
-    tiles = compare(engine, names, steps)
+    tiles = compare(engine, names, "\n".join(f"{name}: {count}" for name, count in steps))
     # Evaluations: Heun 5, Euler a 6, DDIM 2, DPM2 3, UniPC 5; two samples each (guidance).
     assert sizes == [10, 10, 8, 6, 6, 2]
     assert [t.recipe.steps for t in tiles] == [3, 6, 2, 2, 5]
@@ -88,10 +92,10 @@ def test_a_mixed_group_with_second_order_schedulers(
 def test_stop_mid_run_then_an_identical_rerun(engine: Engine) -> None:
     names = ("Euler", "DDIM", "DPM++ 2M", "PNDM", "Euler a")
     hooks, seen = stopping_after(3)
-    with pytest.raises(Stopped, match="Stopped at step 3 of 5"):
-        engine.compare(CompareRequest(PROMPT, SEED, names, settings=FAST), hooks)
-    # One call a step; PNDM makes one evaluation more than its steps.
-    assert seen == [f"5 schedulers: step {step}/5" for step in (1, 2, 3)]
+    with pytest.raises(Stopped, match="Stopped at step 3 of 4"):
+        engine.run(CompareRequest(PROMPT, SEED, names, steps=4), hooks)
+    # One call a step (PNDM makes one evaluation more than its steps).
+    assert seen == [f"5 schedulers: step {step}/4" for step in (1, 2, 3)]
     after = compare(engine, names)
     fresh = compare(Engine(engine.model), names)
     assert all(
@@ -107,13 +111,16 @@ def test_progress_and_previews_cover_the_group(engine: Engine) -> None:
         preview=lambda first, images: previews.append((first, len(images))),
         preview_every=2,
     )
-    engine.compare(CompareRequest(PROMPT, SEED, ("Euler", "Heun"), settings=FAST), hooks)
-    # Euler 4 evaluations, Heun 7: both lanes in each call until Euler is done.
-    assert [text for _, text in seen] == [f"2 schedulers: step {i}/7" for i in range(1, 8)]
+    engine.run(CompareRequest(PROMPT, SEED, ("Euler", "Heun"), steps=4), hooks)
+    # Euler 4 evaluations, Heun 7 (two a step, the last one): both lanes in each call until
+    # Euler is done; steps are counted as steps, not evaluations.
+    assert [text for _, text in seen] == [
+        f"2 schedulers: step {step}/4" for step in (1, 1, 2, 2, 3, 3, 4)
+    ]
     assert [fraction for fraction, _ in seen] == pytest.approx(
         [2, 4, 6, 8, 9, 10, 11] / np.array(11)
     )
-    assert previews == [(0, 2), (0, 2), (0, 2)]  # steps 2, 4 and 6 of 7, every lane each time
+    assert previews == [(0, 2), (0, 2), (0, 2)]  # calls 2, 4 and 6 of 7, every lane each time
 
 
 def test_a_lockstep_tile_replays_bit_exact_through_its_png(engine: Engine, tmp_path: Path) -> None:

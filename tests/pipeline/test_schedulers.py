@@ -1,7 +1,8 @@
 import pytest
 
+from pipeline.families import SD1, SDXL
 from pipeline.loading import LoadedModel
-from pipeline.schedulers import DEFAULT_COMPARE, EXCLUDED, SchedulerError, SchedulerRegistry
+from pipeline.schedulers import EXCLUDED, SchedulerError, SchedulerRegistry
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_every_compatible_scheduler_is_offered_or_left_out_with_a_reason(
 
 
 def test_the_default_comparison_six_are_offered(registry: SchedulerRegistry) -> None:
-    assert set(DEFAULT_COMPARE) <= set(registry.names)
+    assert set(SD1.compare) | set(SDXL.compare) <= set(registry.names)
 
 
 def test_the_default_is_the_models_own_scheduler(registry: SchedulerRegistry) -> None:

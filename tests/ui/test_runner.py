@@ -8,31 +8,20 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engine import Engine, Hooks
+from pipeline.engine import Engine, Hooks, OutOfMemory
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
-from pipeline.requests import GridRequest, RefineRequest, RenderSettings
-from ui import runner
+from pipeline.requests import GridRequest, RefineRequest
+from ui import runner, tabs
 from ui.runner import Services
 
 
 def grid_run(
     services: Services, manifest: Manifest, request: GridRequest, session: str = "session"
 ) -> list:
-    labels = [f"seed {seed}" for seed in request.seeds]
-    return list(
-        runner.run(
-            services,
-            "grid",
-            lambda hooks: services.engine.grid(request, hooks),
-            labels,
-            manifest,
-            None,
-            session,
-            None,
-        )
-    )
+    plan = services.engine.plan(request)
+    return list(runner.run(services, tabs.GRID, plan, manifest, None, session))
 
 
 def test_a_run_streams_previews_then_tiles_with_their_recipes(
@@ -40,7 +29,7 @@ def test_a_run_streams_previews_then_tiles_with_their_recipes(
 ) -> None:
     services = Services(engine, OutputFolder(tmp_path / "outputs"))
     manifest = Manifest("tiny")
-    request = GridRequest("a lighthouse", (3, 4), RenderSettings(steps=10, scheduler="Euler"))
+    request = GridRequest("a lighthouse", (3, 4), steps=10, scheduler="Euler")
     updates = grid_run(services, manifest, request)
 
     assert updates[0][:3] == ([], [], "Waiting for the model…")  # the old tiles go at once
@@ -63,60 +52,32 @@ def test_a_run_streams_previews_then_tiles_with_their_recipes(
 def test_a_refinement_records_the_tile_it_grew_from(engine: Engine) -> None:
     services = Services(engine, previews=False)
     manifest = Manifest("tiny")
-    *_, (_, refs, _, _) = grid_run(
-        services, manifest, GridRequest("a", (7, 8), RenderSettings(steps=2))
-    )
+    *_, (_, refs, _, _) = grid_run(services, manifest, GridRequest("a", (7, 8), steps=2))
     pinned = refs[1]
-    request = RefineRequest("a", 8, (", artsy",), RenderSettings(steps=2))
-    list(
-        runner.run(
-            services,
-            "refine",
-            lambda hooks: engine.refine(request, hooks),
-            ["artsy"],
-            manifest,
-            runner.parent(pinned, 8),
-            "session",
-            None,
-        )
-    )
+    plan = engine.plan(RefineRequest("a", 8, (", artsy",), steps=2))
+    list(runner.run(services, tabs.REFINE, plan, manifest, runner.parent(pinned, 8), "session"))
     assert manifest.entries[1]["parent"] == {"entry": 1, "tile": 1}
     assert runner.parent(pinned, 9) is None  # a seed typed since is not the pinned tile
 
 
 def test_stop_ends_the_run_and_says_so(engine: Engine) -> None:
     services = Services(engine, previews=False)
-    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=150))
-    started = threading.Event()
-
-    def progress(fraction: float, desc: str) -> None:
-        started.set()
-
-    stopper = threading.Thread(target=lambda: started.wait(60) and services.runs.stop("session"))
-    stopper.start()
-    updates = list(
-        runner.run(
-            services,
-            "grid",
-            lambda hooks: engine.grid(request, hooks),
-            ["seed 0", "seed 1"],
-            Manifest("tiny"),
-            None,
-            "session",
-            progress,
-        )
-    )
-    stopper.join()
+    plan = engine.plan(GridRequest("a lighthouse", (0, 1), steps=150))
+    updates = runner.run(services, tabs.GRID, plan, Manifest("tiny"), None, "session")
+    next(updates)  # "Waiting for the model…": the run has started
+    assert services.runs.stop("session")
+    updates = list(updates)
     items, refs, status, _ = updates[-1]
     assert (items, refs) == ([], [])
     assert status.startswith("Stopped at step") and status.endswith("of 150.")
     assert not services.runs.stop("session")  # the run is over
 
 
-def test_a_refusal_inside_the_run_is_a_toast(engine: Engine) -> None:
+def test_a_failed_run_is_a_toast(engine: Engine, monkeypatch: pytest.MonkeyPatch) -> None:
     services = Services(engine, previews=False)
-    with pytest.raises(gr.Error, match="Steps"):
-        grid_run(services, Manifest("tiny"), GridRequest("a", (1,), RenderSettings(steps=0)))
+    monkeypatch.setattr(Engine, "render", lambda *_: (_ for _ in ()).throw(OutOfMemory("full")))
+    with pytest.raises(gr.Error, match="full"):
+        grid_run(services, Manifest("tiny"), GridRequest("a", (1,), steps=2))
 
 
 def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
@@ -124,8 +85,8 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
 ) -> None:
     services = Services(engine, served=tmp_path / "served")
     (tmp_path / "served").mkdir()
-    request = GridRequest("a lighthouse", (0, 1), RenderSettings(steps=2))
-    other = GridRequest("a kite", (0, 1), RenderSettings(steps=2))  # same entry, index, seeds
+    request = GridRequest("a lighthouse", (0, 1), steps=2)
+    other = GridRequest("a kite", (0, 1), steps=2)  # same entry, index, seeds
     mine = grid_run(services, Manifest("tiny"), request, "../../mine")[-1][1]
     theirs = grid_run(services, Manifest("tiny"), other, "theirs")[-1][1]
 
@@ -139,25 +100,27 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
     assert all(Path(ref.file).exists() for ref in theirs)
 
 
-def test_updates_that_pile_up_go_out_as_one(engine: Engine) -> None:
+def test_updates_that_pile_up_go_out_as_one(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """A browser that reads slowly gets the latest previews in one update, then the tiles,
     instead of every stale preview first."""
     services = Services(engine)
-    request = GridRequest("a", (0, 1), RenderSettings(steps=2))
+    plan = engine.plan(GridRequest("a", (0, 1), steps=2))
     done = threading.Event()
+    real_render = Engine.render
 
-    def render(hooks: Hooks) -> list:
+    def render(self: Engine, plan: object, hooks: Hooks) -> list:
         for step in range(20):
             preview = Image.new("RGB", (8, 8), (step, 0, 0))
             hooks.preview(0, [preview, preview])
             hooks.progress((step + 1) / 20, f"step {step + 1}/20")
-        tiles = engine.grid(request)
+        tiles = real_render(self, plan)
         done.set()
         return tiles
 
-    updates = runner.run(
-        services, "grid", render, ["seed 0", "seed 1"], Manifest("tiny"), None, "s", None
-    )
+    monkeypatch.setattr(Engine, "render", render)
+    updates = runner.run(services, tabs.GRID, plan, Manifest("tiny"), None, "s")
     assert next(updates)[2] == "Waiting for the model…"
     assert done.wait(60)  # the render ends before the browser reads again
     rest = list(updates)

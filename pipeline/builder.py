@@ -1,0 +1,69 @@
+"""One way to set up an engine: the app, `python -m pipeline.replay` and the benchmarks.
+
+Loading, precision, the safety-checker setting and the speed switches are applied here and
+nowhere else, so a replay or a benchmark renders on the same setup the app would, and every
+recipe records it (Recipe.safety_checker, Recipe.speedups, dtype).
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+from pipeline import accel
+from pipeline.accel import Speedups
+from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
+from pipeline.loading import load_model, load_model_or_tiny
+from pipeline.recipe import Recipe
+from pipeline.requests import Limits
+
+log = logging.getLogger("seed_explorer")
+
+
+@dataclass(frozen=True)
+class EngineSettings:
+    """How to set up an engine; the defaults are the app's."""
+
+    model: str
+    device: str = "auto"
+    dtype: str = "auto"
+    safety_checker: bool = True
+    attention_slicing: bool = False
+    compile: bool = False
+    generator_device: str = "cpu"  # "cpu", or "model": the model's own device
+    micro_batch: int | None = DEFAULT_MICRO_BATCH
+    limits: Limits = field(default_factory=Limits)
+    fall_back_to_tiny: bool = False  # the default model, not one a user named
+
+    @classmethod
+    def for_recipe(cls, recipe: Recipe, model: str | None = None, device: str | None = None):
+        """The setup that rendered a recipe (its model and device unless told otherwise)."""
+        speedups = recipe.speedups or {}
+        return cls(
+            model=model or recipe.model_id,
+            device=device or recipe.device,
+            dtype=recipe.dtype,
+            safety_checker=recipe.safety_checker,
+            attention_slicing=bool(speedups.get("attention_slicing")),
+            compile=bool(speedups.get("compile")),
+            generator_device="cpu" if recipe.generator_device == "cpu" else "model",
+        )
+
+
+def build_engine(settings: EngineSettings) -> Engine:
+    """Load the model (cached per process), switch it as the settings say, wrap it."""
+    if settings.fall_back_to_tiny:
+        model = load_model_or_tiny(
+            settings.model, False, settings.device, settings.safety_checker, settings.dtype
+        )
+    else:
+        model = load_model(settings.model, settings.device, settings.safety_checker, settings.dtype)
+    speedups = Speedups.for_device(model.device, settings.attention_slicing, settings.compile)
+    accel.apply(model.pipe, speedups)
+    log.info(
+        "Attention %s; channels_last UNet %s; attention slicing %s; torch.compile %s",
+        accel.attention_kind(model.pipe),
+        *("on" if on else "off" for on in speedups.as_dict().values()),
+    )
+    generator_device = "cpu" if settings.generator_device == "cpu" else model.device
+    return Engine(model, settings.limits, generator_device, settings.micro_batch, speedups)

@@ -1,0 +1,474 @@
+"""Request -> plan: the one place where the app's input rules and defaults live.
+
+A plan is a render with nothing left open: every image's prompt and seed, each scheduler's
+exact config and step count, size, guidance, the family's extras (SDXL's size conditioning),
+the shape of the calls. The UI's checks before a job queues, the API, the engine and replay
+all make their plan here, so a refusal reads the same everywhere and names its field
+(`Seeds: ...`, `Steps: ...`), and nothing downstream checks or defaults again.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pipeline.families import Family
+from pipeline.recipe import Recipe
+from pipeline.requests import (
+    CompareRequest,
+    GridRequest,
+    Limits,
+    RefineRequest,
+    RequestError,
+    Settings,
+)
+from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
+from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seed, parse_seeds
+
+Request = GridRequest | RefineRequest | CompareRequest
+_STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
+
+
+class Model(Protocol):
+    """What a plan needs to know of the loaded model."""
+
+    @property
+    def family(self) -> Family: ...
+    @property
+    def registry(self) -> SchedulerRegistry: ...
+    @property
+    def native_size(self) -> int: ...
+
+
+@dataclass(frozen=True)
+class Item:
+    """One image's text and seed (a refinement's prompt already carries its suffix)."""
+
+    prompt: str
+    seed: int
+    suffix: str | None = None
+
+
+@dataclass(frozen=True)
+class Sampler:
+    """One scheduler as it will run: display name, exact config, step count."""
+
+    name: str
+    config: dict[str, Any]
+    steps: int
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A render with every default filled in and every check done.
+
+    Batched (`lockstep` False): every item under `samplers[0]`, `per_call` images per
+    diffusers call. Lockstep (a comparison): `items[0]` under every sampler, `per_call`
+    schedulers per UNet call.
+    """
+
+    kind: str
+    items: tuple[Item, ...]
+    samplers: tuple[Sampler, ...]
+    negative_prompt: str
+    guidance_scale: float
+    width: int
+    height: int
+    per_call: int
+    generator_device: str
+    lockstep: bool = False
+    extras: dict[str, Any] = field(default_factory=dict)  # the family's: SDXL size conditioning
+
+    @property
+    def tiles(self) -> int:
+        return len(self.samplers) if self.lockstep else len(self.items)
+
+
+@dataclass(frozen=True)
+class Planner:
+    """Plans for one loaded model under one set of limits and engine settings."""
+
+    model: Model
+    limits: Limits = field(default_factory=Limits)
+    micro_batch: int | None = None  # images per call; None: a whole run in one call
+    generator_device: str = "cpu"
+
+    def plan(self, request: Request) -> Plan:
+        """The plan of a grid, a refinement or a comparison, or a RequestError naming the
+        field to fix."""
+        if isinstance(request, GridRequest):
+            return self._grid(request)
+        if isinstance(request, RefineRequest):
+            return self._refine(request)
+        if isinstance(request, CompareRequest):
+            return self._compare(request)
+        raise TypeError(f"not a request: {request!r}")
+
+    def defaults(self) -> dict[str, Any]:
+        """What an unset setting becomes: the model's scheduler, steps, guidance and size."""
+        entry = self.model.registry.default
+        native = self.model.native_size
+        return {
+            "scheduler": entry.name,
+            "steps": entry.default_steps,
+            "guidance_scale": self.model.family.default_guidance,
+            "width": native,
+            "height": native,
+        }
+
+    def scheduler_steps(self, names: Sequence[str]) -> dict[str, int]:
+        """Each chosen scheduler's own step count (Compare's table), by display name."""
+        entries = [self._entry("Schedulers", name) for name in names]
+        return {entry.name: entry.default_steps for entry in entries}
+
+    def replay(self, recipe: Recipe) -> Plan:
+        """The call that rendered `recipe`, again: its recorded schedulers and configs exactly,
+        a comparison's whole lockstep group, else the tile in every place of a call of its
+        shape. A recipe may come from a dropped PNG: it is held to a request's limits."""
+        limits = self.limits
+        prompt = _prompt("Prompt", recipe.prompt, limits)
+        negative = _text("Negative prompt", recipe.negative_prompt, limits)
+        seed = _seed_value("Seed", recipe.seed)
+        width, height = _side("Width", recipe.width, limits), _side("Height", recipe.height, limits)
+        guidance = _guidance(recipe.guidance_scale, limits)
+        batch = recipe.batch_size
+        if not _is_whole(batch) or not 1 <= batch <= limits.max_tiles:
+            raise RequestError(
+                "Batch size", f"must be a whole number 1..{limits.max_tiles}, got {batch!r}"
+            )
+        index = recipe.batch_index
+        if not _is_whole(index) or not 0 <= index < batch:
+            raise RequestError(
+                "Batch index", f"must be a whole number 0..{batch - 1}, got {index!r}"
+            )
+        _pixels(batch, width, height, limits)
+        item = Item(prompt, seed, recipe.suffix)
+        own = Sampler(
+            recipe.sampler, recipe.scheduler_config, _steps("Steps", recipe.steps, limits)
+        )
+        common = {
+            "kind": recipe.kind,
+            "negative_prompt": negative,
+            "guidance_scale": guidance,
+            "width": width,
+            "height": height,
+            "generator_device": recipe.generator_device,
+            "extras": self.model.family.extras(width, height, recipe.conditioning),
+        }
+        if recipe.lockstep is None:
+            return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
+        samplers, per_call = _group(recipe, own, limits)
+        return Plan(items=(item,), samplers=samplers, per_call=per_call, lockstep=True, **common)
+
+    def _grid(self, request: GridRequest) -> Plan:
+        prompt = _prompt("Prompt", request.prompt, self.limits)
+        seeds = self._seeds(request.seeds)
+        items = tuple(Item(prompt, seed) for seed in seeds)
+        return self._batched("grid", items, request)
+
+    def _refine(self, request: RefineRequest) -> Plan:
+        prompt = _prompt("Prompt", request.prompt, self.limits)
+        seed = pinned_seed(request.seed)
+        suffixes = self._suffixes(request.suffixes)
+        for suffix in suffixes:
+            _prompt("Prompt", prompt + suffix, self.limits)
+        items = tuple(Item(prompt + suffix, seed, suffix) for suffix in suffixes)
+        return self._batched("refine", items, request)
+
+    def _compare(self, request: CompareRequest) -> Plan:
+        """Also refuses a scheduler chosen twice: it would render the same image twice."""
+        prompt = _prompt("Prompt", request.prompt, self.limits)
+        seed = pinned_seed(request.seed)
+        names = [request.schedulers] if isinstance(request.schedulers, str) else request.schedulers
+        names = self._list("Schedulers", names, "a list of scheduler names")
+        entries = [self._entry("Schedulers", name) for name in names]
+        chosen: set[str] = set()
+        for name, entry in zip(names, entries, strict=True):
+            if entry.name in chosen:
+                raise RequestError("Schedulers", f"{name} is chosen twice: choose each one once")
+            chosen.add(entry.name)
+        own = {
+            self._entry("Steps per scheduler", name).name: steps
+            for name, steps in _scheduler_steps(request.scheduler_steps, self.limits)
+        }
+        every = _optional_steps("Steps", request.steps, self.limits)
+        samplers = tuple(
+            self._sampler(entry, every or own.get(entry.name) or entry.default_steps)
+            for entry in entries
+        )
+        common = self._common(request, len(samplers))
+        return Plan(
+            kind="compare",
+            items=(Item(prompt, seed),),
+            samplers=samplers,
+            per_call=len(samplers),
+            lockstep=True,
+            **common,
+        )
+
+    def _batched(self, kind: str, items: tuple[Item, ...], settings: Settings) -> Plan:
+        limits = self.limits
+        entry = (
+            self._entry("Scheduler", settings.scheduler)
+            if settings.scheduler
+            else self.model.registry.default
+        )
+        steps = _optional_steps("Steps", settings.steps, limits) or entry.default_steps
+        common = self._common(settings, len(items))
+        return Plan(
+            kind=kind,
+            items=items,
+            samplers=(self._sampler(entry, steps),),
+            per_call=min(self.micro_batch or len(items), len(items)),
+            **common,
+        )
+
+    def _common(self, settings: Settings, tiles: int) -> dict[str, Any]:
+        """What every run shares: negative prompt, guidance, size (checked against the pixels
+        of `tiles` images), the family's extras."""
+        limits = self.limits
+        native = self.model.native_size
+        negative = _text("Negative prompt", settings.negative_prompt or "", limits)
+        guidance = _optional_number("Guidance scale", settings.guidance_scale)
+        guidance = self.model.family.default_guidance if guidance is None else guidance
+        width = _optional_whole("Width", settings.width)
+        height = _optional_whole("Height", settings.height)
+        width = native if width is None else _side("Width", width, limits)
+        height = native if height is None else _side("Height", height, limits)
+        _pixels(tiles, width, height, limits)
+        return {
+            "negative_prompt": negative,
+            "guidance_scale": _guidance(guidance, limits),
+            "width": width,
+            "height": height,
+            "generator_device": self.generator_device,
+            "extras": self.model.family.extras(width, height, None),
+        }
+
+    def _sampler(self, entry: SchedulerEntry, steps: int) -> Sampler:
+        return Sampler(entry.name, self.model.registry.config(entry.name), steps)
+
+    def _entry(self, field_name: str, name: Any) -> SchedulerEntry:
+        """The registry's entry for a name, or a refusal that names the field and the choices."""
+        if not isinstance(name, str):
+            raise RequestError(field_name, f"must be a scheduler name, got {name!r}")
+        try:
+            return self.model.registry.resolve(name)
+        except SchedulerError as error:
+            raise RequestError(field_name, str(error)) from None
+
+    def _seeds(self, seeds: Any) -> list[int]:
+        """A seed list as typed ("0-3", "random 8"), or seeds as numbers."""
+        if isinstance(seeds, str) or seeds is None:
+            try:
+                return parse_seeds(seeds, self.limits.max_tiles)
+            except SeedError as error:
+                raise RequestError("Seeds", str(error)) from None
+        seeds = self._list("Seeds", seeds, "a seed list like 0-3 or 5, 17, 3")
+        return [_seed_value("Seeds", seed) for seed in seeds]
+
+    def _suffixes(self, suffixes: Any) -> list[str]:
+        """One suffix per line (blank lines skipped, each kept as typed), or a list of texts."""
+        if isinstance(suffixes, str) or suffixes is None:
+            _text("Suffixes", suffixes or "", self.limits)
+            lines = [line for line in (suffixes or "").splitlines() if line.strip()]
+            if not lines:
+                raise RequestError("Suffixes", "write at least one suffix, one per line")
+            suffixes = lines
+        for suffix in self._list("Suffixes", suffixes, "text, one suffix per line"):
+            if not isinstance(suffix, str):
+                raise RequestError("Suffixes", f"each suffix must be text, got {suffix!r}")
+        return list(suffixes)
+
+    def _list(self, field_name: str, values: Any, what: str) -> list[Any]:
+        """A list (not a string, whose letters would each become a tile) of 1..max_tiles."""
+        limits = self.limits
+        if not isinstance(values, tuple | list):
+            raise RequestError(field_name, f"must be {what}, got {values!r}")
+        if not values:
+            raise RequestError(field_name, f"is empty: give 1 to {limits.max_tiles}")
+        if len(values) > limits.max_tiles:
+            raise RequestError(
+                field_name,
+                f"{len(values)} tiles is more than the {limits.max_tiles} one run may render",
+            )
+        return list(values)
+
+
+def pinned_seed(value: Any) -> int:
+    """The pinned-seed field as a seed: exactly one whole number."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # API clients may send a number
+    if isinstance(value, int) and not isinstance(value, bool):
+        return _seed_value("Pinned seed", value)
+    text = str(value if value is not None else "").strip()
+    if not text:
+        raise RequestError("Pinned seed", "no seed pinned yet: click a tile or type a seed")
+    if not (text.isascii() and text.isdigit()):
+        raise RequestError("Pinned seed", f"must be one whole number 0..{MAX_SEED}, got {text!r}")
+    try:
+        return parse_seed(text)
+    except SeedError as error:
+        raise RequestError("Pinned seed", str(error)) from None
+
+
+def parse_steps_table(text: Any) -> dict[str, str]:
+    """Compare's "Name: steps" lines as typed, by name, for keeping what a user wrote."""
+    table = {}
+    for line in (text if isinstance(text, str) else "").splitlines():
+        match = _STEPS_LINE.match(line.strip())
+        if match:
+            table[match["name"]] = match["steps"]
+    return table
+
+
+def _scheduler_steps(value: Any, limits: Limits) -> list[tuple[str, int]]:
+    """ "Scheduler: steps" lines (blank lines skipped), or (name, steps) pairs."""
+    if isinstance(value, str) or value is None:
+        pairs = []
+        for line in (value or "").splitlines():
+            if not line.strip():
+                continue
+            match = _STEPS_LINE.match(line.strip())
+            if not match:
+                raise RequestError("Steps per scheduler", f"write 'Name: steps', got {line!r}")
+            pairs.append((match["name"], match["steps"]))
+    elif isinstance(value, tuple | list):
+        pairs = list(value)
+    else:
+        raise RequestError(
+            "Steps per scheduler", f"must be text, one entry per line, got {value!r}"
+        )
+    checked = []
+    for name, steps in pairs:
+        count = _optional_steps(f"Steps for {name}", steps, limits)
+        if count is None:
+            raise RequestError(f"Steps for {name}", "must be at least 1")
+        checked.append((name, count))
+    return checked
+
+
+def _group(recipe: Recipe, own: Sampler, limits: Limits) -> tuple[tuple[Sampler, ...], int]:
+    """A lockstep group: one scheduler per tile of the group, this tile's own at its index,
+    and the lanes per UNet call it was rendered with."""
+    record = recipe.lockstep
+    lanes = record.get("schedulers") if isinstance(record, dict) else None
+    if not isinstance(lanes, list) or len(lanes) != recipe.batch_size:
+        raise RequestError(
+            "Lockstep", f"must list {recipe.batch_size} schedulers, one per tile of the group"
+        )
+    samplers = []
+    for lane in lanes:
+        if not (
+            isinstance(lane, dict)
+            and isinstance(lane.get("sampler"), str)
+            and isinstance(lane.get("scheduler_config"), dict)
+        ):
+            raise RequestError(
+                "Lockstep", f"each scheduler needs a sampler, a config and steps, got {lane!r}"
+            )
+        steps = _steps(f"Steps for {lane['sampler']}", lane.get("steps"), limits)
+        samplers.append(Sampler(lane["sampler"], lane["scheduler_config"], steps))
+    mine = samplers[recipe.batch_index]
+    if (mine.config, mine.steps) != (own.config, own.steps):
+        raise RequestError("Lockstep", "the scheduler at the tile's index is not the tile's own")
+    per_call = record.get("per_call")
+    if not _is_whole(per_call) or not 1 <= per_call <= recipe.batch_size:
+        raise RequestError(
+            "Lockstep",
+            f"schedulers per call must be a whole number 1..{recipe.batch_size}, got {per_call!r}",
+        )
+    return tuple(samplers), per_call
+
+
+def _pixels(tiles: int, width: int, height: int, limits: Limits) -> None:
+    """One run's pixels, a cap on its memory and time whatever mix of tiles and size."""
+    pixels = tiles * width * height
+    if pixels > limits.max_pixels:
+        raise RequestError(
+            "Size",
+            f"{tiles} tiles at {width}x{height} is {pixels:,} pixels, over the "
+            f"{limits.max_pixels:,} one run may render: use fewer tiles or a smaller size",
+        )
+
+
+def _prompt(field_name: str, prompt: Any, limits: Limits) -> str:
+    if prompt is None or (isinstance(prompt, str) and not prompt.strip()):
+        raise RequestError(field_name, "type what to render")
+    return _text(field_name, prompt, limits)
+
+
+def _text(field_name: str, text: Any, limits: Limits) -> str:
+    if not isinstance(text, str):
+        raise RequestError(field_name, f"must be text, got {text!r}")
+    if len(text) > limits.max_prompt_chars:
+        raise RequestError(
+            field_name, f"{len(text)} characters is over the {limits.max_prompt_chars} limit"
+        )
+    return text
+
+
+def _optional_steps(field_name: str, value: Any, limits: Limits) -> int | None:
+    """Steps as a widget or a client gives them: None, "" and 0 mean the default."""
+    steps = _optional_whole(field_name, value)
+    return None if steps is None else _steps(field_name, steps, limits)
+
+
+def _steps(field_name: str, steps: Any, limits: Limits) -> int:
+    if not _is_whole(steps) or not 1 <= steps <= limits.max_steps:
+        raise RequestError(
+            field_name, f"must be a whole number 1..{limits.max_steps}, got {steps!r}"
+        )
+    return steps
+
+
+def _seed_value(field_name: str, seed: Any) -> int:
+    if not _is_whole(seed):
+        raise RequestError(field_name, f"{seed!r} is not a whole number 0..{MAX_SEED}")
+    try:
+        return check_seed(seed)
+    except SeedError as error:
+        raise RequestError(field_name, str(error)) from None
+
+
+def _guidance(guidance: float, limits: Limits) -> float:
+    if not 0 <= guidance <= limits.max_guidance:  # NaN fails every comparison
+        raise RequestError("Guidance scale", f"must be 0..{limits.max_guidance}, got {guidance}")
+    return float(guidance)
+
+
+def _side(field_name: str, side: Any, limits: Limits) -> int:
+    if not _is_whole(side) or not 8 <= side <= limits.max_side or side % 8:
+        raise RequestError(
+            field_name, f"must be a multiple of 8 from 8 to {limits.max_side}, got {side!r}"
+        )
+    return side
+
+
+def _optional_whole(field_name: str, value: Any) -> int | None:
+    """None, "" and 0 mean "the default"; 20.0 is 20; 20.5 and "abc" are refused."""
+    number = _optional_number(field_name, value)
+    if number is None:
+        return None
+    if not number.is_integer():
+        raise RequestError(field_name, f"must be a whole number, got {value!r}")
+    return int(number) or None
+
+
+def _optional_number(field_name: str, value: Any) -> float | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool):
+        raise RequestError(field_name, f"must be a number, got {value!r}")
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise RequestError(field_name, f"must be a number, got {value!r}") from None
+    return number
+
+
+def _is_whole(value: object) -> bool:
+    """An int, not a bool (True would pass as 1) and not a float."""
+    return isinstance(value, int) and not isinstance(value, bool)
