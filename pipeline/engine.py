@@ -28,18 +28,17 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from pipeline import __version__, lockstep
 from pipeline.accel import Speedups, slice_vae
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
-from pipeline.plan import Item, Plan, Planner, Request
+from pipeline.plan import Item, Matrix, Plan, Planner, Request
 from pipeline.preview import latents_to_previews
 from pipeline.recipe import Provenance, Recipe, Tile, tile
 from pipeline.requests import Limits
-from pipeline.seeds import generators
+from pipeline.variation import start_noise, step_generator
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
@@ -134,12 +133,12 @@ class Engine:
     def generator_device(self) -> str:
         return self.planner.generator_device
 
-    def plan(self, request: Request) -> Plan:
+    def plan(self, request: Request) -> Plan | Matrix:
         """The request's plan, or a RequestError naming the field (pipeline/plan.py)."""
         return self.planner.plan(request)
 
     def run(self, request: Request, hooks: Hooks | None = None) -> list[Tile]:
-        """Plan a grid, refinement or comparison, and render it."""
+        """Plan a run and render it."""
         return self.render(self.plan(request), hooks)
 
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
@@ -147,13 +146,15 @@ class Engine:
         machine and software."""
         return self.render(self.planner.replay(recipe), hooks)[recipe.batch_index]
 
-    def render(self, plan: Plan, hooks: Hooks | None = None) -> list[Tile]:
+    def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
         """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""
         hooks = hooks or Hooks()
         with self._lock:
             if hooks.stop.is_set():
                 raise Stopped("Stopped before it started")
             try:
+                if isinstance(plan, Matrix):
+                    return self._matrix(plan, hooks)
                 if plan.lockstep:
                     return self._lockstep(plan, hooks)
                 return self._batched(plan, hooks)
@@ -174,21 +175,38 @@ class Engine:
         return view
 
     def _noise(
-        self, seeds: list[int], plan: Plan
+        self, items: list[Item], plan: Plan
     ) -> tuple[list[torch.Generator], torch.Tensor, torch.Tensor]:
-        """Each image's starting noise from its own generator, as diffusers draws it, but always
-        in float32 (then cast to the model's dtype): a seed's noise is the same whatever the
-        precision. Returns the generators, the noise as drawn, and the model's latents."""
+        """Each image's start noise, always in float32 (then cast to the model's dtype): a
+        seed's noise is the same whatever the precision. Without a variation it is what
+        diffusers draws from the image's own generator; with one, A1111's blend of the seed's
+        and the variation seed's (pipeline/variation.py). Either way the generator an
+        ancestral scheduler then draws from is the seed's, past that first draw. Returns the
+        generators, the noise, and the model's latents."""
         pipe = self.model.pipe
         scale = pipe.vae_scale_factor
-        shape = (
-            len(seeds),
-            pipe.unet.config.in_channels,
-            plan.height // scale,
-            plan.width // scale,
-        )
-        gens = generators(seeds, plan.generator_device)
-        noise = randn_tensor(shape, generator=gens, device=pipe.device, dtype=torch.float32)
+        shape = (pipe.unet.config.in_channels, plan.height // scale, plan.width // scale)
+        device = plan.generator_device
+
+        def source(seed: int, size: Any) -> torch.Tensor:
+            generator = torch.Generator(device).manual_seed(seed)
+            return torch.randn(tuple(size), generator=generator, device=device)
+
+        noise = torch.stack(
+            [
+                start_noise(
+                    item.seed,
+                    shape,
+                    source,
+                    item.variation_seed,
+                    item.strength,
+                    item.resize_from,
+                    scale,
+                )
+                for item in items
+            ]
+        ).to(pipe.device)
+        gens = [step_generator(item.seed, shape, device) for item in items]
         return gens, noise, noise.to(pipe.unet.dtype)
 
     def _batched(self, plan: Plan, hooks: Hooks) -> list[Tile]:
@@ -210,7 +228,7 @@ class Engine:
             raise Stopped("Stopped before it started")
         sampler = plan.samplers[0]
         view = self._view(sampler.config)
-        gens, noise, latents = self._noise([item.seed for item in items], plan)
+        gens, noise, latents = self._noise(items, plan)
 
         def on_step_end(pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict) -> dict:
             done = step + 1
@@ -280,7 +298,7 @@ class Engine:
         lanes = []
         for sampler in plan.samplers:
             # Each lane its own generator, advanced past the same initial noise.
-            gens, noise, latents = self._noise([item.seed], plan)
+            gens, noise, latents = self._noise([item], plan)
             view = self._view(sampler.config)
             lanes.append(lockstep.start(view, sampler.steps, gens, latents, prompt, negative))
         total = sum(lane.evaluations for lane in lanes)
@@ -321,11 +339,40 @@ class Engine:
             )
         ]
 
+    def _matrix(self, matrix: Matrix, hooks: Hooks) -> list[Tile]:
+        """Each of the matrix's plans in turn, its tiles put in their cells (row-major) and
+        stamped with their headers; previews go to their cells as they come."""
+        rendered: list[list[Tile]] = []
+        done = 0
+        for number, plan in enumerate(matrix.plans):
+            cells = [i for i, (which, _) in enumerate(matrix.cells) if which == number]
+            part = hooks.part(done / matrix.tiles, plan.tiles / matrix.tiles, 0)
+            part.preview = part.preview and _to_cells(part.preview, cells)
+            render = self._lockstep if plan.lockstep else self._batched
+            rendered.append(render(plan, part))
+            done += plan.tiles
+        tiles = []
+        for index, (which, place) in enumerate(matrix.cells):
+            tile = rendered[which][place]
+            x, y = matrix.labels(index)
+            tiles.append(replace(tile, recipe=replace(tile.recipe, cell={"x": x, "y": y})))
+        return tiles
+
     def _previews(self, latents: torch.Tensor, plan: Plan) -> list[Image.Image]:
         family = self.model.family
         return latents_to_previews(
             latents, family.preview_factors, family.preview_bias, (plan.width, plan.height)
         )
+
+
+def _to_cells(preview: Preview, cells: list[int]) -> Preview:
+    """A plan's previews sent to the matrix cells its tiles fill."""
+
+    def send(first: int, images: list[Image.Image]) -> None:
+        for offset, image in enumerate(images):
+            preview(cells[first + offset], [image])
+
+    return send
 
 
 def _steps_done(pipe: DiffusionPipeline, evaluations: int) -> int:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Recipe:
     """One image's full recipe, as the engine rendered it."""
 
-    kind: str  # "grid", "refine" or "compare"
+    kind: str  # "grid", "refine", "compare", "vary", "travel" or "matrix"
     prompt: str  # exactly as rendered (for a refinement: the prompt with its suffix)
     negative_prompt: str
     seed: int
@@ -54,6 +54,13 @@ class Recipe:
     # How the engine was set up, so replay sets it up the same way.
     safety_checker: bool = False
     speedups: dict[str, bool] = field(default_factory=dict)
+    # A1111's variation: the start noise moved from the seed's towards this seed's by this
+    # strength (0: none), the seed's noise made at resize_from [width, height] (None: none).
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    resize_from: list[int] | None = None
+    # A matrix cell's headers, {"x": "Steps: 20", "y": "seed 5"}; None: not a matrix cell.
+    cell: dict[str, str] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -149,6 +156,9 @@ def tile(
         conditioning=plan.extras or None,
         safety_checker=provenance.safety_checker,
         speedups=provenance.speedups,
+        variation_seed=item.variation_seed,
+        variation_strength=item.strength,
+        resize_from=None if item.resize_from is None else list(item.resize_from),
     )
     return Tile(image, recipe, seconds, filtered)
 
