@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from pipeline import __version__
+from pipeline import __version__, a1111
 from pipeline.recipe import Recipe, pixels_sha256
 from pipeline.seeds import SeedError, check_seed
 
@@ -33,19 +33,10 @@ A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)'
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _NEGATIVE = "Negative prompt:"
 
-# Our display name -> (A1111 sampler, A1111 schedule type). Since A1111 1.9 the schedule is a
-# field of its own, and its "Automatic" schedule for DPM++ 2M is Karras: a plain DPM++ 2M
-# says Uniform so that A1111 does not quietly render it with Karras sigmas.
-_TO_A1111: dict[str, tuple[str, str | None]] = {
-    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
-    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
-    "DPM++ 2M SDE": ("DPM++ 2M SDE", "Uniform"),
-    "PNDM": ("PLMS", None),
-}
+# Our display name -> A1111's sampler, where they differ; the schedule is a field of its own
+# since A1111 1.9 (pipeline/a1111.py says when it must be written).
+_TO_A1111 = {"DPM++ 2M Karras": "DPM++ 2M", "PNDM": "PLMS"}
 _FROM_A1111 = {"PLMS": "PNDM"}
-# The schedule A1111 means by "Automatic" where it is not the sampler's plain one.
-_A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ 2M SDE": "Exponential"}
-_PLAIN_SCHEDULES = {"Uniform", "Automatic"}
 _KARRAS_OF = {"DPM++ 2M": "DPM++ 2M Karras"}
 
 # Keys that either become a field or say nothing about how the pixels were made.
@@ -62,6 +53,9 @@ _UNDERSTOOD = {
     "Model",
     "RNG",
     "Version",
+    a1111.VARIATION_SEED,
+    a1111.VARIATION_STRENGTH,
+    a1111.SEED_RESIZE_FROM,
     "Suffix",
     "Scheduler class",
     "Deterministic",
@@ -85,6 +79,9 @@ class RecipeFields:
     height: int | None = None
     scheduler: str | None = None  # one of the offered display names, never a guess
     warnings: list[str] = field(default_factory=list)
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    resize_from: tuple[int, int] | None = None  # (width, height)
 
 
 def quote(value: object) -> str:
@@ -99,17 +96,27 @@ def quote(value: object) -> str:
 
 
 def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
-    """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings."""
-    sampler, schedule = _TO_A1111.get(recipe.sampler, (recipe.sampler, None))
+    """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings.
+
+    `Schedule type` is written wherever A1111 reading none would pick another schedule than
+    the one rendered (its "Automatic" is Karras for DPM++ 2M and DPM2, for instance).
+    """
+    sampler = _TO_A1111.get(recipe.sampler, recipe.sampler)
+    karras = bool(recipe.scheduler_config.get("use_karras_sigmas"))
+    resize = recipe.resize_from
+    variation = a1111.Variation(
+        recipe.variation_seed, recipe.variation_strength, tuple(resize) if resize else None
+    )
     params: dict[str, object | None] = {
         "Steps": recipe.steps,
         "Sampler": sampler,
-        "Schedule type": schedule,
+        "Schedule type": a1111.schedule_type_to_write(sampler, "Karras" if karras else "Uniform"),
         "CFG scale": recipe.guidance_scale,
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
         "Model hash": recipe.model_hash,
         "Model": recipe.model_id,
+        **a1111.variation_params(variation),
         "RNG": "CPU" if recipe.generator_device == "cpu" else "GPU",
         "Suffix": recipe.suffix,
         "Scheduler class": recipe.scheduler_class,
@@ -228,8 +235,15 @@ def parse_infotext(text: str) -> dict[str, str]:
     return params
 
 
-def fields_from_infotext(text: str, scheduler_names: list[str]) -> RecipeFields:
-    """Fields from A1111-style text; anything missing, unreadable or not offered is a warning."""
+def fields_from_infotext(
+    text: str,
+    scheduler_names: list[str],
+    model: tuple[str, str | None] | None = None,
+    noise: str = "CPU",
+) -> RecipeFields:
+    """Fields from A1111-style text; anything missing, unreadable or not offered is a warning,
+    and so is a start noise (`noise`: ours, as A1111's RNG names it) or a model (ours: id and
+    hash) other than the image's, since either makes another image of the same settings."""
     params = parse_infotext(text)
     fields = RecipeFields(negative_prompt=params["Negative prompt"])
     warnings = fields.warnings
@@ -252,6 +266,16 @@ def fields_from_infotext(text: str, scheduler_names: list[str]) -> RecipeFields:
     else:
         warnings.append("no Size" if size is None else f"cannot read Size {size!r}")
     fields.scheduler = _scheduler(params, scheduler_names, warnings)
+    variation = a1111.read_variation(params, warnings)
+    fields.variation_seed, fields.variation_strength = variation.variation_seed, variation.strength
+    fields.resize_from = variation.resize_from
+    differs = fields.seed is not None and a1111.noise_warning(params, noise)
+    if differs:
+        warnings.append(differs)
+    if model is not None:
+        differs = _model_warning(params, *model)
+        if differs:
+            warnings.append(differs)
     ignored = [key for key in params if key not in _UNDERSTOOD]
     if ignored:
         warnings.append(f"not applied here: {', '.join(ignored)}")
@@ -275,7 +299,23 @@ def fields_from_recipe(recipe: Recipe, scheduler_names: list[str]) -> RecipeFiel
         height=recipe.height,
         scheduler=scheduler,
         warnings=warnings,
+        variation_seed=recipe.variation_seed if recipe.variation_strength else None,
+        variation_strength=recipe.variation_strength,
+        resize_from=tuple(recipe.resize_from) if recipe.resize_from else None,
     )
+
+
+def _model_warning(params: dict[str, str], model_id: str, model_hash: str | None) -> str | None:
+    """Why the image's model may not be ours, or None: its name (A1111 writes the file's
+    stem) or its hash differs."""
+    name, digest = params.get("Model"), params.get("Model hash")
+    ours = Path(model_id).stem.casefold()
+    if (name is None or Path(name).stem.casefold() == ours) and (
+        digest is None or digest == model_hash
+    ):
+        return None
+    theirs = " ".join(filter(None, [name, digest and f"(hash {digest})"]))
+    return f"made with model {theirs}, rendered here with {model_id}: it will differ"
 
 
 def _text_chunk(image: Image.Image, key: str) -> str | None:
@@ -314,9 +354,9 @@ def _scheduler(params: dict[str, str], names: list[str], warnings: list[str]) ->
     schedule = params.get("Schedule type")
     if sampler.endswith(" Karras") and schedule is None:  # A1111 before 1.9: "DPM++ 2M Karras"
         sampler, schedule = sampler.removesuffix(" Karras"), "Karras"
-    if schedule == "Automatic":
-        schedule = _A1111_AUTOMATIC.get(sampler, schedule)
-    if schedule is None or schedule in _PLAIN_SCHEDULES:
+    # As A1111 renders it: no schedule type is Automatic; UniPC and DDIM ignore one.
+    schedule = a1111.resolve_schedule(sampler, schedule)
+    if schedule in (None, "Uniform"):
         name = _FROM_A1111.get(sampler, sampler)
     elif schedule == "Karras" and sampler in _KARRAS_OF:
         name = _KARRAS_OF[sampler]
