@@ -354,8 +354,11 @@ class Engine:
         tiles = []
         for index, (which, place) in enumerate(matrix.cells):
             tile = rendered[which][place]
+            row, column = divmod(index, len(matrix.x.values))
             x, y = matrix.labels(index)
-            tiles.append(replace(tile, recipe=replace(tile.recipe, cell={"x": x, "y": y})))
+            cell = {"x_axis": matrix.x.name, "x": x, "y_axis": matrix.y.name, "y": y}
+            cell |= {"row": row, "column": column}
+            tiles.append(replace(tile, recipe=replace(tile.recipe, cell=cell)))
         return tiles
 
     def _previews(self, latents: torch.Tensor, plan: Plan) -> list[Image.Image]:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.recipe import Tile
 
 FORMAT = "seed-explorer-session"
-KINDS = ("grid", "refine", "compare")
+KINDS = ("grid", "refine", "compare", "vary", "travel", "matrix")
 
 
 class ManifestError(ValueError):

@@ -27,6 +27,7 @@ APP_VERSION = __version__
 APP_NAME = "seed-explorer"
 INFOTEXT_KEY = "parameters"  # AUTOMATIC1111's chunk
 RECIPE_KEY = "seed-explorer"  # ours: {"recipe": {...}, "pixels_sha256": ...}
+MATRIX_KEY = "seed-explorer-matrix"  # a matrix's labelled grid: {"cells": [recipe, ...]}
 
 # AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last line.
 A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
@@ -156,6 +157,18 @@ def png_bytes(image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION
     info = PngImagePlugin.PngInfo()
     info.add_text(INFOTEXT_KEY, infotext(recipe, app_version))
     info.add_text(RECIPE_KEY, recipe_json(image, recipe), zip=True)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
+    return buffer.getvalue()
+
+
+def grid_png_bytes(image: Image.Image, cells: list[Recipe]) -> bytes:
+    """A matrix's labelled grid as PNG: every cell's recipe (row-major) in our chunk, and the
+    first cell's infotext, as A1111 tags its X/Y plot."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(INFOTEXT_KEY, infotext(cells[0]))
+    data = {"cells": [recipe.to_dict() for recipe in cells]}
+    info.add_text(MATRIX_KEY, json.dumps(data, ensure_ascii=False), zip=True)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
     return buffer.getvalue()

@@ -220,7 +220,7 @@ class Planner:
     def _refine(self, request: RefineRequest) -> Plan:
         prompt = _prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
-        variation = _pin_variation(request)
+        variation = self._pin_variation(request)
         suffixes = self._suffixes(request.suffixes)
         for suffix in suffixes:
             _prompt("Prompt", prompt + suffix, self.limits)
@@ -288,7 +288,7 @@ class Planner:
             )
         on = {x.name, y.name}
         seed = None if axes.SEED in on else pinned_seed(request.seed)
-        variation_seed, strength = _pin_variation(request)
+        variation_seed, strength, resize_from = self._pin_variation(request)
         if (
             axes.VARIATION_STRENGTH in on
             and axes.VARIATION_SEED not in on
@@ -343,6 +343,7 @@ class Planner:
                 cell["suffix"],
                 cell["variation_seed"],
                 cell["strength"],
+                resize_from,
             )
             shared = (cell["negative_prompt"], cell["guidance_scale"])
             key = (
@@ -377,7 +378,7 @@ class Planner:
         """Also refuses a scheduler chosen twice: it would render the same image twice."""
         prompt = _prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
-        variation = _pin_variation(request)
+        variation = self._pin_variation(request)
         names = [request.schedulers] if isinstance(request.schedulers, str) else request.schedulers
         names = self._list("Schedulers", names, "a list of scheduler names")
         entries = [self._entry("Schedulers", name) for name in names]
@@ -443,6 +444,13 @@ class Planner:
             "generator_device": self.generator_device,
             "extras": self.model.family.extras(width, height, None),
         }
+
+    def _pin_variation(self, request: Pin) -> tuple[int | None, float, tuple[int, int] | None]:
+        """The pin's variation seed and strength (none at strength 0) and its resize."""
+        variation = _variation(
+            request.variation_seed, request.variation_strength, "Pinned variation"
+        )
+        return *variation, _resize_from(request.resize_from, self.limits)
 
     def _sampler(self, entry: SchedulerEntry, steps: int) -> Sampler:
         return Sampler(entry.name, self.model.registry.config(entry.name), steps)
@@ -513,11 +521,6 @@ def _one_seed(field_name: str, value: Any, missing: str = "type a seed") -> int:
         return parse_seed(text)
     except SeedError as error:
         raise RequestError(field_name, str(error)) from None
-
-
-def _pin_variation(request: Pin) -> tuple[int | None, float]:
-    """The pin's variation seed and strength; none at strength 0."""
-    return _variation(request.variation_seed, request.variation_strength, "Pinned variation")
 
 
 def _variation(seed: Any, strength: Any, field_name: str) -> tuple[int | None, float]:

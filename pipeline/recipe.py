@@ -59,8 +59,9 @@ class Recipe:
     variation_seed: int | None = None
     variation_strength: float = 0.0
     resize_from: list[int] | None = None
-    # A matrix cell's headers, {"x": "Steps: 20", "y": "seed 5"}; None: not a matrix cell.
-    cell: dict[str, str] | None = None
+    # A matrix cell: its axes, headers and place, {"x_axis": "Steps", "x": "Steps: 20",
+    # "y_axis": "Seed", "y": "Seed: 5", "row": 0, "column": 1}; None: not a matrix cell.
+    cell: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -59,10 +59,12 @@ class GridRequest(Settings):
 @dataclass(frozen=True, kw_only=True)
 class Pin(Settings):
     """A run that grows from the pinned tile takes the whole pin: its seed (a field of the
-    request) and, when the pin is a variation, its variation seed and strength."""
+    request) and, when the pin is a variation, its variation seed, strength and the size its
+    seed's noise was made at ("Resize seed from")."""
 
     variation_seed: Any = None
     variation_strength: Any = 0
+    resize_from: Any = None
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,10 @@ def test_a_matrix_cell_is_the_same_single_render(engine: Engine) -> None:
     matrix = engine.plan(request)
     assert isinstance(matrix, Matrix) and len(matrix.plans) == 2  # one call per step count
     cells = engine.render(matrix)
-    assert [c.recipe.cell for c in cells[:2]] == [
-        {"x": "Seed: 5", "y": "Steps: 1"},
-        {"x": "Seed: 9", "y": "Steps: 1"},
-    ]
+    assert cells[1].recipe.cell == {
+        **{"x_axis": "Seed", "x": "Seed: 9", "y_axis": "Steps", "y": "Steps: 1"},
+        **{"row": 0, "column": 1},
+    }
     grid = engine.run(GridRequest("a fox", "5, 9", **FAST))
     assert same(cells[2], grid[0]) and same(cells[3], grid[1])
 
