@@ -8,7 +8,16 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
-from ui import compare_tab, grid_tab, matrix_tab, refine_tab, reproduce, travel_tab, vary_tab
+from ui import (
+    compare_tab,
+    grid_tab,
+    history_tab,
+    matrix_tab,
+    refine_tab,
+    reproduce,
+    travel_tab,
+    vary_tab,
+)
 from ui.runner import Services
 from ui.shared import build_shared
 
@@ -55,6 +64,7 @@ def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = Tru
             vary_tab.build(services, shared)
             travel_tab.build(services, shared)
             matrix_tab.build(services, shared)
+            history_tab.build(services, shared)
         gr.Markdown(about_line(engine, outputs), elem_id="about")
         shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
 

@@ -63,9 +63,10 @@ def build(services: Services, shared: SharedInputs) -> None:
     own = {"x_axis": x_axis, "x_values": x_values, "y_axis": y_axis, "y_values": y_values}
     event = tabs.connect(services, tabs.MATRIX, shared, parts, own)
 
-    def draw(tiles: list[TileRef], request: gr.Request) -> Any:
+    def draw(tiles: list[TileRef], request: gr.Request) -> tuple[Any, Any]:
+        """The labelled grid, and the gallery in as many columns as the matrix has."""
         if not tiles:
-            return gr.update(value=None, visible=False)
+            return gr.update(value=None, visible=False), gr.skip()
         recipes = [tile.recipe for tile in tiles]
         columns = [r.cell["x"] for r in recipes if r.cell["row"] == 0]
         rows = [r.cell["y"] for r in recipes if r.cell["column"] == 0]
@@ -73,14 +74,14 @@ def build(services: Services, shared: SharedInputs) -> None:
         sheet = labelled_grid(images, columns, rows, footer(recipes[0]))
         path = services.folder(request.session_hash) / f"matrix-{tiles[0].entry}.png"
         path.write_bytes(grid_png_bytes(sheet, recipes))
-        return gr.update(value=str(path), visible=True)
+        return gr.update(value=str(path), visible=True), gr.update(columns=len(columns))
 
     def pin_cell(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, ...]:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
             return (gr.skip(),) * len(shared.restore_outputs())
         return restore_values(shown[evt.index])
 
-    event.then(draw, parts.tiles, grid, api_visibility="private")
+    event.then(draw, parts.tiles, [grid, parts.gallery], api_visibility="private")
     parts.gallery.select(
         pin_cell,
         parts.tiles,
