@@ -98,6 +98,11 @@ def read_variation(params: Mapping[str, str], warnings: list[str]) -> Variation:
     return Variation(seed if strength else None, strength or 0.0, resize_from)
 
 
+def noise_of(generator_device: str) -> str:
+    """The A1111 RNG that makes the noise a generator device makes here."""
+    return {"cpu": "CPU", "nv": "NV"}.get(generator_device, "GPU")
+
+
 def rng_value(source: str) -> str | None:
     """`RNG` as A1111 writes it: nothing for its default, GPU."""
     if source not in NOISE_SOURCES:

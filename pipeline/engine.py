@@ -38,7 +38,7 @@ from pipeline.plan import Item, Matrix, Plan, Planner, Request
 from pipeline.preview import latents_to_previews
 from pipeline.recipe import Provenance, Recipe, Tile, tile
 from pipeline.requests import Limits
-from pipeline.variation import start_noise, step_generator
+from pipeline.variation import nv_noise, start_noise, step_generator
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
@@ -46,6 +46,7 @@ Progress = Callable[[float, str], None]
 Preview = Callable[[int, list[Image.Image]], None]
 
 DEFAULT_MICRO_BATCH = 4
+NV = "nv"  # the generator device that makes A1111's NV noise (NVIDIA's) on the CPU
 
 
 class RenderError(RuntimeError):
@@ -191,6 +192,11 @@ class Engine:
         def source(seed: int, size: Any) -> torch.Tensor:
             generator = torch.Generator(device).manual_seed(seed)
             return torch.randn(tuple(size), generator=generator, device=device)
+
+        if device == NV:
+            # A1111's NV noise starts the image; diffusers draws step noise from a
+            # torch.Generator, so an ancestral scheduler's is the CPU generator's.
+            source, device = nv_noise, "cpu"
 
         noise = torch.stack(
             [

@@ -118,7 +118,7 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         "Model hash": recipe.model_hash,
         "Model": recipe.model_id,
         **a1111.variation_params(variation),
-        "RNG": "CPU" if recipe.generator_device == "cpu" else "GPU",
+        "RNG": a1111.noise_of(recipe.generator_device),
         "Suffix": recipe.suffix,
         "Scheduler class": recipe.scheduler_class,
         "Deterministic": "True" if recipe.deterministic else None,

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from pipeline.a1111 import noise_of
 from pipeline.engine import Hooks
 from pipeline.manifest import Manifest
 from pipeline.metadata import (
@@ -64,7 +65,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             fields = fields_from_recipe(recipe, names)
         elif infotext is not None:
             model = (engine.model.model_id, engine.model.weights_hash)
-            noise = "CPU" if engine.generator_device == "cpu" else "GPU"
+            noise = noise_of(engine.generator_device)
             fields = fields_from_infotext(infotext, names, model, noise)
         else:
             raise gr.Error(

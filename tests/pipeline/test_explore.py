@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
+from pipeline import philox
 from pipeline.engine import Engine
+from pipeline.loading import LoadedModel
+from pipeline.metadata import infotext
 from pipeline.plan import Matrix
-from pipeline.recipe import Recipe, Tile
+from pipeline.recipe import Recipe, Tile, tensor_sha256
 from pipeline.requests import (
     CompareRequest,
     GridRequest,
@@ -115,3 +119,13 @@ def test_vary_travel_and_matrix_tiles_replay_bit_exact(engine: Engine, request_)
 def test_refusals_name_the_field(engine: Engine, request_, message: str) -> None:
     with pytest.raises(RequestError, match=message):
         engine.plan(request_)
+
+
+def test_nv_noise_starts_from_a1111s_nv_noise_and_replays(tiny: LoadedModel) -> None:
+    nv = Engine(tiny, generator_device="nv")
+    tile = nv.run(VaryRequest("a fox", 5, "9", strength=0, **FAST))[0]
+    side = 64 // tiny.pipe.vae_scale_factor
+    shape = (tiny.pipe.unet.config.in_channels, side, side)
+    assert tile.recipe.noise_sha256 == tensor_sha256(torch.from_numpy(philox.randn(5, shape)))
+    assert "RNG: NV" in infotext(tile.recipe)
+    assert same(nv.replay(Recipe.from_dict(tile.recipe.to_dict())), tile)
