@@ -310,10 +310,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         engine = create_engine(args)
     except ModelLoadError as error:
-        sys.exit(
-            f"error: cannot load model {args.model!r}: {error}. Hint: check the hub id or "
-            "folder, run once online to cache it, or try the app offline with --model tiny."
+        hint = error.hint or (
+            "check the hub id or folder, run once online to cache it, or try the app offline "
+            "with --model tiny"
         )
+        sys.exit(f"error: cannot load model {args.model!r}: {error}. Hint: {hint}.")
     model = engine.model
     log.info(
         "Model %s (%s) on %s (%s), loaded in %.1f s",

@@ -113,9 +113,8 @@ class XLFamily(Family):
 
     def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
         hidden, _, pooled, _ = pipe.encode_prompt(
-            text, device=pipe._execution_device, num_images_per_prompt=1,
-            do_classifier_free_guidance=False,
-        )  # fmt: skip
+            text, device=pipe._execution_device, do_classifier_free_guidance=False
+        )
         return Embedding(hidden, pooled)
 
     def empty_negative_is_zeros(self, pipe: DiffusionPipeline) -> bool:

@@ -28,7 +28,11 @@ DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch
 
 
 class ModelLoadError(RuntimeError):
-    """A model that cannot be loaded, with one line on why."""
+    """A model that cannot be loaded, with one line on why and, where it helps, what to do."""
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.hint = hint
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,8 @@ def _build(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPip
         pipe = _from_pretrained(model, dtype, safety_checker)
         family_of(pipe)  # the class named the family; the loaded pipeline must agree
     except UnsupportedFamily as error:
-        raise ModelLoadError(str(error)) from None
+        hint = "start with a Stable Diffusion 1.x, 2.x or XL model, or try --model tiny-sdxl"
+        raise ModelLoadError(str(error), hint) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
     return pipe

@@ -20,6 +20,7 @@ from typing import Any
 from PIL import Image, PngImagePlugin
 
 from pipeline import __version__, a1111
+from pipeline.families import FAMILIES
 from pipeline.recipe import Recipe, pixels_sha256
 from pipeline.seeds import SeedError, check_seed
 
@@ -60,6 +61,9 @@ _UNDERSTOOD = {
     "Suffix",
     "Scheduler class",
     "Deterministic",
+    "Family",
+    "Native size",
+    "Size conditioning",
 }
 
 
@@ -120,6 +124,9 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         **a1111.variation_params(variation),
         "RNG": a1111.noise_of(recipe.generator_device),
         "Suffix": recipe.suffix,
+        "Family": recipe.family,
+        "Native size": recipe.native_size,
+        "Size conditioning": size_conditioning(recipe.conditioning),
         "Scheduler class": recipe.scheduler_class,
         "Deterministic": "True" if recipe.deterministic else None,
         "Version": f"{APP_NAME} {app_version}",
@@ -129,6 +136,16 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
     )
     negative = f"\n{_NEGATIVE} {recipe.negative_prompt}" if recipe.negative_prompt else ""
     return f"{recipe.prompt}{negative}\n{line}"
+
+
+def size_conditioning(conditioning: dict | None) -> str | None:
+    """SDXL's size conditioning as a line people can read (diffusers' order: height, width)."""
+    if not conditioning:
+        return None
+    (oh, ow), (top, left), (th, tw) = (
+        conditioning[key] for key in ("original_size", "crops_coords_top_left", "target_size")
+    )
+    return f"original {ow}x{oh}, crop top {top} left {left}, target {tw}x{th}"
 
 
 def recipe_json(image: Image.Image, recipe: Recipe) -> str:
@@ -251,15 +268,19 @@ def parse_infotext(text: str) -> dict[str, str]:
 def fields_from_infotext(
     text: str,
     scheduler_names: list[str],
+    family: str,
     model: tuple[str, str | None] | None = None,
     noise: str = "CPU",
 ) -> RecipeFields:
     """Fields from A1111-style text; anything missing, unreadable or not offered is a warning,
-    and so is a start noise (`noise`: ours, as A1111's RNG names it) or a model (ours: id and
-    hash) other than the image's, since either makes another image of the same settings."""
+    and so is a model family other than the loaded model's `family`, a start noise (`noise`:
+    ours, as A1111's RNG names it) or a model (ours: id and hash) other than the image's,
+    since each makes another image of the same settings."""
     params = parse_infotext(text)
     fields = RecipeFields(negative_prompt=params["Negative prompt"])
     warnings = fields.warnings
+    if params.get("Family"):
+        warnings += _family_warning(params["Family"], family)
     fields.prompt = params["Prompt"] or None
     if fields.prompt is None:
         warnings.append("no prompt in the text")
@@ -295,9 +316,10 @@ def fields_from_infotext(
     return fields
 
 
-def fields_from_recipe(recipe: Recipe, scheduler_names: list[str]) -> RecipeFields:
-    """Fields from our own recipe: exact, except a scheduler this model does not offer."""
-    warnings = []
+def fields_from_recipe(recipe: Recipe, scheduler_names: list[str], family: str) -> RecipeFields:
+    """Fields from our own recipe: exact, except a scheduler this model does not offer; a
+    model family other than the loaded model's `family` is a warning."""
+    warnings = _family_warning(recipe.family, family)
     scheduler: str | None = recipe.sampler
     if scheduler not in scheduler_names:
         warnings.append(f"scheduler {scheduler!r} is not offered for this model")
@@ -329,6 +351,16 @@ def _model_warning(params: dict[str, str], model_id: str, model_hash: str | None
         return None
     theirs = " ".join(filter(None, [name, digest and f"(hash {digest})"]))
     return f"made with model {theirs}, rendered here with {model_id}: it will differ"
+
+
+def _family_warning(rendered: str, loaded: str) -> list[str]:
+    if rendered == loaded:
+        return []
+    label = FAMILIES[rendered].label if rendered in FAMILIES else rendered
+    return [
+        f"rendered with {label}, but the loaded model is {FAMILIES[loaded].label}: "
+        "the same seed makes another image here"
+    ]
 
 
 def _text_chunk(image: Image.Image, key: str) -> str | None:

@@ -204,7 +204,7 @@ class Planner:
             "width": width,
             "height": height,
             "generator_device": recipe.generator_device,
-            "extras": self.model.family.extras(width, height, recipe.conditioning),
+            "extras": self.model.family.extras(width, height, _conditioning(recipe, limits)),
         }
         if recipe.lockstep is None:
             return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
@@ -653,6 +653,26 @@ def _group(recipe: Recipe, own: Sampler, limits: Limits) -> tuple[tuple[Sampler,
             f"schedulers per call must be a whole number 1..{recipe.batch_size}, got {per_call!r}",
         )
     return tuple(samplers), per_call
+
+
+def _conditioning(recipe: Recipe, limits: Limits) -> dict[str, Any] | None:
+    """A recipe's size conditioning (SDXL): three (height, width)-like pairs of sides within
+    the limits, or none at all."""
+    recorded = recipe.conditioning
+    if recorded is None:
+        return None
+    keys = ("original_size", "crops_coords_top_left", "target_size")
+    pairs = [recorded.get(key) for key in keys] if isinstance(recorded, dict) else []
+    if len(pairs) != 3 or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and all(_is_whole(side) and 0 <= side <= limits.max_side * 4 for side in pair)
+        for pair in pairs
+    ):
+        raise RequestError(
+            "Size conditioning", f"must give {', '.join(keys)} as pairs of sides, got {recorded!r}"
+        )
+    return recorded
 
 
 def _pixels(tiles: int, width: int, height: int, limits: Limits) -> None:

@@ -147,6 +147,20 @@ def _text_config(arch: RandomArchitecture, tokenizer: CLIPTokenizer, **extra) ->
     )
 
 
+def _unet(arch: RandomArchitecture, **extra) -> UNet2DConditionModel:
+    return UNet2DConditionModel(
+        block_out_channels=arch.unet_channels,
+        layers_per_block=2,
+        sample_size=arch.sample_size,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=arch.unet_down,
+        up_block_types=arch.unet_up,
+        norm_num_groups=32,
+        **extra,
+    )
+
+
 def _vae(arch: RandomArchitecture, **extra) -> AutoencoderKL:
     levels = len(arch.vae_channels)
     return AutoencoderKL(
@@ -169,17 +183,7 @@ def build_random_pipeline(
     tokenizer = _tokenizer()
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_WEIGHTS_SEED)
-        unet = UNet2DConditionModel(
-            block_out_channels=arch.unet_channels,
-            layers_per_block=2,
-            sample_size=arch.sample_size,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=arch.unet_down,
-            up_block_types=arch.unet_up,
-            cross_attention_dim=arch.text_width,
-            norm_num_groups=32,
-        )
+        unet = _unet(arch, cross_attention_dim=arch.text_width)
         vae = _vae(arch)
         text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
     pipe = StableDiffusionPipeline(
@@ -207,14 +211,8 @@ def build_random_xl_pipeline(arch: RandomArchitecture) -> StableDiffusionXLPipel
     time_dim = 8
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(_WEIGHTS_SEED)
-        unet = UNet2DConditionModel(
-            block_out_channels=arch.unet_channels,
-            layers_per_block=2,
-            sample_size=arch.sample_size,
-            in_channels=4,
-            out_channels=4,
-            down_block_types=arch.unet_down,
-            up_block_types=arch.unet_up,
+        unet = _unet(
+            arch,
             attention_head_dim=(2, 4),
             use_linear_projection=True,
             addition_embed_type="text_time",
@@ -222,7 +220,6 @@ def build_random_xl_pipeline(arch: RandomArchitecture) -> StableDiffusionXLPipel
             transformer_layers_per_block=(1, 2),
             projection_class_embeddings_input_dim=6 * time_dim + arch.text_width,
             cross_attention_dim=2 * arch.text_width,
-            norm_num_groups=32,
         )
         vae = _vae(arch, force_upcast=True, scaling_factor=SDXL_VAE_SCALING)
         text_encoder = CLIPTextModel(_text_config(arch, tokenizer))

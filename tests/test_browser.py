@@ -255,9 +255,9 @@ def test_a_run_shows_per_step_progress(page: Page) -> None:
     textbox(page, "seeds").fill("0-3")
     page.locator("#grid-run").click()
 
-    # PNDM runs one extra warm-up step, so its progress counts to 31.
+    # Steps, not model evaluations (PNDM makes one more evaluation than its 30 steps).
     progress = page.locator("#grid-status").filter(
-        has_text=re.compile(r"PNDM: step \d+/31 · \d+% · about \d+ s left")
+        has_text=re.compile(r"PNDM: step \d+/30 · \d+% · about \d+ s left")
     )
     expect(progress).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     previews = captions(page, "grid-gallery").filter(has_text=re.compile(r"^seed \d · preview$"))

@@ -60,13 +60,13 @@ def build(services: Services, shared: SharedInputs) -> None:
             _, recipe, infotext = read_png(path)
         except (OSError, MetadataError) as error:
             raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
-        names = engine.model.registry.names
+        names, family = engine.model.registry.names, engine.model.family.name
         if recipe is not None:
-            fields = fields_from_recipe(recipe, names)
+            fields = fields_from_recipe(recipe, names, family)
         elif infotext is not None:
             model = (engine.model.model_id, engine.model.weights_hash)
             noise = noise_of(engine.generator_device)
-            fields = fields_from_infotext(infotext, names, model, noise)
+            fields = fields_from_infotext(infotext, names, family, model, noise)
         else:
             raise gr.Error(
                 "Load a recipe: this PNG carries no recipe or generation parameters",

@@ -87,7 +87,7 @@ def test_infotext_is_a1111_layout_in_a1111_order() -> None:
         "a lighthouse at dusk",
         "Negative prompt: blurry",
         "Steps: 20, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7.5, Seed: 8, "
-        "Size: 64x64, Model hash: 0123456789, Model: tiny, RNG: CPU, "
+        "Size: 64x64, Model hash: 0123456789, Model: tiny, RNG: CPU, Family: sd1, "
         "Scheduler class: DPMSolverMultistepScheduler, Version: seed-explorer 0.3.0",
     ]
 
@@ -134,12 +134,34 @@ def test_a1111s_own_pattern_reads_every_value_back(prompt: str, suffix: str, mod
         "Model": model_id,
         "RNG": "CPU",
         "Suffix": suffix,
+        "Family": "sd1",
         "Scheduler class": "DPMSolverMultistepScheduler",
         "Version": "seed-explorer 0.3.0",
     }
     params = a1111_params(infotext(recipe))
     assert params == expected
     assert list(params) == list(expected)
+
+
+def test_an_sdxl_tile_says_its_family_native_size_and_size_conditioning() -> None:
+    conditioning = {
+        "original_size": [768, 1024],
+        "crops_coords_top_left": [0, 16],
+        "target_size": [768, 1024],
+    }
+    recipe = sample_recipe(family="sdxl", native_size=1024, conditioning=conditioning)
+    params = a1111_params(infotext(recipe))
+    assert (params["Family"], params["Native size"]) == ("sdxl", "1024")
+    assert params["Size conditioning"] == "original 1024x768, crop top 0 left 16, target 1024x768"
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sdxl")
+    assert not any("not applied" in warning for warning in fields.warnings)
+    # Loaded into another family: the fields still fill in, with a word on why pixels differ.
+    elsewhere = fields_from_recipe(recipe, NAMES, "sd1").warnings
+    assert elsewhere == [
+        "rendered with Stable Diffusion XL, but the loaded model is Stable Diffusion 1.x: "
+        "the same seed makes another image here"
+    ]
+    assert fields_from_infotext(infotext(recipe), NAMES, "sd1").warnings[0] == elsewhere[0]
 
 
 def test_infotext_round_trip() -> None:
@@ -149,7 +171,7 @@ def test_infotext_round_trip() -> None:
     parsed = parse_infotext(infotext(recipe))
     assert parsed["Prompt"] == recipe.prompt
     assert parsed["Negative prompt"] == recipe.negative_prompt
-    fields = fields_from_infotext(infotext(recipe), NAMES)
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sd1")
     assert fields == metadata.RecipeFields(
         prompt=recipe.prompt,
         negative_prompt=recipe.negative_prompt,
@@ -166,7 +188,7 @@ def test_infotext_round_trip() -> None:
 @pytest.mark.parametrize("name", NAMES)
 def test_every_offered_scheduler_survives_the_infotext(name: str) -> None:
     recipe = sample_recipe(sampler=name, scheduler_config=REGISTRY.config(name))
-    assert fields_from_infotext(infotext(recipe), NAMES).scheduler == name
+    assert fields_from_infotext(infotext(recipe), NAMES, "sd1").scheduler == name
 
 
 A1111_MULTILINE = """\
@@ -192,7 +214,7 @@ GPU_NOISE = (
 
 
 def test_a1111_multiline_prompt_and_schedule_type() -> None:
-    fields = fields_from_infotext(A1111_MULTILINE, NAMES)
+    fields = fields_from_infotext(A1111_MULTILINE, NAMES, "sd1")
     assert fields.prompt == "masterpiece, best quality, 1girl,\nstanding in a field of flowers"
     assert fields.negative_prompt == "lowres, bad anatomy,\nworst quality"
     assert (fields.seed, fields.steps, fields.guidance_scale) == (3216549870, 28, 7.0)
@@ -205,7 +227,7 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
     params = parse_infotext(A1111_EXTRAS)
     assert params["ADetailer prompt"] == "smiling, detailed eyes"
     assert params["Lora hashes"] == "add_detail: 7c6bad76eb54"
-    fields = fields_from_infotext(A1111_EXTRAS, NAMES)
+    fields = fields_from_infotext(A1111_EXTRAS, NAMES, "sd1")
     assert (fields.prompt, fields.negative_prompt) == ("a castle on a hill", "")
     assert fields.scheduler == "Euler a"
     assert fields.warnings == [
@@ -232,7 +254,7 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
 )
 def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
     text = f"a cat\nSteps: 20, {sampler_text}, CFG scale: 7, Seed: 1, Size: 512x512"
-    assert fields_from_infotext(text, NAMES).scheduler == expected
+    assert fields_from_infotext(text, NAMES, "sd1").scheduler == expected
 
 
 @pytest.mark.parametrize(
@@ -248,7 +270,7 @@ def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
 )
 def test_a1111_samplers_we_do_not_offer_are_warnings_not_guesses(sampler_text: str) -> None:
     text = f"a cat\nSteps: 20, {sampler_text}, CFG scale: 7, Seed: 1, Size: 512x512"
-    fields = fields_from_infotext(text, NAMES)
+    fields = fields_from_infotext(text, NAMES, "sd1")
     assert fields.scheduler is None
     assert len(fields.warnings) == 2
     assert "not offered" in fields.warnings[0]
@@ -256,7 +278,9 @@ def test_a1111_samplers_we_do_not_offer_are_warnings_not_guesses(sampler_text: s
 
 
 def test_missing_and_unreadable_fields_are_warnings() -> None:
-    fields = fields_from_infotext("a cat\nSteps: twenty, CFG scale: 7, Seed: -1, Size: big", NAMES)
+    fields = fields_from_infotext(
+        "a cat\nSteps: twenty, CFG scale: 7, Seed: -1, Size: big", NAMES, "sd1"
+    )
     assert (fields.prompt, fields.steps, fields.seed, fields.width) == ("a cat", None, None, None)
     assert fields.guidance_scale == 7.0
     assert fields.warnings[0].startswith("Seed: seed -1 is outside")
@@ -265,7 +289,7 @@ def test_missing_and_unreadable_fields_are_warnings() -> None:
 
 
 def test_text_without_a_settings_line_is_all_prompt() -> None:
-    fields = fields_from_infotext("a cat, sitting\non a mat", NAMES)
+    fields = fields_from_infotext("a cat, sitting\non a mat", NAMES, "sd1")
     assert fields.prompt == "a cat, sitting\non a mat"
     assert fields.warnings == ["no Seed", "no Steps", "no CFG scale", "no Size", "no Sampler"]
 
@@ -284,10 +308,10 @@ def test_png_chunks_survive_write_and_read(tmp_path: Path) -> None:
 def test_our_recipe_wins_over_the_infotext(tmp_path: Path) -> None:
     recipe = sample_recipe(prompt="  spaces kept  ", sampler="DEIS")
     _, read_recipe, text = read_png(write_png(tmp_path / "tile.png", sample_image(), recipe))
-    exact = fields_from_recipe(read_recipe, NAMES)
+    exact = fields_from_recipe(read_recipe, NAMES, "sd1")
     assert (exact.prompt, exact.scheduler, exact.warnings) == ("  spaces kept  ", "DEIS", [])
-    assert fields_from_infotext(text, NAMES).prompt == "spaces kept"  # A1111 strips lines
-    unknown = fields_from_recipe(sample_recipe(sampler="LCM"), NAMES)
+    assert fields_from_infotext(text, NAMES, "sd1").prompt == "spaces kept"  # A1111 strips lines
+    unknown = fields_from_recipe(sample_recipe(sampler="LCM"), NAMES, "sd1")
     assert unknown.scheduler is None
     assert unknown.warnings == ["scheduler 'LCM' is not offered for this model"]
 
@@ -309,7 +333,7 @@ def write_a1111_png(path: Path) -> Path:
 def test_an_a1111_png_reads_through_its_infotext(tmp_path: Path) -> None:
     _, recipe, text = read_png(write_a1111_png(tmp_path / "a1111.png"))
     assert (recipe, text) == (None, A1111_MULTILINE)
-    assert fields_from_infotext(text, NAMES).scheduler == "DPM++ 2M Karras"
+    assert fields_from_infotext(text, NAMES, "sd1").scheduler == "DPM++ 2M Karras"
     assert read_png(write_png_with_chunks(tmp_path / "plain.png", {}))[1:] == (None, None)
 
 
@@ -384,24 +408,24 @@ def test_a1111s_pattern_reads_a_variation_and_it_comes_back() -> None:
     assert (params["Variation seed"], params["Variation seed strength"]) == ("17", "0.3")
     assert params["Seed resize from"] == "512x768"
     assert list(params).index("Variation seed") == list(params).index("Model") + 1
-    fields = fields_from_infotext(infotext(recipe), NAMES)
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sd1")
     assert (fields.variation_seed, fields.variation_strength) == (17, 0.3)
     assert fields.resize_from == (512, 768) and fields.warnings == []
     assert "Variation seed" not in infotext(sample_recipe(variation_seed=17))  # strength 0
-    ours = fields_from_recipe(recipe, NAMES)
+    ours = fields_from_recipe(recipe, NAMES, "sd1")
     assert (ours.variation_seed, ours.variation_strength, ours.resize_from) == (17, 0.3, (512, 768))
 
 
 def test_another_model_or_noise_source_is_a_warning() -> None:
     text = infotext(sample_recipe(model_id="v1-5-pruned-emaonly", model_hash="6ce0161689"))
     same = fields_from_infotext(
-        text, NAMES, ("models/v1-5-pruned-emaonly.safetensors", "6ce0161689")
+        text, NAMES, "sd1", ("models/v1-5-pruned-emaonly.safetensors", "6ce0161689")
     )
     assert same.warnings == []
-    other = fields_from_infotext(text, NAMES, ("tiny", "0123456789"))
+    other = fields_from_infotext(text, NAMES, "sd1", ("tiny", "0123456789"))
     assert other.warnings == [
         "made with model v1-5-pruned-emaonly (hash 6ce0161689), rendered here with tiny: "
         "it will differ"
     ]
-    nv = fields_from_infotext(text.replace("RNG: CPU", "RNG: NV"), NAMES)
+    nv = fields_from_infotext(text.replace("RNG: CPU", "RNG: NV"), NAMES, "sd1")
     assert nv.warnings == ["made with NV noise, rendered here with CPU noise: it will differ"]

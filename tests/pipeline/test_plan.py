@@ -246,6 +246,7 @@ def test_a_recipe_is_planned_as_the_call_that_rendered_it() -> None:
         ({"batch_size": 0, "batch_index": 0}, "Batch size", "got 0"),
         ({"batch_index": 16}, "Batch index", "0..15, got 16"),
         ({"width": 1024, "height": 1024}, "Size", "16 tiles at 1024x1024"),
+        ({"conditioning": {"original_size": [64, 64]}}, "Size conditioning", "pairs of sides"),
     ],
 )
 def test_a_recipe_from_a_dropped_png_gets_a_requests_limits(
