@@ -129,3 +129,15 @@ def test_nv_noise_starts_from_a1111s_nv_noise_and_replays(tiny: LoadedModel) -> 
     assert tile.recipe.noise_sha256 == tensor_sha256(torch.from_numpy(philox.randn(5, shape)))
     assert "RNG: NV" in infotext(tile.recipe)
     assert same(nv.replay(Recipe.from_dict(tile.recipe.to_dict())), tile)
+
+
+def test_prompt_sr_and_suffix_cells_are_the_prompts_a1111_makes(engine: Engine) -> None:
+    request = MatrixRequest(
+        "a red fox", 5, "Prompt S/R", "red, blue", "Suffix", ", day\n, night", negative_prompt="red"
+    )
+    matrix = engine.plan(request)
+    prompts = [matrix.plans[p].items[i].prompt for p, i in matrix.cells]
+    assert prompts == ["a red fox, day", "a blue fox, day", "a red fox, night", "a blue fox, night"]
+    negatives = [matrix.plans[p].negative_prompt for p, _ in matrix.cells]
+    assert negatives == ["red", "blue", "red", "blue"]  # replaced there too: two calls
+    assert len(matrix.plans) == 2 and matrix.labels(3) == ("blue", ", night")
