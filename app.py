@@ -187,10 +187,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--generator-device",
-        choices=["cpu", "model"],
+        choices=["cpu", "model", "nv"],
         default=_env("SEED_EXPLORER_GENERATOR_DEVICE", default="cpu"),
         help="where seeds make their noise: cpu gives the same image for a seed on any "
-        "machine; model uses the model's device; env SEED_EXPLORER_GENERATOR_DEVICE",
+        "machine; model uses the model's device; nv makes an NVIDIA GPU's noise on the CPU, "
+        "as A1111's NV RNG does; env SEED_EXPLORER_GENERATOR_DEVICE",
     )
     _switch(
         parser,

@@ -20,6 +20,8 @@ from pipeline.recipe import Recipe
 from pipeline.requests import Limits, RequestError
 
 log = logging.getLogger("seed_explorer")
+# Noise that is the same on any machine: CPU generators, and A1111's NV noise made on the CPU.
+PORTABLE = ("cpu", "nv")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class EngineSettings:
     safety_checker: bool = True
     attention_slicing: bool = False
     compile: bool = False
-    generator_device: str = "cpu"  # "cpu", or "model": the model's own device
+    generator_device: str = "cpu"  # "cpu", "nv" (A1111's NV noise), or "model": its device
     micro_batch: int | None = DEFAULT_MICRO_BATCH
     limits: Limits = field(default_factory=Limits)
     fall_back_to_tiny: bool = False  # the default model, not one a user named
@@ -51,7 +53,9 @@ class EngineSettings:
             safety_checker=recipe.safety_checker,
             attention_slicing=bool(speedups.get("attention_slicing")),
             compile=bool(speedups.get("compile")),
-            generator_device="cpu" if recipe.generator_device == "cpu" else "model",
+            generator_device=recipe.generator_device
+            if recipe.generator_device in PORTABLE
+            else "model",
             config=recipe.model_config,
             loras=tuple(LoraSpec(lora["source"], lora["weight"]) for lora in recipe.loras),
         )
@@ -86,7 +90,8 @@ def build_engine(settings: EngineSettings) -> Engine:
         accel.attention_kind(model.pipe),
         *("on" if on else "off" for on in speedups.as_dict().values()),
     )
-    generator_device = "cpu" if settings.generator_device == "cpu" else model.device
+    generator_device = settings.generator_device
+    generator_device = generator_device if generator_device in PORTABLE else model.device
     engine = Engine(model, settings.limits, generator_device, settings.micro_batch, speedups)
     try:
         engine.planner.defaults()  # a default that cannot run stops start-up, not every run

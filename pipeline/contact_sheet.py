@@ -89,6 +89,68 @@ def contact_sheet(
     return sheet
 
 
+def labelled_grid(
+    images: list[Image.Image],
+    columns: list[str],
+    rows: list[str],
+    footer: list[str],
+) -> Image.Image:
+    """A matrix as A1111's X/Y plot draws it: the cells row-major under column headers, each
+    row after its header, the fixed settings wrapped below."""
+    if len(images) != len(columns) * len(rows):
+        raise ValueError(f"{len(images)} images for {len(columns)} x {len(rows)} cells")
+    scale = tile_scale(images)
+    cell_w = max(image.width for image in images) * scale
+    cell_h = max(image.height for image in images) * scale
+    font = ImageFont.load_default(size=font_px(cell_w))
+    line_h = _line_height(font)
+    gap = max(4, line_h // 2)
+    header_w = min(max(round(font.getlength(label)) for label in rows) + 2 * gap, 2 * cell_w)
+    header_h = line_h + gap
+    width = header_w + len(columns) * (cell_w + gap) + gap
+    footer_lines = [line for text in footer for line in wrap(text, font, width - 2 * gap)]
+    grid_h = header_h + len(rows) * (cell_h + gap) + gap
+    sheet = Image.new("RGB", (width, grid_h + len(footer_lines) * line_h + gap), BACKGROUND)
+    draw = ImageDraw.Draw(sheet)
+    for column, label in enumerate(columns):
+        text = fit(label, font, cell_w)
+        x = (
+            header_w
+            + column * (cell_w + gap)
+            + (cell_w - round(draw.textlength(text, font=font))) // 2
+        )
+        draw.text((x, gap // 2), text, font=font, fill=LABEL_INK)
+    for row, label in enumerate(rows):
+        y = header_h + row * (cell_h + gap)
+        text = fit(label, font, header_w - 2 * gap)
+        draw.text((gap, y + (cell_h - line_h) // 2), text, font=font, fill=LABEL_INK)
+        for column in range(len(columns)):
+            tile = images[row * len(columns) + column].convert("RGB")
+            if scale > 1:
+                tile = tile.resize(
+                    (tile.width * scale, tile.height * scale), Image.Resampling.NEAREST
+                )
+            sheet.paste(tile, (header_w + column * (cell_w + gap), y))
+    for number, line in enumerate(footer_lines):
+        draw.text((gap, grid_h + number * line_h), line, font=font, fill=FOOTER_INK)
+    return sheet
+
+
+def animated_webp(images: list[Image.Image], path: Path, frame_ms: int = 250) -> Path:
+    """Seed travel as one looping animated WebP, lossless so each frame is the tile."""
+    first, *rest = [image.convert("RGB") for image in images]
+    first.save(
+        path,
+        format="WEBP",
+        save_all=True,
+        append_images=rest,
+        duration=frame_ms,
+        loop=0,
+        lossless=True,
+    )
+    return path
+
+
 def default_columns(count: int) -> int:
     """AUTOMATIC1111's grid shape: round(sqrt(n)) rows, as many columns as that needs."""
     rows = max(1, round(math.sqrt(count)))

@@ -28,18 +28,17 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from diffusers.utils.torch_utils import randn_tensor
 from PIL import Image
 
 from pipeline import __version__, lockstep
 from pipeline.accel import Speedups, slice_vae
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
-from pipeline.plan import Item, Plan, Planner, Request
+from pipeline.plan import Item, Matrix, Plan, Planner, Request
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
 from pipeline.recipe import Provenance, Recipe, Tile, tile
 from pipeline.requests import Limits
-from pipeline.seeds import generators
+from pipeline.variation import nv_noise, start_noise, step_generator
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
@@ -51,6 +50,7 @@ Preview = Callable[[int, list[Image.Image]], None]
 Offer = Callable[[Callable[[], torch.Tensor]], object]
 
 DEFAULT_MICRO_BATCH = 4
+NV = "nv"  # the generator device that makes A1111's NV noise (NVIDIA's) on the CPU
 
 
 class RenderError(RuntimeError):
@@ -147,12 +147,12 @@ class Engine:
     def generator_device(self) -> str:
         return self.planner.generator_device
 
-    def plan(self, request: Request) -> Plan:
+    def plan(self, request: Request) -> Plan | Matrix:
         """The request's plan, or a RequestError naming the field (pipeline/plan.py)."""
         return self.planner.plan(request)
 
     def run(self, request: Request, hooks: Hooks | None = None) -> list[Tile]:
-        """Plan a grid, refinement or comparison, and render it."""
+        """Plan a run and render it."""
         return self.render(self.plan(request), hooks)
 
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
@@ -160,7 +160,7 @@ class Engine:
         machine and software."""
         return self.render(self.planner.replay(recipe), hooks)[recipe.batch_index]
 
-    def render(self, plan: Plan, hooks: Hooks | None = None) -> list[Tile]:
+    def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
         """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""
         hooks = hooks or Hooks()
         with self._lock:
@@ -170,8 +170,11 @@ class Engine:
                 self.provenance = replace(
                     self.provenance, device_name=_device_name(self.model.device)
                 )
-            previewer = self._previewer(plan, hooks)
+            # A matrix previews each of its plans with a previewer of its own.
+            previewer = None if isinstance(plan, Matrix) else self._previewer(plan, hooks)
             try:
+                if isinstance(plan, Matrix):
+                    return self._matrix(plan, hooks)
                 if plan.lockstep:
                     return self._lockstep(plan, hooks, previewer)
                 return self._batched(plan, hooks, previewer)
@@ -195,21 +198,43 @@ class Engine:
         return view
 
     def _noise(
-        self, seeds: list[int], plan: Plan
+        self, items: list[Item], plan: Plan
     ) -> tuple[list[torch.Generator], torch.Tensor, torch.Tensor]:
-        """Each image's starting noise from its own generator, as diffusers draws it, but always
-        in float32 (then cast to the model's dtype): a seed's noise is the same whatever the
-        precision. Returns the generators, the noise as drawn, and the model's latents."""
+        """Each image's start noise, always in float32 (then cast to the model's dtype): a
+        seed's noise is the same whatever the precision. Without a variation it is what
+        diffusers draws from the image's own generator; with one, A1111's blend of the seed's
+        and the variation seed's (pipeline/variation.py). Either way the generator an
+        ancestral scheduler then draws from is the seed's, past that first draw. Returns the
+        generators, the noise, and the model's latents."""
         pipe = self.model.pipe
         scale = pipe.vae_scale_factor
-        shape = (
-            len(seeds),
-            pipe.unet.config.in_channels,
-            plan.height // scale,
-            plan.width // scale,
-        )
-        gens = generators(seeds, plan.generator_device)
-        noise = randn_tensor(shape, generator=gens, device=pipe.device, dtype=torch.float32)
+        shape = (pipe.unet.config.in_channels, plan.height // scale, plan.width // scale)
+        device = plan.generator_device
+
+        def source(seed: int, size: Any) -> torch.Tensor:
+            generator = torch.Generator(device).manual_seed(seed)
+            return torch.randn(tuple(size), generator=generator, device=device)
+
+        if device == NV:
+            # A1111's NV noise starts the image; diffusers draws step noise from a
+            # torch.Generator, so an ancestral scheduler's is the CPU generator's.
+            source, device = nv_noise, "cpu"
+
+        noise = torch.stack(
+            [
+                start_noise(
+                    item.seed,
+                    shape,
+                    source,
+                    item.variation_seed,
+                    item.strength,
+                    item.resize_from,
+                    scale,
+                )
+                for item in items
+            ]
+        ).to(pipe.device)
+        gens = [step_generator(item.seed, shape, device) for item in items]
         return gens, noise, noise.to(pipe.unet.dtype)
 
     def _previewer(self, plan: Plan, hooks: Hooks) -> Previewer | None:
@@ -255,7 +280,7 @@ class Engine:
             raise Stopped("Stopped before it started")
         sampler = plan.samplers[0]
         view = self._view(sampler.config)
-        gens, noise, latents = self._noise([item.seed for item in items], plan)
+        gens, noise, latents = self._noise(items, plan)
 
         def on_step_end(pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict) -> dict:
             done = step + 1
@@ -324,7 +349,7 @@ class Engine:
         lanes = []
         for sampler in plan.samplers:
             # Each lane its own generator, advanced past the same initial noise.
-            gens, noise, latents = self._noise([item.seed], plan)
+            gens, noise, latents = self._noise([item], plan)
             view = self._view(sampler.config)
             lanes.append(lockstep.start(view, sampler.steps, gens, latents, prompt, negative))
         total = sum(lane.evaluations for lane in lanes)
@@ -362,6 +387,43 @@ class Engine:
                 zip(images, plan.samplers, lanes, flags, strict=True)
             )
         ]
+
+    def _matrix(self, matrix: Matrix, hooks: Hooks) -> list[Tile]:
+        """Each of the matrix's plans in turn, its tiles put in their cells (row-major) and
+        stamped with their headers; previews go to their cells as they come."""
+        rendered: list[list[Tile]] = []
+        done = 0
+        for number, plan in enumerate(matrix.plans):
+            cells = [i for i, (which, _) in enumerate(matrix.cells) if which == number]
+            part = hooks.part(done / matrix.tiles, plan.tiles / matrix.tiles)
+            part.preview = part.preview and _to_cells(part.preview, cells)
+            previewer = self._previewer(plan, part)
+            render = self._lockstep if plan.lockstep else self._batched
+            try:
+                rendered.append(render(plan, part, previewer))
+            finally:
+                if previewer is not None:
+                    previewer.close()
+            done += plan.tiles
+        tiles = []
+        for index, (which, place) in enumerate(matrix.cells):
+            tile = rendered[which][place]
+            row, column = divmod(index, len(matrix.x.values))
+            x, y = matrix.labels(index)
+            cell = {"x_axis": matrix.x.name, "x": x, "y_axis": matrix.y.name, "y": y}
+            cell |= {"row": row, "column": column}
+            tiles.append(replace(tile, recipe=replace(tile.recipe, cell=cell)))
+        return tiles
+
+
+def _to_cells(preview: Preview, cells: list[int]) -> Preview:
+    """A plan's previews sent to the matrix cells its tiles fill."""
+
+    def send(first: int, images: list[Image.Image]) -> None:
+        for offset, image in enumerate(images):
+            preview(cells[first + offset], [image])
+
+    return send
 
 
 def _steps_done(pipe: DiffusionPipeline, evaluations: int) -> int:

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from pipeline.recipe import Tile
 
 FORMAT = "seed-explorer-session"
-KINDS = ("grid", "refine", "compare")
+KINDS = ("grid", "refine", "compare", "vary", "travel", "matrix")
 
 
 class ManifestError(ValueError):
@@ -100,6 +100,66 @@ class Manifest:
             {"id": pin_id, "kind": "pin", **self._now(), "parent": tile, "tiles": []}
         )
         return pin_id
+
+    @classmethod
+    def from_json(cls, text: str) -> Manifest:
+        """A manifest written by `to_json` (an exported session), checked entry by entry so
+        that its lineage points only at what it holds; a session goes on from it."""
+        try:
+            data = json.loads(text)
+        except ValueError as error:
+            raise ManifestError(f"cannot read the manifest: {error}") from None
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            raise ManifestError(f"not a {FORMAT} manifest")
+        entries = data.get("entries")
+        if not isinstance(entries, list):
+            raise ManifestError("the manifest has no list of entries")
+        manifest = cls(str(data.get("model", "")), str(data.get("app_version", APP_VERSION)))
+        for number, entry in enumerate(entries, start=1):
+            if not isinstance(entry, dict) or entry.get("id") != number:
+                raise ManifestError(f"entry {number} is missing or out of order")
+            if entry.get("kind") not in (*KINDS, "pin") or not isinstance(entry.get("tiles"), list):
+                raise ManifestError(f"entry {number} has no known kind or no tiles")
+            parent = entry.get("parent")
+            if parent is not None:
+                try:
+                    manifest._check_tile(parent["entry"], parent["tile"])
+                except (KeyError, TypeError):
+                    raise ManifestError(f"entry {number} has a malformed parent") from None
+            for tile in entry["tiles"]:
+                try:
+                    Recipe.from_dict(tile["recipe"])
+                except (KeyError, TypeError) as error:
+                    raise ManifestError(f"entry {number} has a malformed tile: {error!r}") from None
+            manifest.entries.append(entry)
+        return manifest
+
+    def tree(self) -> list[tuple[int, dict[str, Any]]]:
+        """The session as its lineage, depth first: (depth, entry) for every entry.
+
+        A pin hangs under the run whose tile it pinned; a run grown from a tile hangs under
+        the last pin of that tile before it (under the tile's run if it was never pinned).
+        """
+        children: dict[int | None, list[dict[str, Any]]] = {}
+        pins: dict[tuple[int, int], int] = {}
+        for entry in self.entries:
+            parent = entry["parent"]
+            owner = None
+            if parent is not None:
+                tile = (parent["entry"], parent["tile"])
+                owner = parent["entry"] if entry["kind"] == "pin" else pins.get(tile, tile[0])
+                if entry["kind"] == "pin":
+                    pins[tile] = entry["id"]
+            children.setdefault(owner, []).append(entry)
+        ordered: list[tuple[int, dict[str, Any]]] = []
+
+        def visit(owner: int | None, depth: int) -> None:
+            for entry in children.get(owner, []):
+                ordered.append((depth, entry))
+                visit(entry["id"], depth + 1)
+
+        visit(None, 0)
+        return ordered
 
     def to_json(self) -> str:
         return json.dumps({**self.header, "entries": self.entries}, indent=1, ensure_ascii=False)

@@ -19,7 +19,7 @@ from typing import Any
 
 from PIL import Image, PngImagePlugin
 
-from pipeline import __version__
+from pipeline import __version__, a1111
 from pipeline.families import FAMILIES
 from pipeline.recipe import Recipe, pixels_sha256
 from pipeline.seeds import SeedError, check_seed
@@ -28,25 +28,23 @@ APP_VERSION = __version__
 APP_NAME = "seed-explorer"
 INFOTEXT_KEY = "parameters"  # AUTOMATIC1111's chunk
 RECIPE_KEY = "seed-explorer"  # ours: {"recipe": {...}, "pixels_sha256": ...}
+MATRIX_KEY = "seed-explorer-matrix"  # a matrix's labelled grid: {"cells": [recipe, ...]}
 
 # AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last line.
 A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _SIZE = re.compile(r"^(\d+)x(\d+)$")
 _NEGATIVE = "Negative prompt:"
 
-# Our display name -> (A1111 sampler, A1111 schedule type). Since A1111 1.9 the schedule is a
-# field of its own, and its "Automatic" schedule for DPM++ 2M is Karras: a plain DPM++ 2M
-# says Uniform so that A1111 does not quietly render it with Karras sigmas.
-_TO_A1111: dict[str, tuple[str, str | None]] = {
-    "DPM++ 2M": ("DPM++ 2M", "Uniform"),
-    "DPM++ 2M Karras": ("DPM++ 2M", "Karras"),
-    "DPM++ 2M SDE": ("DPM++ 2M SDE", "Uniform"),
-    "PNDM": ("PLMS", None),
-    # A1111's schedule for SD-Turbo and SDXL-Lightning: timesteps from the very end, as
-    # diffusers' "trailing" spacing.
-    "Euler trailing": ("Euler", "SGM Uniform"),
-    "Euler a trailing": ("Euler a", "SGM Uniform"),
-    "DDIM trailing": ("DDIM", "SGM Uniform"),
+# Our display name -> A1111's sampler, where they differ; the schedule is a field of its own
+# since A1111 1.9 (pipeline/a1111.py says when it must be written).
+_TO_A1111 = {
+    "DPM++ 2M Karras": "DPM++ 2M",
+    "PNDM": "PLMS",
+    # A1111's schedule for SD-Turbo and SDXL-Lightning is "SGM Uniform": timesteps from the
+    # very end, as diffusers' "trailing" spacing.
+    "Euler trailing": "Euler",
+    "Euler a trailing": "Euler a",
+    "DDIM trailing": "DDIM",
 }
 _FROM_A1111 = {"PLMS": "PNDM"}
 _SGM_UNIFORM_OF = {
@@ -56,9 +54,6 @@ _SGM_UNIFORM_OF = {
 }
 # A1111's extra-network tags, which it strips from the prompt before encoding it.
 _LORA_TAG = re.compile(r"\s*<lora:[^<>]*>")
-# The schedule A1111 means by "Automatic" where it is not the sampler's plain one.
-_A1111_AUTOMATIC = {"DPM++ 2M": "Karras", "DPM++ 2M SDE": "Exponential"}
-_PLAIN_SCHEDULES = {"Uniform", "Automatic"}
 _KARRAS_OF = {"DPM++ 2M": "DPM++ 2M Karras"}
 
 # Keys that either become a field or say nothing about how the pixels were made.
@@ -75,6 +70,9 @@ _UNDERSTOOD = {
     "Model",
     "RNG",
     "Version",
+    a1111.VARIATION_SEED,
+    a1111.VARIATION_STRENGTH,
+    a1111.SEED_RESIZE_FROM,
     "Suffix",
     "Scheduler class",
     "Deterministic",
@@ -101,6 +99,9 @@ class RecipeFields:
     height: int | None = None
     scheduler: str | None = None  # one of the offered display names, never a guess
     warnings: list[str] = field(default_factory=list)
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    resize_from: tuple[int, int] | None = None  # (width, height)
 
 
 def quote(value: object) -> str:
@@ -117,24 +118,36 @@ def quote(value: object) -> str:
 def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
     """AUTOMATIC1111's `parameters` text: prompt, negative prompt, one line of settings.
 
+    `Schedule type` is written wherever A1111 reading none would pick another schedule than
+    the one rendered (its "Automatic" is Karras for DPM++ 2M and DPM2, for instance).
+
     As A1111 writes a LoRA: a `<lora:name:weight>` tag in the prompt (A1111 applies a LoRA only
     where the prompt names it, and strips the tag before encoding, so it renders this prompt)
     and `Lora hashes: "name: hash, ..."`, by which A1111 and civitai find the file.
     """
-    sampler, schedule = _TO_A1111.get(recipe.sampler, (recipe.sampler, None))
+    sampler = _TO_A1111.get(recipe.sampler, recipe.sampler)
+    if recipe.sampler.endswith(" trailing"):
+        rendered = "SGM Uniform"
+    else:
+        rendered = "Karras" if recipe.scheduler_config.get("use_karras_sigmas") else "Uniform"
     tags = " ".join(f"<lora:{lora['name']}:{lora['weight']:g}>" for lora in recipe.loras)
     hashes = ", ".join(f"{lora['name']}: {lora['a1111_hash']}" for lora in recipe.loras)
+    resize = recipe.resize_from
+    variation = a1111.Variation(
+        recipe.variation_seed, recipe.variation_strength, tuple(resize) if resize else None
+    )
     params: dict[str, object | None] = {
         "Steps": recipe.steps,
         "Sampler": sampler,
-        "Schedule type": schedule,
+        "Schedule type": a1111.schedule_type_to_write(sampler, rendered),
         "CFG scale": recipe.guidance_scale,
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
         "Model hash": recipe.model_hash,
         "Model": recipe.model_name or recipe.model_id,
         "Lora hashes": hashes,
-        "RNG": "CPU" if recipe.generator_device == "cpu" else "GPU",
+        **a1111.variation_params(variation),
+        "RNG": a1111.noise_of(recipe.generator_device),
         "Suffix": recipe.suffix,
         "Family": recipe.family,
         "Native size": recipe.native_size,
@@ -187,6 +200,18 @@ def png_bytes(image: Image.Image, recipe: Recipe, app_version: str = APP_VERSION
     info = PngImagePlugin.PngInfo()
     info.add_text(INFOTEXT_KEY, infotext(recipe, app_version))
     info.add_text(RECIPE_KEY, recipe_json(image, recipe), zip=True)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
+    return buffer.getvalue()
+
+
+def grid_png_bytes(image: Image.Image, cells: list[Recipe]) -> bytes:
+    """A matrix's labelled grid as PNG: every cell's recipe (row-major) in our chunk, and the
+    first cell's infotext, as A1111 tags its X/Y plot."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text(INFOTEXT_KEY, infotext(cells[0]))
+    data = {"cells": [recipe.to_dict() for recipe in cells]}
+    info.add_text(MATRIX_KEY, json.dumps(data, ensure_ascii=False), zip=True)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", pnginfo=info, compress_level=1)
     return buffer.getvalue()
@@ -266,9 +291,17 @@ def parse_infotext(text: str) -> dict[str, str]:
     return params
 
 
-def fields_from_infotext(text: str, scheduler_names: list[str], family: str) -> RecipeFields:
-    """Fields from A1111-style text; anything missing, unreadable or not offered, or a model
-    family other than the loaded model's `family`, is a warning."""
+def fields_from_infotext(
+    text: str,
+    scheduler_names: list[str],
+    family: str,
+    model: tuple[str, str | None] | None = None,
+    noise: str = "CPU",
+) -> RecipeFields:
+    """Fields from A1111-style text; anything missing, unreadable or not offered is a warning,
+    and so is a model family other than the loaded model's `family`, a start noise (`noise`:
+    ours, as A1111's RNG names it) or a model (ours: id and hash) other than the image's,
+    since each makes another image of the same settings."""
     params = parse_infotext(text)
     fields = RecipeFields(negative_prompt=params["Negative prompt"])
     warnings = fields.warnings
@@ -296,6 +329,16 @@ def fields_from_infotext(text: str, scheduler_names: list[str], family: str) -> 
     else:
         warnings.append("no Size" if size is None else f"cannot read Size {size!r}")
     fields.scheduler = _scheduler(params, scheduler_names, warnings)
+    variation = a1111.read_variation(params, warnings)
+    fields.variation_seed, fields.variation_strength = variation.variation_seed, variation.strength
+    fields.resize_from = variation.resize_from
+    differs = fields.seed is not None and a1111.noise_warning(params, noise)
+    if differs:
+        warnings.append(differs)
+    if model is not None:
+        differs = _model_warning(params, *model)
+        if differs:
+            warnings.append(differs)
     ignored = [key for key in params if key not in _UNDERSTOOD]
     if ignored:
         warnings.append(f"not applied here: {', '.join(ignored)}")
@@ -320,7 +363,23 @@ def fields_from_recipe(recipe: Recipe, scheduler_names: list[str], family: str) 
         height=recipe.height,
         scheduler=scheduler,
         warnings=warnings,
+        variation_seed=recipe.variation_seed if recipe.variation_strength else None,
+        variation_strength=recipe.variation_strength,
+        resize_from=tuple(recipe.resize_from) if recipe.resize_from else None,
     )
+
+
+def _model_warning(params: dict[str, str], model_id: str, model_hash: str | None) -> str | None:
+    """Why the image's model may not be ours, or None: its name (A1111 writes the file's
+    stem) or its hash differs."""
+    name, digest = params.get("Model"), params.get("Model hash")
+    ours = Path(model_id).stem.casefold()
+    if (name is None or Path(name).stem.casefold() == ours) and (
+        digest is None or digest == model_hash
+    ):
+        return None
+    theirs = " ".join(filter(None, [name, digest and f"(hash {digest})"]))
+    return f"made with model {theirs}, rendered here with {model_id}: it will differ"
 
 
 def _family_warning(rendered: str, loaded: str) -> list[str]:
@@ -369,9 +428,9 @@ def _scheduler(params: dict[str, str], names: list[str], warnings: list[str]) ->
     schedule = params.get("Schedule type")
     if sampler.endswith(" Karras") and schedule is None:  # A1111 before 1.9: "DPM++ 2M Karras"
         sampler, schedule = sampler.removesuffix(" Karras"), "Karras"
-    if schedule == "Automatic":
-        schedule = _A1111_AUTOMATIC.get(sampler, schedule)
-    if schedule is None or schedule in _PLAIN_SCHEDULES:
+    # As A1111 renders it: no schedule type is Automatic; UniPC and DDIM ignore one.
+    schedule = a1111.resolve_schedule(sampler, schedule)
+    if schedule in (None, "Uniform"):
         name = _FROM_A1111.get(sampler, sampler)
     elif schedule == "Karras" and sampler in _KARRAS_OF:
         name = _KARRAS_OF[sampler]

@@ -14,20 +14,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from pipeline import axes
 from pipeline.families import Family
 from pipeline.recipe import Recipe
 from pipeline.requests import (
+    DEFAULT_STRENGTH,
     CompareRequest,
     GridRequest,
     Limits,
+    MatrixRequest,
+    Pin,
     RefineRequest,
     RequestError,
     Settings,
+    TravelRequest,
+    VaryRequest,
 )
 from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
 from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seed, parse_seeds
+from pipeline.variation import travel_strengths
 
-Request = GridRequest | RefineRequest | CompareRequest
+Request = GridRequest | RefineRequest | CompareRequest | VaryRequest | TravelRequest | MatrixRequest
+_SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
 
 
@@ -57,11 +65,19 @@ class Model(Protocol):
 
 @dataclass(frozen=True)
 class Item:
-    """One image's text and seed (a refinement's prompt already carries its suffix)."""
+    """One image's text and start noise (a refinement's prompt already carries its suffix).
+
+    The noise is the seed's, moved towards `variation_seed`'s by `strength` and made at
+    `resize_from` (width, height) as A1111 does (pipeline/variation.py); the step noise of an
+    ancestral scheduler is always the seed's.
+    """
 
     prompt: str
     seed: int
     suffix: str | None = None
+    variation_seed: int | None = None
+    strength: float = 0.0
+    resize_from: tuple[int, int] | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +116,32 @@ class Plan:
 
 
 @dataclass(frozen=True)
+class Matrix:
+    """A matrix's cells as the plans that render them, and where each cell's tile comes from.
+
+    Cells that differ only in their image (seed, variation, prompt) share a call; with a
+    Scheduler axis, a cell's schedulers run in lockstep, as on Compare, so a scheduler cell
+    is the Compare tile. `cells[i]` is (plan, tile of that plan) of cell i, row-major: y rows,
+    x columns.
+    """
+
+    kind: str
+    x: axes.AxisValues
+    y: axes.AxisValues
+    plans: tuple[Plan, ...]
+    cells: tuple[tuple[int, int], ...]
+
+    @property
+    def tiles(self) -> int:
+        return len(self.cells)
+
+    def labels(self, index: int) -> tuple[str, str]:
+        """Cell `index`'s x and y headers."""
+        row, column = divmod(index, len(self.x.values))
+        return self.x.labels[column], self.y.labels[row]
+
+
+@dataclass(frozen=True)
 class Planner:
     """Plans for one loaded model under one set of limits and engine settings."""
 
@@ -108,15 +150,20 @@ class Planner:
     micro_batch: int | None = None  # images per call; None: a whole run in one call
     generator_device: str = "cpu"
 
-    def plan(self, request: Request) -> Plan:
-        """The plan of a grid, a refinement or a comparison, or a RequestError naming the
-        field to fix."""
+    def plan(self, request: Request) -> Plan | Matrix:
+        """The plan of a run (a matrix's plans), or a RequestError naming the field to fix."""
         if isinstance(request, GridRequest):
             return self._grid(request)
         if isinstance(request, RefineRequest):
             return self._refine(request)
         if isinstance(request, CompareRequest):
             return self._compare(request)
+        if isinstance(request, VaryRequest):
+            return self._vary(request)
+        if isinstance(request, TravelRequest):
+            return self._travel(request)
+        if isinstance(request, MatrixRequest):
+            return self._matrix(request)
         raise TypeError(f"not a request: {request!r}")
 
     def defaults(self) -> dict[str, Any]:
@@ -162,7 +209,9 @@ class Planner:
                 "Batch index", f"must be a whole number 0..{batch - 1}, got {index!r}"
             )
         _pixels(batch, width, height, limits)
-        item = Item(prompt, seed, recipe.suffix)
+        variation = _variation(recipe.variation_seed, recipe.variation_strength, "Variation")
+        resize_from = _resize_from(recipe.resize_from, limits)
+        item = Item(prompt, seed, recipe.suffix, *variation, resize_from)
         own = Sampler(
             recipe.sampler, recipe.scheduler_config, _steps("Steps", recipe.steps, limits)
         )
@@ -189,16 +238,165 @@ class Planner:
     def _refine(self, request: RefineRequest) -> Plan:
         prompt = _prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
+        variation = self._pin_variation(request)
         suffixes = self._suffixes(request.suffixes)
         for suffix in suffixes:
             _prompt("Prompt", prompt + suffix, self.limits)
-        items = tuple(Item(prompt + suffix, seed, suffix) for suffix in suffixes)
+        items = tuple(Item(prompt + suffix, seed, suffix, *variation) for suffix in suffixes)
         return self._batched("refine", items, request)
+
+    def _vary(self, request: VaryRequest) -> Plan:
+        prompt = _prompt("Prompt", request.prompt, self.limits)
+        seed = pinned_seed(request.seed)
+        strength = _optional_number("Strength", request.strength)
+        strength = _strength("Strength", DEFAULT_STRENGTH if strength is None else strength)
+        resize_from = _resize_from(request.resize_from, self.limits)
+        items = tuple(
+            Item(prompt, seed, variation_seed=other, strength=strength, resize_from=resize_from)
+            for other in self._seeds(request.variation_seeds, "Variation seeds")
+        )
+        return self._batched("vary", items, request)
+
+    def _travel(self, request: TravelRequest) -> Plan:
+        """Frame 0 is the pinned seed's own noise, the last frame `to_seed`'s."""
+        prompt = _prompt("Prompt", request.prompt, self.limits)
+        seed = pinned_seed(request.seed)
+        to_seed = _one_seed("To seed", request.to_seed)
+        frames = _optional_whole("Frames", request.frames)
+        if frames is None or not 2 <= frames <= self.limits.max_tiles:
+            raise RequestError(
+                "Frames", f"must be a whole number 2..{self.limits.max_tiles}, got {frames!r}"
+            )
+        items = tuple(
+            Item(prompt, seed, variation_seed=to_seed, strength=strength)
+            for strength in travel_strengths(frames)
+        )
+        return self._batched("travel", items, request)
+
+    def _matrix(self, request: MatrixRequest) -> Matrix:
+        """Every cell resolved (axis values over the pin and the settings), then grouped."""
+        limits = self.limits
+        prompt = _prompt("Prompt", request.prompt, limits)
+        negative = _text("Negative prompt", request.negative_prompt or "", limits)
+        x_axis, y_axis = request.x_axis, request.y_axis
+        if x_axis == y_axis and x_axis in axes.AXIS_NAMES:
+            raise RequestError("Y axis", f"is {y_axis} as X is: choose two different settings")
+        parsed = [
+            axes.parse_axis(
+                name,
+                text,
+                which,
+                max_values=limits.max_tiles,
+                prompt=prompt,
+                negative_prompt=negative,
+                scheduler_names=self.model.registry.names,
+            )
+            for name, text, which in (
+                (x_axis, request.x_values, "X"),
+                (y_axis, request.y_values, "Y"),
+            )
+        ]
+        x, y = parsed
+        count = len(x.values) * len(y.values)
+        if count > limits.max_tiles:
+            raise RequestError(
+                "Y values",
+                f"{len(x.values)} x {len(y.values)} is {count} cells, more than the "
+                f"{limits.max_tiles} one run may render",
+            )
+        on = {x.name, y.name}
+        seed = None if axes.SEED in on else pinned_seed(request.seed)
+        variation_seed, strength, resize_from = self._pin_variation(request)
+        if (
+            axes.VARIATION_STRENGTH in on
+            and axes.VARIATION_SEED not in on
+            and variation_seed is None
+        ):
+            raise RequestError(
+                "Y axis" if y.name == axes.VARIATION_STRENGTH else "X axis",
+                "Variation strength needs a variation seed: pin a variation (Vary tab) or "
+                "make the other axis Variation seed",
+            )
+        if axes.VARIATION_SEED in on and axes.VARIATION_STRENGTH not in on and not strength:
+            raise RequestError(
+                "Y axis" if y.name == axes.VARIATION_SEED else "X axis",
+                "Variation seed needs a strength: pin a variation (Vary tab) or make the other "
+                "axis Variation strength",
+            )
+        base = {
+            "prompt": prompt,
+            "negative_prompt": negative,
+            "seed": seed,
+            "suffix": None,
+            "variation_seed": variation_seed,
+            "strength": strength,
+            "scheduler": self._entry("Scheduler", request.scheduler).name
+            if request.scheduler
+            else self.model.registry.default.name,
+            "steps": _optional_steps("Steps", request.steps, limits),
+            "guidance_scale": request.guidance_scale,
+        }
+        cells = [
+            _cell(_cell(base, y, row), x, column)
+            for row in range(len(y.values))
+            for column in range(len(x.values))
+        ]
+        common = self._common(request, count)
+        lockstep = axes.SCHEDULER in on
+        groups: dict[Any, list[int]] = {}
+        for index, cell in enumerate(cells):
+            cell["steps"] = (
+                cell["steps"] or self._entry("Scheduler", cell["scheduler"]).default_steps
+            )
+            cell["steps"] = _steps("Steps", cell["steps"], limits)
+            guidance = _optional_number("Guidance scale", cell["guidance_scale"])
+            cell["guidance_scale"] = _guidance(
+                self.model.family.default_guidance if guidance is None else guidance, limits
+            )
+            _prompt("Prompt", cell["prompt"], limits)
+            _text("Negative prompt", cell["negative_prompt"], limits)
+            cell["item"] = Item(
+                cell["prompt"],
+                cell["seed"],
+                cell["suffix"],
+                cell["variation_seed"],
+                cell["strength"],
+                resize_from,
+            )
+            shared = (cell["negative_prompt"], cell["guidance_scale"])
+            key = (
+                (*shared, cell["item"]) if lockstep else (*shared, cell["scheduler"], cell["steps"])
+            )
+            groups.setdefault(key, []).append(index)
+        plans = []
+        where: dict[int, tuple[int, int]] = {}
+        for members in groups.values():
+            first = cells[members[0]]
+            settings = {
+                **common,
+                "negative_prompt": first["negative_prompt"],
+                "guidance_scale": first["guidance_scale"],
+            }
+            samplers = tuple(
+                self._sampler(self._entry("Scheduler", cells[i]["scheduler"]), cells[i]["steps"])
+                for i in (members if lockstep else members[:1])
+            )
+            items = (first["item"],) if lockstep else tuple(cells[i]["item"] for i in members)
+            per_call = (
+                len(samplers) if lockstep else min(self.micro_batch or len(items), len(items))
+            )
+            plans.append(
+                Plan("matrix", items, samplers, per_call=per_call, lockstep=lockstep, **settings)
+            )
+            for place, index in enumerate(members):
+                where[index] = (len(plans) - 1, place)
+        return Matrix("matrix", x, y, tuple(plans), tuple(where[i] for i in range(count)))
 
     def _compare(self, request: CompareRequest) -> Plan:
         """Also refuses a scheduler chosen twice: it would render the same image twice."""
         prompt = _prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
+        variation = self._pin_variation(request)
         names = [request.schedulers] if isinstance(request.schedulers, str) else request.schedulers
         names = self._list("Schedulers", names, "a list of scheduler names")
         entries = [self._entry("Schedulers", name) for name in names]
@@ -219,7 +417,7 @@ class Planner:
         common = self._common(request, len(samplers))
         return Plan(
             kind="compare",
-            items=(Item(prompt, seed),),
+            items=(Item(prompt, seed, None, *variation),),
             samplers=samplers,
             per_call=len(samplers),
             lockstep=True,
@@ -278,6 +476,13 @@ class Planner:
         guidance = self.model.defaults.guidance_scale
         return self.model.family.default_guidance if guidance is None else guidance
 
+    def _pin_variation(self, request: Pin) -> tuple[int | None, float, tuple[int, int] | None]:
+        """The pin's variation seed and strength (none at strength 0) and its resize."""
+        variation = _variation(
+            request.variation_seed, request.variation_strength, "Pinned variation"
+        )
+        return *variation, _resize_from(request.resize_from, self.limits)
+
     def _sampler(self, entry: SchedulerEntry, steps: int) -> Sampler:
         return Sampler(entry.name, self.model.registry.config(entry.name), steps)
 
@@ -290,15 +495,15 @@ class Planner:
         except SchedulerError as error:
             raise RequestError(field_name, str(error)) from None
 
-    def _seeds(self, seeds: Any) -> list[int]:
+    def _seeds(self, seeds: Any, field_name: str = "Seeds") -> list[int]:
         """A seed list as typed ("0-3", "random 8"), or seeds as numbers."""
         if isinstance(seeds, str) or seeds is None:
             try:
                 return parse_seeds(seeds, self.limits.max_tiles)
             except SeedError as error:
-                raise RequestError("Seeds", str(error)) from None
-        seeds = self._list("Seeds", seeds, "a seed list like 0-3 or 5, 17, 3")
-        return [_seed_value("Seeds", seed) for seed in seeds]
+                raise RequestError(field_name, str(error)) from None
+        seeds = self._list(field_name, seeds, "a seed list like 0-3 or 5, 17, 3")
+        return [_seed_value(field_name, seed) for seed in seeds]
 
     def _suffixes(self, suffixes: Any) -> list[str]:
         """One suffix per line (blank lines skipped, each kept as typed), or a list of texts."""
@@ -330,19 +535,86 @@ class Planner:
 
 def pinned_seed(value: Any) -> int:
     """The pinned-seed field as a seed: exactly one whole number."""
+    return _one_seed("Pinned seed", value, "no seed pinned yet: click a tile or type a seed")
+
+
+def _one_seed(field_name: str, value: Any, missing: str = "type a seed") -> int:
     if isinstance(value, float) and value.is_integer():
         value = int(value)  # API clients may send a number
     if isinstance(value, int) and not isinstance(value, bool):
-        return _seed_value("Pinned seed", value)
+        return _seed_value(field_name, value)
     text = str(value if value is not None else "").strip()
     if not text:
-        raise RequestError("Pinned seed", "no seed pinned yet: click a tile or type a seed")
+        raise RequestError(field_name, missing)
     if not (text.isascii() and text.isdigit()):
-        raise RequestError("Pinned seed", f"must be one whole number 0..{MAX_SEED}, got {text!r}")
+        raise RequestError(field_name, f"must be one whole number 0..{MAX_SEED}, got {text!r}")
     try:
         return parse_seed(text)
     except SeedError as error:
-        raise RequestError("Pinned seed", str(error)) from None
+        raise RequestError(field_name, str(error)) from None
+
+
+def _variation(seed: Any, strength: Any, field_name: str) -> tuple[int | None, float]:
+    number = _optional_number(f"{field_name} strength", strength)
+    number = _strength(f"{field_name} strength", number or 0.0)
+    if seed is None or seed == "":
+        if number:
+            raise RequestError(f"{field_name} seed", f"a strength of {number:g} needs a seed")
+        return None, 0.0
+    return _one_seed(f"{field_name} seed", seed), number
+
+
+def _strength(field_name: str, strength: float) -> float:
+    if not 0 <= strength <= 1:  # NaN fails every comparison
+        raise RequestError(field_name, f"must be 0..1, got {strength}")
+    return float(strength)
+
+
+def _resize_from(value: Any, limits: Limits) -> tuple[int, int] | None:
+    """ "Resize seed from" as A1111 takes it: W x H in pixels; none when a side is 0."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, str):
+        match = _SIZE.match(value)
+        if not match:
+            raise RequestError(
+                "Resize seed from", f"write width x height, like 512x768, got {value!r}"
+            )
+        value = (int(match[1]), int(match[2]))
+    if not isinstance(value, tuple | list) or len(value) != 2:
+        raise RequestError("Resize seed from", f"must be width x height, got {value!r}")
+    width, height = value
+    if not (_is_whole(width) and _is_whole(height)):
+        raise RequestError("Resize seed from", f"sides must be whole numbers, got {value!r}")
+    if min(width, height) <= 0:
+        return None
+    return _side("Resize seed from", width, limits), _side("Resize seed from", height, limits)
+
+
+def _cell(cell: dict[str, Any], axis: axes.AxisValues, index: int) -> dict[str, Any]:
+    """`cell` with axis `axis` at its value `index`."""
+    value = axis.values[index]
+    cell = dict(cell)
+    if axis.name == axes.SEED:
+        cell["seed"] = value
+    elif axis.name == axes.VARIATION_SEED:
+        cell["variation_seed"] = value
+    elif axis.name == axes.VARIATION_STRENGTH:
+        cell["strength"] = _strength("Variation strength", value)
+    elif axis.name == axes.SCHEDULER:
+        cell["scheduler"] = value
+    elif axis.name == axes.STEPS:
+        cell["steps"] = value
+    elif axis.name == axes.CFG_SCALE:
+        cell["guidance_scale"] = value
+    elif axis.name == axes.PROMPT_SR:
+        cell["prompt"], cell["negative_prompt"] = axes.replace_prompt(
+            cell["prompt"], cell["negative_prompt"], str(axis.values[0]), str(value)
+        )
+    elif axis.name == axes.SUFFIX:
+        cell["suffix"] = value
+        cell["prompt"] = cell["prompt"] + value
+    return cell
 
 
 def parse_steps_table(text: Any) -> dict[str, str]:

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
 class Recipe:
     """One image's full recipe, as the engine rendered it."""
 
-    kind: str  # "grid", "refine" or "compare"
+    kind: str  # "grid", "refine", "compare", "vary", "travel" or "matrix"
     prompt: str  # exactly as rendered (for a refinement: the prompt with its suffix)
     negative_prompt: str
     seed: int
@@ -62,6 +62,14 @@ class Recipe:
     model_config: str | None = None  # --config: where a single file's configs came from
     # The LoRAs fused in, in order: {"name", "source", "weight", "sha256", "a1111_hash"}.
     loras: list[dict[str, Any]] = field(default_factory=list)
+    # A1111's variation: the start noise moved from the seed's towards this seed's by this
+    # strength (0: none), the seed's noise made at resize_from [width, height] (None: none).
+    variation_seed: int | None = None
+    variation_strength: float = 0.0
+    resize_from: list[int] | None = None
+    # A matrix cell: its axes, headers and place, {"x_axis": "Steps", "x": "Steps: 20",
+    # "y_axis": "Seed", "y": "Seed: 5", "row": 0, "column": 1}; None: not a matrix cell.
+    cell: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,6 +173,9 @@ def tile(
         model_sha256=provenance.model_sha256,
         model_config=provenance.model_config,
         loras=[dict(lora) for lora in provenance.loras],
+        variation_seed=item.variation_seed,
+        variation_strength=item.strength,
+        resize_from=None if item.resize_from is None else list(item.resize_from),
     )
     return Tile(image, recipe, seconds, filtered)
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_SUFFIXES = (", highly realistic", ", artsy", ", trending", ", colorful")
+DEFAULT_STRENGTH = 0.3  # A1111's usual small step away from the pinned composition
 
 
 class RequestError(ValueError):
@@ -55,8 +56,19 @@ class GridRequest(Settings):
     seeds: Any
 
 
+@dataclass(frozen=True, kw_only=True)
+class Pin(Settings):
+    """A run that grows from the pinned tile takes the whole pin: its seed (a field of the
+    request) and, when the pin is a variation, its variation seed, strength and the size its
+    seed's noise was made at ("Resize seed from")."""
+
+    variation_seed: Any = None
+    variation_strength: Any = 0
+    resize_from: Any = None
+
+
 @dataclass(frozen=True)
-class RefineRequest(Settings):
+class RefineRequest(Pin):
     """The pinned seed again, one tile per suffix (lines of text, or a list of texts)."""
 
     prompt: Any
@@ -65,7 +77,7 @@ class RefineRequest(Settings):
 
 
 @dataclass(frozen=True)
-class CompareRequest(Settings):
+class CompareRequest(Pin):
     """The pinned seed across schedulers, in lockstep. `steps` set (not 0) is every
     scheduler's step count; else `scheduler_steps` ("Euler: 40" lines, or pairs), else each
     scheduler's own."""
@@ -74,3 +86,38 @@ class CompareRequest(Settings):
     seed: Any
     schedulers: Any
     scheduler_steps: Any = ()
+
+
+@dataclass(frozen=True)
+class VaryRequest(Settings):
+    """The pinned seed's neighbours: one tile per variation seed (a seed list) at `strength`
+    (0..1), the seed's noise optionally made at `resize_from` ("512x768", or (w, h)), as A1111's
+    "Resize seed from"."""
+
+    prompt: Any
+    seed: Any
+    variation_seeds: Any
+    strength: Any = DEFAULT_STRENGTH
+    resize_from: Any = None
+
+
+@dataclass(frozen=True)
+class TravelRequest(Settings):
+    """From the pinned seed to `to_seed` in `frames` frames, strengths 0..1 evenly."""
+
+    prompt: Any
+    seed: Any
+    to_seed: Any
+    frames: Any = 8
+
+
+@dataclass(frozen=True)
+class MatrixRequest(Pin):
+    """Any two settings as rows and columns (pipeline/axes.py names them), around the pin."""
+
+    prompt: Any
+    seed: Any
+    x_axis: Any
+    x_values: Any
+    y_axis: Any
+    y_values: Any

@@ -9,8 +9,6 @@ from __future__ import annotations
 import re
 import secrets
 
-import torch
-
 MAX_SEED = 2**64 - 1
 RANDOM_SEED_BOUND = 2**32
 DEFAULT_RANDOM_COUNT = 4
@@ -51,11 +49,6 @@ def parse_seeds(text: str, max_count: int) -> list[int]:
 def random_seeds(count: int) -> list[int]:
     """Fresh seeds from the OS's randomness, never tied to torch's global state."""
     return [secrets.randbelow(RANDOM_SEED_BOUND) for _ in range(count)]
-
-
-def generators(seeds: list[int], device: str | torch.device = "cpu") -> list[torch.Generator]:
-    """One generator per image: each tile then depends on its own seed alone."""
-    return [torch.Generator(device=device).manual_seed(seed) for seed in seeds]
 
 
 def parse_seed(digits: str) -> int:

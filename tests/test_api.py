@@ -32,6 +32,52 @@ def test_the_endpoints_take_the_documented_parameters(client: Client) -> None:
     assert parameter_names(client, "/compare")[:8] == [
         "prompt", "negative_prompt", "seed", "schedulers", "steps", *settings
     ]  # fmt: skip
+    assert parameter_names(client, "/vary") == [
+        "prompt", "negative_prompt", "seed", "variation_seeds", "strength", "scheduler",
+        "steps", *settings, "resize_from",
+    ]  # fmt: skip
+    assert parameter_names(client, "/travel") == [
+        "prompt", "negative_prompt", "seed", "to_seed", "frames", "scheduler", "steps",
+        *settings,
+    ]  # fmt: skip
+    assert parameter_names(client, "/matrix") == [
+        "prompt", "negative_prompt", "seed", "x_axis", "x_values", "y_axis", "y_values",
+        "scheduler", "steps", *settings,
+    ]  # fmt: skip
+
+
+def served_equals(tile: dict, image: Image.Image) -> bool:
+    with Image.open(tile["image"]) as served:
+        return served.format == "PNG" and np.array_equal(
+            np.asarray(served.convert("RGB")), np.asarray(image)
+        )
+
+
+def test_vary_travel_and_matrix_through_the_api(client: Client, engine: Engine) -> None:
+    fast = {"steps": 2, "scheduler": "Euler"}
+    gallery, _ = client.predict(
+        prompt="a kite", seed="8", variation_seeds="3, 4", strength=0, **fast, api_name="/vary"
+    )
+    assert [tile["caption"] for tile in gallery] == ["seed 8 → 3 at 0.00", "seed 8 → 4 at 0.00"]
+    pinned = engine.run(GridRequest("a kite", "8, 9", **fast))[0]
+    assert served_equals(gallery[0], pinned.image)
+    frames, _ = client.predict(
+        prompt="a kite", seed="8", to_seed="3", frames=3, **fast, api_name="/travel"
+    )
+    assert [tile["caption"] for tile in frames][-1] == "seed 8 → 3 at 1.00"
+    cells, _ = client.predict(
+        prompt="a kite", seed="8", x_axis="Seed", x_values="8, 9", y_axis="Steps",
+        y_values="1, 2", scheduler="Euler", api_name="/matrix",
+    )  # fmt: skip
+    assert [tile["caption"] for tile in cells] == [
+        "Seed: 8 · Steps: 1", "Seed: 9 · Steps: 1", "Seed: 8 · Steps: 2", "Seed: 9 · Steps: 2"
+    ]  # fmt: skip
+    assert served_equals(cells[2], pinned.image)
+    with pytest.raises(Exception, match="Y axis: is Seed as X is"):
+        client.predict(
+            prompt="a kite", seed="8", x_axis="Seed", x_values="1", y_axis="Seed",
+            y_values="2", api_name="/matrix",
+        )  # fmt: skip
 
 
 def test_grid_with_a_few_keywords_returns_lossless_tiles_equal_to_a_local_render(

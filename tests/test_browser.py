@@ -1,4 +1,5 @@
-"""End to end in headless Chromium: grid, pin, refine, compare and a refused input.
+"""End to end in headless Chromium: grid, pin, refine, compare, a refused input, vary and its
+pin, a matrix cell clicked, and the history tree.
 
 Drives the app launched by the `app_url` fixture (tiny model, CPU) the way a user does: typing,
 clicking tiles and tabs, reading captions and toasts. Locators come from the live Gradio 6 DOM:
@@ -43,6 +44,7 @@ ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"  # made by conftest.launch_app; gitignored
 # The README's screenshot, rewritten only when asked: UPDATE_README_SCREENSHOT=1 make test
 README_SCREENSHOT = ROOT / "docs" / "screenshot.png"
+DOCS = ROOT / "docs"
 
 
 @pytest.fixture(scope="module")
@@ -265,3 +267,87 @@ def test_a_run_shows_per_step_progress(page: Page) -> None:
     expect(captions(page, "grid-gallery")).to_have_text(
         [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS
     )
+
+
+def readme_picture(page: Page, name: str, gallery_id: str) -> None:
+    """The README's picture of a tab, rewritten only when asked (UPDATE_README_SCREENSHOT=1)."""
+    page.set_viewport_size(README_VIEWPORT)
+    wait_for_images(page, gallery_id)
+    page.evaluate("window.scrollTo(0, 0)")
+    screenshot(page, f"readme-{name}")
+    if os.environ.get("UPDATE_README_SCREENSHOT") == "1":
+        save_screenshot(page, DOCS / f"{name}.png")
+
+
+def test_vary_renders_neighbours_and_a_click_pins_the_variation(page: Page) -> None:
+    run_grid(page, PROMPT, "3", [3])
+    tile(page, "grid-gallery", "seed 3").click()
+    open_tab(page, "Vary")
+    textbox(page, "vary-seeds").fill("5-8")
+    set_number(page.locator("#vary-strength input[type=number]"), 0.5)
+    page.locator("#vary-run").click()
+
+    expected = [f"seed 3 → {seed} at 0.50" for seed in range(5, 9)]
+    expect(captions(page, "vary-gallery")).to_have_text(expected, timeout=RENDER_TIMEOUT_MS)
+    tile(page, "vary-gallery", "seed 3 → 6 at 0.50").click()
+    note = page.locator("#pin-variation")
+    expect(note).to_contain_text("with variation seed 6 at strength 0.5")
+    expect(textbox(page, "pinned-seed")).to_have_value("3")
+    close_preview(page, "vary-gallery")
+    readme_picture(page, "vary", "vary-gallery")
+
+    open_tab(page, "Refine")  # the whole pin: a typed seed would drop the variation
+    textbox(page, "refine-suffixes").fill(", artsy")
+    page.locator("#refine-run").click()
+    expect(captions(page, "refine-gallery")).to_have_text(
+        ["artsy · seed 3"], timeout=RENDER_TIMEOUT_MS
+    )
+    textbox(page, "pinned-seed").press_sequentially("1")
+    expect(note).to_have_text("")
+
+
+def test_a_matrix_cell_clicked_pins_it_with_all_its_settings(page: Page) -> None:
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "pinned-seed").fill("4")
+    open_tab(page, "Matrix")
+    textbox(page, "matrix-x-values").fill("1, 2, 3")
+    textbox(page, "matrix-y-values").fill("4, 7")
+    page.locator("#matrix-run").click()
+
+    cells = [f"Steps: {steps} · CFG scale: {cfg}.0" for cfg in (4, 7) for steps in (1, 2, 3)]
+    expect(captions(page, "matrix-gallery")).to_have_text(cells, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#matrix-grid img")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    tile(page, "matrix-gallery", "Steps: 2 · CFG scale: 7.0").click()
+    expect(page.locator("#steps input[type=number]")).to_have_value("2")
+    expect(page.locator("#guidance-scale input[type=number]")).to_have_value("7")
+    expect(textbox(page, "pinned-seed")).to_have_value("4")
+    close_preview(page, "matrix-gallery")
+    readme_picture(page, "matrix", "matrix-gallery")
+
+
+def test_the_history_tree_restores_a_nodes_settings_and_pin(page: Page) -> None:
+    run_grid(page, PROMPT, "1", [1])
+    tile(page, "grid-gallery", "seed 1").click()
+    open_tab(page, "Vary")
+    textbox(page, "vary-seeds").fill("2")
+    page.locator("#vary-run").click()
+    expect(captions(page, "vary-gallery")).to_have_text(
+        ["seed 1 → 2 at 0.30"], timeout=RENDER_TIMEOUT_MS
+    )
+    textbox(page, "prompt").fill("something else")
+    textbox(page, "pinned-seed").fill("9")
+    set_number(page.locator("#steps input[type=number]"), 9)
+
+    open_tab(page, "History")
+    nodes = captions(page, "history-tree")
+    expect(nodes).to_have_text(
+        ["#1 grid · 1 tiles · seed 1", "↳ #2 pin · seed 1", "↳ ↳ #3 vary · 1 seeds at 0.3"]
+    )
+    tile(page, "history-tree", "↳ ↳ #3 vary · 1 seeds at 0.3").click()
+
+    expect(textbox(page, "prompt")).to_have_value(PROMPT)
+    expect(textbox(page, "pinned-seed")).to_have_value("1")
+    expect(page.locator("#steps input[type=number]")).to_have_value("4")
+    expect(page.locator("#history-detail")).to_contain_text("#3 vary")
+    wait_for_images(page, "history-tree")
+    screenshot(page, "history")

@@ -8,20 +8,31 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
-from ui import compare_tab, grid_tab, refine_tab, reproduce
+from ui import (
+    compare_tab,
+    grid_tab,
+    history_tab,
+    matrix_tab,
+    refine_tab,
+    reproduce,
+    travel_tab,
+    vary_tab,
+)
 from ui.runner import Services
 from ui.shared import build_shared
 
 INTRO = (
     "# Seed Explorer\n"
     "One prompt, many seeds: render a **grid**, click a tile to **pin** its seed, "
-    "**refine** it with prompt suffixes, **compare** schedulers on it."
+    "**refine** it with prompt suffixes, **compare** schedulers on it, **vary** it, "
+    "**travel** to another seed, or lay any two settings out as a **matrix**."
 )
 
 # Gradio caps a gallery at 55% of the window: a grid's second row and its seed captions would
 # hide behind a scroll bar. Show every tile.
 CSS = """
-#grid-gallery .fixed-height, #refine-gallery .fixed-height, #compare-gallery .fixed-height {
+#grid-gallery .fixed-height, #refine-gallery .fixed-height, #compare-gallery .fixed-height,
+#vary-gallery .fixed-height, #travel-gallery .fixed-height, #matrix-gallery .fixed-height {
     max-height: none;
 }
 """
@@ -29,7 +40,8 @@ CSS = """
 
 # Enter in the prompt runs the tab in view, as its Generate / Refine / Compare button would.
 RUN_VISIBLE_TAB = """() => {
-    for (const id of ["grid-run", "refine-run", "compare-run"]) {
+    const ids = ["grid-run", "refine-run", "compare-run", "vary-run", "travel-run", "matrix-run"];
+    for (const id of ids) {
         const button = document.getElementById(id);
         if (button && button.offsetParent !== null) { button.click(); return; }
     }
@@ -49,6 +61,10 @@ def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = Tru
             grid_tab.build(services, shared)
             refine_tab.build(services, shared)
             compare_tab.build(services, shared)
+            vary_tab.build(services, shared)
+            travel_tab.build(services, shared)
+            matrix_tab.build(services, shared)
+            history_tab.build(services, shared)
         gr.Markdown(about_line(engine, outputs), elem_id="about")
         shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
 

@@ -9,6 +9,7 @@ from typing import Any
 import gradio as gr
 from PIL import Image
 
+from pipeline.a1111 import noise_of
 from pipeline.engine import Hooks
 from pipeline.manifest import Manifest
 from pipeline.metadata import (
@@ -21,7 +22,7 @@ from pipeline.replay import drift
 from pipeline.requests import RequestError
 from ui.gpu import gpu
 from ui.runner import Services
-from ui.shared import MODEL_QUEUE, SharedInputs
+from ui.shared import MODEL_QUEUE, SharedInputs, pin_values
 from ui.state import TileRef
 
 
@@ -54,7 +55,7 @@ def build(services: Services, shared: SharedInputs) -> None:
 
     def load(path: str | None) -> tuple[Any, ...]:
         if not path:
-            return (gr.skip(),) * 9 + ("",)
+            return (gr.skip(),) * 11 + ("",)
         try:
             _, recipe, infotext = read_png(path)
         except (OSError, MetadataError) as error:
@@ -63,7 +64,9 @@ def build(services: Services, shared: SharedInputs) -> None:
         if recipe is not None:
             fields = fields_from_recipe(recipe, names, family)
         elif infotext is not None:
-            fields = fields_from_infotext(infotext, names, family)
+            model = (engine.model.model_id, engine.model.weights_hash)
+            noise = noise_of(engine.generator_device)
+            fields = fields_from_infotext(infotext, names, family, model, noise)
         else:
             raise gr.Error(
                 "Load a recipe: this PNG carries no recipe or generation parameters",
@@ -72,6 +75,13 @@ def build(services: Services, shared: SharedInputs) -> None:
         for warning in fields.warnings:
             gr.Warning(f"Load a recipe: {warning}")
         pinned = recipe and TileRef(recipe, path, f"seed {recipe.seed}", None, 0)
+        variation: dict[str, Any] = {}
+        if fields.variation_seed is not None:
+            variation["variation_seed"] = fields.variation_seed
+            variation["variation_strength"] = fields.variation_strength
+        if fields.resize_from:
+            variation["resize_from"] = list(fields.resize_from)
+        seed = "" if fields.seed is None else fields.seed
         note = (
             "Loaded the full recipe: Verify renders it again."
             if recipe
@@ -80,13 +90,12 @@ def build(services: Services, shared: SharedInputs) -> None:
         return (
             fields.prompt or gr.skip(),
             fields.negative_prompt,
-            "" if fields.seed is None else str(fields.seed),
             fields.scheduler or gr.skip(),
             fields.steps or gr.skip(),
             gr.skip() if fields.guidance_scale is None else fields.guidance_scale,
             fields.width or gr.skip(),
             fields.height or gr.skip(),
-            pinned,
+            *pin_values(seed, pinned, variation or None),
             note,
         )
 
@@ -121,18 +130,7 @@ def build(services: Services, shared: SharedInputs) -> None:
     recipe_file.upload(
         load,
         recipe_file,
-        [
-            shared.prompt,
-            shared.negative_prompt,
-            shared.pinned_seed,
-            shared.scheduler,
-            shared.steps,
-            shared.guidance_scale,
-            shared.width,
-            shared.height,
-            shared.pinned,
-            loaded,
-        ],
+        [*shared.restore_outputs(), loaded],
         api_visibility="private",
     )
     verify.click(
@@ -143,7 +141,11 @@ def build(services: Services, shared: SharedInputs) -> None:
         api_visibility="private",
     )
     export.click(export_manifest, shared.manifest, manifest_file, api_visibility="private")
-    # A seed typed by hand is not the pinned tile any more.
+    # A seed typed by hand is not the pinned tile any more, nor its variation.
     shared.pinned_seed.input(
-        lambda: None, None, shared.pinned, queue=False, api_visibility="private"
+        lambda: (None, None, ""),
+        None,
+        [shared.pinned, shared.variation, shared.pin_note],
+        queue=False,
+        api_visibility="private",
     )

@@ -10,6 +10,7 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.manifest import Manifest
+from pipeline.recipe import Recipe
 from ui import validation
 from ui.bundle import bundle
 from ui.runner import Services
@@ -31,6 +32,18 @@ class SharedInputs:
     height: gr.Slider
     pinned: gr.State  # the pinned tile (TileRef) while the pinned-seed field shows its seed
     manifest: gr.State  # everything this session rendered
+    # The pin's variation, {"variation_seed", "variation_strength"}, or None: Refine, Compare
+    # and Matrix render the whole pin. Shown in `pin_note`.
+    variation: gr.State
+    pin_note: gr.Markdown
+
+    def restore_outputs(self) -> list[gr.components.Component]:
+        """What restoring a tile's settings sets, in the order `restore_values` gives it."""
+        return [self.prompt, self.negative_prompt, *self.render_settings(), *self.pin_outputs()]
+
+    def pin_outputs(self) -> list[gr.components.Component]:
+        """What pinning sets, in the order `pin_values` gives it."""
+        return [self.pinned_seed, self.pinned, self.variation, self.pin_note]
 
     def render_settings(self) -> list[gr.components.Component]:
         """The settings every render takes, in the API's order."""
@@ -101,9 +114,10 @@ def build_shared(engine: Engine) -> SharedInputs:
             pinned_seed = gr.Textbox(
                 label="Pinned seed",
                 elem_id="pinned-seed",
-                info="Click any tile to pin its seed; Refine and Compare use it.",
+                info="Click any tile to pin it; Refine, Compare, Vary and Matrix use it.",
                 buttons=["copy"],
             )
+            pin_note = gr.Markdown(elem_id="pin-variation")
     with gr.Accordion("Settings", open=True), gr.Row():
         scheduler = gr.Dropdown(
             engine.model.registry.names,
@@ -140,7 +154,43 @@ def build_shared(engine: Engine) -> SharedInputs:
         height,
         pinned=gr.State(None),
         manifest=gr.State(Manifest(engine.model.model_id)),
+        variation=gr.State(None),
+        pin_note=pin_note,
     )
+
+
+def pin_values(
+    seed: int | str, tile: TileRef | None, variation: dict[str, Any] | None
+) -> tuple[Any, ...]:
+    """The pin's widgets for a seed, its tile and its variation (None: a plain seed)."""
+    notes = []
+    if variation and variation.get("variation_seed") is not None:
+        notes.append(
+            f"with variation seed **{variation['variation_seed']}** at strength "
+            f"**{variation['variation_strength']:g}**"
+        )
+    if variation and variation.get("resize_from"):
+        notes.append("seed resized from {}x{}".format(*variation["resize_from"]))
+    return str(seed), tile, variation, " · ".join(notes)
+
+
+def restore_values(tile: TileRef) -> tuple[Any, ...]:
+    """A tile's prompt, settings and the whole pin: the widgets as they were for it."""
+    recipe = tile.recipe
+    settings = (recipe.sampler, recipe.steps, recipe.guidance_scale, recipe.width, recipe.height)
+    pin = pin_values(recipe.seed, tile, variation_of(recipe))
+    return recipe.prompt, recipe.negative_prompt, *settings, *pin
+
+
+def variation_of(recipe: Recipe) -> dict[str, Any] | None:
+    """A tile's variation as the pin carries it (a Pin request's fields); None: none."""
+    variation: dict[str, Any] = {}
+    if recipe.variation_seed is not None and recipe.variation_strength:
+        variation["variation_seed"] = recipe.variation_seed
+        variation["variation_strength"] = recipe.variation_strength
+    if recipe.resize_from:
+        variation["resize_from"] = list(recipe.resize_from)
+    return variation or None
 
 
 def run_on_click(
@@ -150,12 +200,12 @@ def run_on_click(
     outputs: list[Any],
     api_name: str,
     validate: validation.Validator,
-) -> None:
+) -> gr.events.Dependency:
     """A run button: the checks first (a refusal is a toast naming the field; they never wait
     behind the model), then the model job in the shared queue. API callers reach the job
     directly; `validate` refuses their bad input before it is queued."""
     raw = {"preprocess": False}  # raw values: our checks name the field, not Gradio's
-    button.click(
+    return button.click(
         validation.as_toast(validate),
         inputs,
         None,
@@ -179,15 +229,15 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
 
     def pin_tile(
         shown: list[TileRef | PreviewRef], manifest: Manifest, evt: gr.SelectData
-    ) -> tuple[Any, Any, Any]:
+    ) -> tuple[Any, ...]:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return gr.skip(), gr.skip(), gr.skip()
+            return (gr.skip(),) * 5
         tile = shown[evt.index]
         if isinstance(tile, PreviewRef):  # still rendering: its seed, no tile to grow from yet
-            return str(tile.seed), None, gr.skip()
+            return *pin_values(tile.seed, None, None), gr.skip()
         if tile.entry is not None:
             manifest.pin(tile.entry, tile.index)
-        return str(tile.seed), tile, manifest
+        return *pin_values(tile.seed, tile, variation_of(tile.recipe)), manifest
 
     def download_all(tiles: list[TileRef], request: gr.Request) -> Any:
         return gr.update(value=bundle(tiles, services.folder(request.session_hash)), visible=True)
@@ -199,7 +249,7 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
     parts.gallery.select(
         pin_tile,
         [parts.tiles, shared.manifest],
-        [shared.pinned_seed, shared.pinned, shared.manifest],
+        [*shared.pin_outputs(), shared.manifest],
         queue=False,
         api_visibility="private",
     )

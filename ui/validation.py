@@ -20,7 +20,12 @@ if TYPE_CHECKING:
     from ui.tabs import TabSpec
 
 # A refusal's field, where it is not the input's label: which input to mark.
-_INPUT_OF_FIELD = {"Pinned seed": "seed", "Steps per scheduler": "scheduler_steps", "Size": "width"}
+_INPUT_OF_FIELD = {
+    "Pinned seed": "seed",
+    "Steps per scheduler": "scheduler_steps",
+    "Size": "width",
+    "Resize seed from": "resize_from",
+}
 
 Validator = Callable[..., list[dict[str, Any]]]
 
@@ -32,8 +37,9 @@ def validator(engine: Engine, spec: TabSpec) -> Validator:
     inputs = spec.inputs
 
     def validate(*values: Any) -> list[dict[str, Any]]:
+        given, states = spec.split(values)
         try:
-            engine.plan(spec.request_of(list(values[: len(inputs)])))
+            engine.plan(spec.request_of(given, states.get("variation")))
         except RequestError as error:
             verdicts = verdict(inputs, error)
         else:

@@ -1,4 +1,5 @@
 import io
+import json
 import zipfile
 from pathlib import Path
 
@@ -12,11 +13,14 @@ from pipeline.contact_sheet import (
     contact_sheet,
     default_columns,
     font_px,
+    labelled_grid,
     tile_scale,
     wrap,
     zip_bundle,
 )
+from pipeline.metadata import MATRIX_KEY, grid_png_bytes
 from tests.conftest import ARTIFACTS
+from tests.pipeline.test_metadata import sample_recipe
 
 LONG_PROMPT = (
     "A photograph of an astronaut riding a horse on Mars, high resolution, high definition, "
@@ -292,3 +296,16 @@ def test_sample_sheets_for_a_look(name: str, tiles: list[Image.Image], labels: l
     ARTIFACTS.mkdir(exist_ok=True)
     sheet.save(ARTIFACTS / name)
     assert sheet.width > tiles[0].width * default_columns(len(tiles))
+
+
+def test_a_labelled_grid_has_a_header_row_and_column_and_carries_every_cells_recipe() -> None:
+    images = [Image.new("RGB", (64, 64), (0, 0, 255)) for _ in range(6)]
+    sheet = labelled_grid(images, ["Steps: 1", "Steps: 2", "Steps: 3"], ["CFG 4", "CFG 7"], ["x"])
+    scale = 2  # 64 px tiles are enlarged to 128
+    assert sheet.width > 3 * 64 * scale and sheet.height > 2 * 64 * scale
+    recipes = [sample_recipe(seed=seed) for seed in range(6)]
+    with Image.open(io.BytesIO(grid_png_bytes(sheet, recipes))) as png:
+        cells = json.loads(png.info[MATRIX_KEY])["cells"]
+    assert [cell["seed"] for cell in cells] == list(range(6))
+    with pytest.raises(ValueError, match="6 images for 2 x 2 cells"):
+        labelled_grid(images, ["a", "b"], ["c", "d"], [])

@@ -70,7 +70,7 @@ def test_grid_tiles_equal_the_plain_pipeline_given_the_prompt_text(
     view = engine._view(plan.samplers[0].config)
 
     def plain(**texts: object) -> list[np.ndarray]:
-        gens, _, latents = engine._noise(list(seeds), plan)
+        gens, _, latents = engine._noise(list(plan.items), plan)
         images = view(generator=gens, latents=latents, num_inference_steps=4, **texts).images
         return [pixels(image) for image in images]
 

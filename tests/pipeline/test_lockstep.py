@@ -31,7 +31,7 @@ def plain(engine: Engine, name: str, steps: int, negative: str = NEGATIVE) -> np
     """The diffusers guide's recipe on the family's own pipeline: the scheduler swapped in,
     the prompt given as text, the seed's noise as latents."""
     plan = engine.plan(CompareRequest(PROMPT, SEED, [name], steps=steps))
-    generator, _, latents = engine._noise([SEED], plan)
+    generator, _, latents = engine._noise(list(plan.items), plan)
     image = engine._view(plan.samplers[0].config)(
         prompt=PROMPT,
         negative_prompt=negative,

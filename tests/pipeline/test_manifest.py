@@ -138,3 +138,40 @@ def test_replay_reads_past_the_pins(tmp_path: Path) -> None:
         (1, 1, "grid"),
         (3, 0, "refine"),
     ]
+
+
+def test_the_tree_hangs_runs_under_their_pins_and_comes_back_from_json() -> None:
+    manifest = session()  # grid 1, refine 2 from (1, 1), compare 3 from (2, 0)
+    pin = manifest.pin(1, 1)
+    vary = manifest.append("vary", tiles("vary", 1, 1), parent=(1, 1))
+    manifest.pin(vary, 0)
+    manifest.append("matrix", tiles("matrix", 1), parent=(vary, 0))
+    tree = [(depth, entry["id"], entry["kind"]) for depth, entry in manifest.tree()]
+    assert tree == [
+        (0, 1, "grid"),
+        (1, 2, "refine"),  # grown from tile 1 before it was pinned
+        (2, 3, "compare"),
+        (1, pin, "pin"),
+        (2, vary, "vary"),
+        (3, 6, "pin"),
+        (4, 7, "matrix"),
+    ]
+    again = Manifest.from_json(manifest.to_json())
+    assert again.entries == manifest.entries and again.tree() == manifest.tree()
+    assert again.append("grid", tiles("grid", 3)) == 8
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda data: data.update(format="other"), "not a seed-explorer-session"),
+        (lambda data: data["entries"][1].update(id=7), "entry 2 is missing or out of order"),
+        (lambda data: data["entries"][1].update(parent={"entry": 9, "tile": 0}), "entry 9"),
+        (lambda data: data["entries"][0].update(kind="film"), "no known kind"),
+    ],
+)
+def test_an_imported_manifest_is_checked(change, message: str) -> None:
+    data = json.loads(session().to_json())
+    change(data)
+    with pytest.raises(ManifestError, match=message):
+        Manifest.from_json(json.dumps(data))

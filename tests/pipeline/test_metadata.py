@@ -33,7 +33,8 @@ from pipeline.tiny import SD15_SCHEDULER_CONFIG
 # Copied from AUTOMATIC1111's modules/infotext_utils.py, on purpose not imported from ours.
 A1111_RE_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 
-NAMES = SchedulerRegistry(PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG)).names
+REGISTRY = SchedulerRegistry(PNDMScheduler.from_config(SD15_SCHEDULER_CONFIG))
+NAMES = REGISTRY.names
 
 
 def sample_recipe(**changes: object) -> Recipe:
@@ -96,9 +97,12 @@ def test_infotext_names_samplers_as_a1111_does() -> None:
         return a1111_params(infotext(sample_recipe(**changes)))
 
     assert params(sampler="PNDM")["Sampler"] == "PLMS"
-    assert "Schedule type" not in params(sampler="Euler a")
+    assert "Schedule type" not in params(sampler="Euler a", scheduler_config={})
     # A1111's "Automatic" schedule for DPM++ 2M is Karras, so the plain one says so.
-    assert params(sampler="DPM++ 2M")["Schedule type"] == "Uniform"
+    assert params(sampler="DPM++ 2M", scheduler_config={})["Schedule type"] == "Uniform"
+    assert params(sampler="DPM2", scheduler_config={})["Schedule type"] == "Uniform"
+    assert params(sampler="DPM2 a", scheduler_config={})["Schedule type"] == "Uniform"
+    assert "Schedule type" not in params(sampler="UniPC", scheduler_config={})
     gpu = params(generator_device="cuda", deterministic=True, seed=0, guidance_scale=0.0)
     assert gpu["RNG"] == "GPU"
     assert gpu["Deterministic"] == "True"
@@ -217,9 +221,8 @@ def test_infotext_round_trip() -> None:
 
 @pytest.mark.parametrize("name", NAMES)
 def test_every_offered_scheduler_survives_the_infotext(name: str) -> None:
-    assert (
-        fields_from_infotext(infotext(sample_recipe(sampler=name)), NAMES, "sd1").scheduler == name
-    )
+    recipe = sample_recipe(sampler=name, scheduler_config=REGISTRY.config(name))
+    assert fields_from_infotext(infotext(recipe), NAMES, "sd1").scheduler == name
 
 
 A1111_MULTILINE = """\
@@ -238,6 +241,12 @@ ADetailer model: face_yolov8n.pt, ADetailer prompt: "smiling, detailed eyes", \
 Lora hashes: "add_detail: 7c6bad76eb54", Version: v1.6.0"""
 
 
+GPU_NOISE = (
+    "made with GPU noise, rendered here with CPU noise: it will differ "
+    "(NV noise reproduces NVIDIA GPU noise)"
+)
+
+
 def test_a1111_multiline_prompt_and_schedule_type() -> None:
     fields = fields_from_infotext(A1111_MULTILINE, NAMES, "sd1")
     assert fields.prompt == "masterpiece, best quality, 1girl,\nstanding in a field of flowers"
@@ -245,7 +254,7 @@ def test_a1111_multiline_prompt_and_schedule_type() -> None:
     assert (fields.seed, fields.steps, fields.guidance_scale) == (3216549870, 28, 7.0)
     assert (fields.width, fields.height) == (512, 768)
     assert fields.scheduler == "DPM++ 2M Karras"
-    assert fields.warnings == []
+    assert fields.warnings == [GPU_NOISE]
 
 
 def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
@@ -256,8 +265,9 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
     assert (fields.prompt, fields.negative_prompt) == ("a castle on a hill", "")
     assert fields.scheduler == "Euler a"
     assert fields.warnings == [
+        GPU_NOISE,
         "not applied here: Denoising strength, Hires upscale, Hires upscaler, "
-        "ADetailer model, ADetailer prompt, Lora hashes"
+        "ADetailer model, ADetailer prompt, Lora hashes",
     ]
 
 
@@ -265,12 +275,15 @@ def test_a1111_extras_are_parsed_and_reported_as_not_applied() -> None:
     ("sampler_text", "expected"),
     [
         ("Sampler: DPM++ 2M Karras", "DPM++ 2M Karras"),  # A1111 before 1.9
-        ("Sampler: DPM++ 2M", "DPM++ 2M"),
+        ("Sampler: DPM++ 2M", "DPM++ 2M Karras"),  # no schedule type: Automatic, Karras
+        ("Sampler: DPM++ 2M, Schedule type: Uniform", "DPM++ 2M"),
         ("Sampler: DPM++ 2M, Schedule type: Automatic", "DPM++ 2M Karras"),
         ("Sampler: Euler, Schedule type: Automatic", "Euler"),
         ("Sampler: PLMS", "PNDM"),
         ("Sampler: UniPC", "UniPC"),
-        ("Sampler: DPM2 a", "DPM2 a"),
+        ("Sampler: UniPC, Schedule type: Karras", "UniPC"),  # A1111 ignores it, so do we
+        ("Sampler: DDIM, Schedule type: Karras", "DDIM"),
+        ("Sampler: DPM2 a, Schedule type: Uniform", "DPM2 a"),
     ],
 )
 def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
@@ -286,13 +299,14 @@ def test_a1111_samplers_map_to_ours(sampler_text: str, expected: str) -> None:
         "Sampler: Euler, Schedule type: Align Your Steps",
         "Sampler: DPM++ 2M SDE, Schedule type: Automatic",  # A1111 means Exponential
         "Sampler: LMS Karras",
+        "Sampler: DPM2",  # A1111's Automatic for DPM2 is Karras, which we do not offer
     ],
 )
 def test_a1111_samplers_we_do_not_offer_are_warnings_not_guesses(sampler_text: str) -> None:
     text = f"a cat\nSteps: 20, {sampler_text}, CFG scale: 7, Seed: 1, Size: 512x512"
     fields = fields_from_infotext(text, NAMES, "sd1")
     assert fields.scheduler is None
-    assert len(fields.warnings) == 1
+    assert len(fields.warnings) == 2
     assert "not offered" in fields.warnings[0]
     assert fields.seed == 1
 
@@ -420,3 +434,32 @@ def test_a_png_gallery_keeps_both_chunks(tmp_path: Path, monkeypatch: pytest.Mon
     assert read_recipe == recipe
     assert text == infotext(recipe, "1.2.3")
     assert pixels_sha256(read) == pixels_sha256(image)
+
+
+def test_a1111s_pattern_reads_a_variation_and_it_comes_back() -> None:
+    recipe = sample_recipe(variation_seed=17, variation_strength=0.3, resize_from=[512, 768])
+    params = a1111_params(infotext(recipe))
+    assert (params["Variation seed"], params["Variation seed strength"]) == ("17", "0.3")
+    assert params["Seed resize from"] == "512x768"
+    assert list(params).index("Variation seed") == list(params).index("Model") + 1
+    fields = fields_from_infotext(infotext(recipe), NAMES, "sd1")
+    assert (fields.variation_seed, fields.variation_strength) == (17, 0.3)
+    assert fields.resize_from == (512, 768) and fields.warnings == []
+    assert "Variation seed" not in infotext(sample_recipe(variation_seed=17))  # strength 0
+    ours = fields_from_recipe(recipe, NAMES, "sd1")
+    assert (ours.variation_seed, ours.variation_strength, ours.resize_from) == (17, 0.3, (512, 768))
+
+
+def test_another_model_or_noise_source_is_a_warning() -> None:
+    text = infotext(sample_recipe(model_id="v1-5-pruned-emaonly", model_hash="6ce0161689"))
+    same = fields_from_infotext(
+        text, NAMES, "sd1", ("models/v1-5-pruned-emaonly.safetensors", "6ce0161689")
+    )
+    assert same.warnings == []
+    other = fields_from_infotext(text, NAMES, "sd1", ("tiny", "0123456789"))
+    assert other.warnings == [
+        "made with model v1-5-pruned-emaonly (hash 6ce0161689), rendered here with tiny: "
+        "it will differ"
+    ]
+    nv = fields_from_infotext(text.replace("RNG: CPU", "RNG: NV"), NAMES, "sd1")
+    assert nv.warnings == ["made with NV noise, rendered here with CPU noise: it will differ"]

@@ -1,7 +1,6 @@
 import pytest
-import torch
 
-from pipeline.seeds import MAX_SEED, RANDOM_SEED_BOUND, SeedError, generators, parse_seeds
+from pipeline.seeds import MAX_SEED, RANDOM_SEED_BOUND, SeedError, parse_seeds
 
 
 @pytest.mark.parametrize(
@@ -60,13 +59,6 @@ def test_bad_seed_lists_get_a_clear_message(text: str, words: str) -> None:
 def test_huge_ranges_are_refused_without_being_built() -> None:
     with pytest.raises(SeedError, match="more than"):
         parse_seeds(f"0-{MAX_SEED}", max_count=16)
-
-
-def test_one_generator_per_seed_each_seeded_with_it() -> None:
-    made = generators([5, 17, MAX_SEED])
-    assert [g.initial_seed() for g in made] == [5, 17, MAX_SEED]
-    assert all(g.device == torch.device("cpu") for g in made)
-    assert len({id(g) for g in made}) == 3
 
 
 @pytest.mark.parametrize("text", ["9" * 5000, "1, " + "9" * 5000, "0-" + "9" * 5000])

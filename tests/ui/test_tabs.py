@@ -25,7 +25,7 @@ def test_a_tabs_api_is_its_declared_inputs_and_they_make_its_request(spec: tabs.
     fields = {field.name for field in dataclasses.fields(spec.request)}
     assert set(spec.inputs) <= fields
     parameters = list(inspect.signature(tabs.handler(Services(None), spec)).parameters)
-    assert parameters == [*spec.inputs, "manifest", "pinned", "request"]
+    assert parameters == [*spec.inputs, "manifest", "pinned", "variation", "request"]
     request = spec.request_of([f"<{name}>" for name in spec.inputs])
     assert all(getattr(request, name) == f"<{name}>" for name in spec.inputs)
 
@@ -52,7 +52,7 @@ def test_a_handler_refuses_a_bad_request_with_a_toast_naming_the_field(engine: E
     handler = tabs.handler(Services(engine), tabs.REFINE)
     values = ["a", "", "", ", x", None, 2, None, None, None]
     with pytest.raises(gr.Error, match="Pinned seed: no seed pinned yet"):
-        next(handler(*values, None, None, None))
+        next(handler(*values, None, None, None, None))
 
 
 def imported_modules(folder: str) -> set[str]:
