@@ -139,7 +139,11 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
     params: dict[str, object | None] = {
         "Steps": recipe.steps,
         "Sampler": sampler,
-        "Schedule type": a1111.schedule_type_to_write(sampler, rendered),
+        # Trailing timesteps are said even where A1111 ignores a schedule (DDIM): they are
+        # what rendered the tile.
+        "Schedule type": rendered
+        if rendered == "SGM Uniform"
+        else a1111.schedule_type_to_write(sampler, rendered),
         "CFG scale": recipe.guidance_scale,
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
