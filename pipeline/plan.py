@@ -114,6 +114,18 @@ class Plan:
     def tiles(self) -> int:
         return len(self.samplers) if self.lockstep else len(self.items)
 
+    @property
+    def seeds(self) -> list[int]:
+        """Each tile's seed, known before the render starts (a preview's pin)."""
+        return [self.items[0 if self.lockstep else index].seed for index in range(self.tiles)]
+
+    @property
+    def image_steps(self) -> int:
+        """The run's work: every tile's steps (what ZeroGPU's duration is sized from)."""
+        if self.lockstep:
+            return sum(sampler.steps for sampler in self.samplers)
+        return len(self.items) * self.samplers[0].steps
+
 
 @dataclass(frozen=True)
 class Matrix:
@@ -134,6 +146,22 @@ class Matrix:
     @property
     def tiles(self) -> int:
         return len(self.cells)
+
+    @property
+    def seeds(self) -> list[int]:
+        return [self.plans[which].seeds[place] for which, place in self.cells]
+
+    @property
+    def image_steps(self) -> int:
+        return sum(plan.image_steps for plan in self.plans)
+
+    @property
+    def width(self) -> int:
+        return self.plans[0].width
+
+    @property
+    def height(self) -> int:
+        return self.plans[0].height
 
     def labels(self, index: int) -> tuple[str, str]:
         """Cell `index`'s x and y headers."""

@@ -129,5 +129,12 @@ def test_the_readmes_example_runs_against_the_app(app_url: str) -> None:
     assert 'Client("http://127.0.0.1:7860/")' in example
     names: dict = {}
     exec(example.replace("http://127.0.0.1:7860/", app_url), names)  # the README, as a user runs it
-    assert [tile["caption"].split(" · ")[0] for tile in names["gallery"]] == ["Euler", "DDIM"]
-    assert names["summary"].startswith("2 tiles · seeds 2")
+    assert [tile["caption"] for tile in names["gallery"]] == [
+        f"seed 2 → {seed} at 0.30" for seed in range(4)
+    ]  # the last gallery: /vary's
+    assert len(names["frames"]) == 4
+    assert [tile["caption"] for tile in names["cells"]] == [
+        f"Scheduler: {name} · CFG scale: {cfg}"
+        for cfg in ("5.0", "9.0")
+        for name in ("Euler", "DDIM")
+    ]

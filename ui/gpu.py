@@ -17,7 +17,7 @@ from collections.abc import Callable
 from types import ModuleType
 from typing import Any, TypeVar
 
-from pipeline.plan import Plan
+from pipeline.plan import Matrix, Plan
 
 F = TypeVar("F", bound=Callable)
 
@@ -52,12 +52,8 @@ def gpu(fn: F, duration: int | Callable[..., int] | None = None) -> F:
     return spaces.GPU(duration=duration)(fn)
 
 
-def render_duration(plan: Plan, *_: Any) -> int:
+def render_duration(plan: Plan | Matrix, *_: Any) -> int:
     """Seconds to ask ZeroGPU for: sized from the plan's work (every tile's steps)."""
-    if plan.lockstep:
-        image_steps = sum(sampler.steps for sampler in plan.samplers)
-    else:
-        image_steps = len(plan.items) * plan.samplers[0].steps
     pixels = plan.width * plan.height / 512**2  # cost grows with the image's area
-    seconds = SECONDS_AT_START + image_steps * SECONDS_PER_IMAGE_STEP * pixels
+    seconds = SECONDS_AT_START + plan.image_steps * SECONDS_PER_IMAGE_STEP * pixels
     return min(LONGEST_CALL, round(seconds))

@@ -131,7 +131,7 @@ def run(
     events: queue.Queue = queue.Queue()
     started = time.monotonic()
     labels = [spec.label(plan, index) for index in range(plan.tiles)]
-    seeds = [plan.items[0 if plan.lockstep else index].seed for index in range(plan.tiles)]
+    seeds = plan.seeds
     interval = services.preview_interval if services.previews else None
     outcome: dict[str, Any] = {}
 
