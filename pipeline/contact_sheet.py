@@ -57,12 +57,7 @@ def contact_sheet(
     columns = min(columns, len(images))
     rows = math.ceil(len(images) / columns)
 
-    scale = tile_scale(images)
-    cell_w = max(image.width for image in images) * scale
-    cell_h = max(image.height for image in images) * scale
-    font = ImageFont.load_default(size=font_px(cell_w))
-    line_h = _line_height(font)
-    gap = max(4, line_h // 2)
+    scale, cell_w, cell_h, font, line_h, gap = _cells(images)
     label_h = line_h + gap
 
     width = columns * cell_w + (columns + 1) * gap
@@ -99,12 +94,7 @@ def labelled_grid(
     row after its header, the fixed settings wrapped below."""
     if len(images) != len(columns) * len(rows):
         raise ValueError(f"{len(images)} images for {len(columns)} x {len(rows)} cells")
-    scale = tile_scale(images)
-    cell_w = max(image.width for image in images) * scale
-    cell_h = max(image.height for image in images) * scale
-    font = ImageFont.load_default(size=font_px(cell_w))
-    line_h = _line_height(font)
-    gap = max(4, line_h // 2)
+    scale, cell_w, cell_h, font, line_h, gap = _cells(images)
     header_w = min(max(round(font.getlength(label)) for label in rows) + 2 * gap, 2 * cell_w)
     header_h = line_h + gap
     width = header_w + len(columns) * (cell_w + gap) + gap
@@ -263,3 +253,14 @@ def unique_name(name: str, taken: set[str]) -> str:
         candidate = f"{stem}-{number}{dot}{suffix}"
     taken.add(candidate.lower())
     return candidate
+
+
+def _cells(images: list[Image.Image]) -> tuple[int, int, int, Font, int, int]:
+    """What a sheet of these images is laid out by: the tiles' scale, a cell's width and
+    height, the label font, its line height and the gap between cells."""
+    scale = tile_scale(images)
+    cell_w = max(image.width for image in images) * scale
+    cell_h = max(image.height for image in images) * scale
+    font = ImageFont.load_default(size=font_px(cell_w))
+    line_h = _line_height(font)
+    return scale, cell_w, cell_h, font, line_h, max(4, line_h // 2)
