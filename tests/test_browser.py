@@ -1,5 +1,5 @@
 """End to end in headless Chromium: grid, pin, refine, compare, a refused input, vary and its
-pin, a matrix cell clicked, and the history tree.
+pin, seed travel, a matrix cell clicked, and the history tree.
 
 Drives the app launched by the `app_url` fixture (tiny model, CPU) the way a user does: typing,
 clicking tiles and tabs, reading captions and toasts. Locators come from the live Gradio 6 DOM:
@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 pytestmark = pytest.mark.browser
 
@@ -304,6 +305,29 @@ def test_vary_renders_neighbours_and_a_click_pins_the_variation(page: Page) -> N
     )
     textbox(page, "pinned-seed").press_sequentially("1")
     expect(note).to_have_text("")
+
+
+def test_travel_goes_from_the_pin_to_another_seed_as_frames_and_an_animation(
+    page: Page,
+) -> None:
+    textbox(page, "prompt").fill(PROMPT)
+    textbox(page, "pinned-seed").fill("3")
+    open_tab(page, "Travel")
+    textbox(page, "travel-to-seed").fill("5")
+    set_number(page.locator("#travel-frames input[type=number]"), 3)
+    page.locator("#travel-run").click()
+
+    frames = [f"seed 3 → 5 at {strength}" for strength in ("0.00", "0.50", "1.00")]
+    expect(captions(page, "travel-gallery")).to_have_text(frames, timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#travel-animation img")).to_be_visible(timeout=RENDER_TIMEOUT_MS)
+    link = page.locator("#travel-webp a").first
+    expect(link).to_have_attribute("download", re.compile(r"\.webp$"))
+    with page.expect_download() as download:
+        link.click()
+    with Image.open(download.value.path()) as animation:
+        assert (animation.format, animation.n_frames) == ("WEBP", 3)
+    wait_for_images(page, "travel-gallery")
+    screenshot(page, "travel")
 
 
 def test_a_matrix_cell_clicked_pins_it_with_all_its_settings(page: Page) -> None:

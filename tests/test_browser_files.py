@@ -1,5 +1,6 @@
-"""In headless Chromium: Stop, Enter, downloads, and a pinned tile's round trip — download it,
-drop it back in, verify it in the app and replay it from the command line, bit-exact."""
+"""In headless Chromium: Stop, Enter, downloads, the session manifest exported and imported
+after a reload, and a pinned tile's round trip — download it, drop it back in, verify it in
+the app and replay it from the command line, bit-exact."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.test_browser import (
     set_number,
     textbox,
     tile,
+    wait_for_images,
 )
 
 pytestmark = pytest.mark.browser
@@ -168,7 +170,9 @@ def test_a_pinned_tile_downloads_drops_back_in_and_verifies_bit_exact(
     assert "bit-exact" in replay.stdout
 
 
-def test_download_all_and_the_session_manifest(page: Page, tmp_path: Path) -> None:
+def test_download_all_and_the_session_manifest_brings_the_tree_back_after_a_reload(
+    page: Page, tmp_path: Path
+) -> None:
     run_grid(page, PROMPT, "4-6", [4, 5, 6])
     tile(page, "grid-gallery", "seed 5").click()
     expect(textbox(page, "pinned-seed")).to_have_value("5")
@@ -195,3 +199,20 @@ def test_download_all_and_the_session_manifest(page: Page, tmp_path: Path) -> No
     assert seeds == [4, 5, 6]
     pin = manifest["entries"][1]
     assert (pin["kind"], pin["parent"]) == ("pin", {"entry": 1, "tile": 1})
+
+    exported = tmp_path / "session.json"
+    download.value.save_as(exported)
+    page.reload()  # a new session: empty history, default settings
+    textbox(page, "prompt").fill("something else")
+    set_number(page.locator("#steps input[type=number]"), 9)
+    open_tab(page, "History")
+    expect(captions(page, "history-tree")).to_have_count(0)
+    page.locator("#history-import input[type=file]").set_input_files(str(exported))
+    nodes = ["#1 grid · 3 tiles · seed 4, 5, 6", "↳ #2 pin · seed 5"]
+    expect(captions(page, "history-tree")).to_have_text(nodes, timeout=RENDER_TIMEOUT_MS)
+    tile(page, "history-tree", "↳ #2 pin · seed 5").click()
+    expect(textbox(page, "prompt")).to_have_value(PROMPT)
+    expect(textbox(page, "pinned-seed")).to_have_value("5")
+    expect(page.locator("#steps input[type=number]")).to_have_value("4")
+    wait_for_images(page, "history-tree")
+    screenshot(page, "history-imported")
