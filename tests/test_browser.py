@@ -250,7 +250,7 @@ def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Pag
     screenshot(page, "bad-input-recovered")
 
 
-def test_a_run_shows_per_step_progress(page: Page) -> None:
+def test_a_run_shows_per_step_progress_and_a_live_frame_whose_tiles_pin(page: Page) -> None:
     # Long enough for the estimate (after 1 s) and the previews (one a second) on a fast CPU.
     set_number(page.locator("#steps input[type=number]"), 150)
     textbox(page, "prompt").fill(PROMPT)
@@ -262,9 +262,14 @@ def test_a_run_shows_per_step_progress(page: Page) -> None:
         has_text=re.compile(r"PNDM: step \d+/150 · \d+% · about \d+ s left")
     )
     expect(progress).to_be_visible(timeout=RENDER_TIMEOUT_MS)
-    previews = captions(page, "grid-gallery").filter(has_text=re.compile(r"^seed \d · preview$"))
-    expect(previews).to_have_count(4, timeout=RENDER_TIMEOUT_MS)
+    live = page.locator("#grid-live img")
+    expect(live).to_be_visible(timeout=RENDER_TIMEOUT_MS)
     screenshot(page, "progress", full_page=False)
+    box = live.bounding_box()
+    assert box is not None
+    # Four tiles as 2 x 2 in one frame: the top right one is seed 1.
+    live.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.25})
+    expect(textbox(page, "pinned-seed")).to_have_value("1")
     expect(captions(page, "grid-gallery")).to_have_text(
         [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS
     )

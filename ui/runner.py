@@ -2,8 +2,9 @@
 
 The render is `Services.render`: a generator of events (progress, previews, then the tiles or
 the error), made by `render_stream` and wrapped for ZeroGPU (ui/gpu.py), where it runs in a
-forked process; elsewhere it runs here, in a thread. This module streams those events to the
-gallery as they come, so Gradio streams them; the finished tiles are written by ui/tiles.py.
+forked process; elsewhere it runs here, in a thread. This module streams the progress to the
+status line as it comes, draws the previews as one live frame (ui/live.py) and ends with the
+finished tiles, written by ui/tiles.py.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from pipeline.plan import Plan
 from pipeline.preview import PREVIEW_INTERVAL
 from pipeline.requests import RequestError
 from ui.gpu import gpu, render_duration
+from ui.live import Live
 from ui.runs import Runs, StopFlag
-from ui.state import PreviewRef, TileRef
+from ui.state import TileRef
 from ui.tiles import write_tiles
 
 if TYPE_CHECKING:
@@ -63,6 +65,7 @@ class Services:
     outputs: OutputFolder | None = None
     previews: bool = True
     runs: Runs = field(default_factory=Runs)
+    live: Live = field(default_factory=Live)
     served: Path = field(default_factory=_served)
     preview_interval: float = PREVIEW_INTERVAL
     render: Render = field(init=False)
@@ -165,24 +168,19 @@ def run(
             progressed = [event for event in waiting if event and event[0] == "progress"]
             for _, first, images in previews:
                 shown[first : first + len(images)] = images
-            gallery = refs = gr.skip()
-            if previews:  # small and lossy (the gallery's WebP): the tiles replace them
-                indices = [index for index, image in enumerate(shown) if image]
-                gallery = [(shown[i], f"{labels[i]} · preview") for i in indices]
-                refs = [PreviewRef(seeds[i]) for i in indices]  # a click pins its seed
-            line = None
+            if previews:
+                services.live.show(session, services.folder(session), shown, labels, seeds)
             if progressed and (
                 time.monotonic() - last_status > STATUS_EVERY or progressed[-1][1] >= 1
             ):
                 last_status = time.monotonic()
-                line = progress_line(*progressed[-1][1:], started)
-            if previews or line:
-                yield gallery, refs, line or gr.skip(), gr.skip()
+                yield gr.skip(), gr.skip(), progress_line(*progressed[-1][1:], started), gr.skip()
     finally:
         if receiver.is_alive():  # the browser went away: stop rendering for nobody
             stop.set()
         receiver.join()
         services.runs.finish(session, stop)
+        services.live.end(session)
     if "error" in outcome:
         yield _refusal(outcome["error"])
         return

@@ -13,11 +13,13 @@ from pipeline.manifest import Manifest
 from pipeline.recipe import Recipe
 from ui import validation
 from ui.bundle import bundle
+from ui.live import Frame
 from ui.runner import Services
-from ui.state import PreviewRef, TileRef
+from ui.state import TileRef
 
 # Every event that runs the model shares one queue slot: one render at a time, in order.
 MODEL_QUEUE = "model"
+LIVE_POLL = 0.5  # seconds between a browser's looks for a new live frame while its run renders
 
 
 @dataclass(frozen=True)
@@ -52,10 +54,14 @@ class SharedInputs:
 
 @dataclass(frozen=True)
 class TabParts:
-    """What every tab has: Run and Stop, the gallery, its summary, "download all"."""
+    """What every tab has: Run and Stop, the live preview, the gallery, its summary,
+    "download all"."""
 
     run: gr.Button
     stop: gr.Button
+    live: gr.Image  # the run's live frame (ui/live.py), shown while it renders
+    poll: gr.Timer  # looks for a new frame, active while the run renders
+    frame: gr.State  # the frame shown (Frame), to find the seed under a click
     gallery: gr.Gallery
     status: gr.Markdown
     download: gr.Button
@@ -75,12 +81,20 @@ def run_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
 
 
 def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.Button) -> TabParts:
-    """The gallery (every tile shown), its summary and "download all". Tiles arrive as the
-    app's own PNG files; `format` is for the live previews only, small and lossy."""
+    """The live preview, the gallery (every tile shown, as the app's own PNG files), its
+    summary and "download all"."""
+    live = gr.Image(
+        label="Live preview: click a tile to pin its seed",
+        elem_id=f"{prefix}-live",
+        type="filepath",
+        interactive=False,
+        visible=False,
+        buttons=[],
+    )
+    poll = gr.Timer(LIVE_POLL, active=False)
     gallery = gr.Gallery(
         label=label,
         elem_id=f"{prefix}-gallery",
-        format="webp",
         columns=columns,
         object_fit="contain",
         height="auto",
@@ -92,7 +106,8 @@ def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.
             "Download all (.zip)", elem_id=f"{prefix}-download", size="sm", scale=0, min_width=170
         )
     bundle = gr.File(label="Tiles and contact sheet", elem_id=f"{prefix}-zip", visible=False)
-    return TabParts(run, stop, gallery, status, download, bundle, gr.State([]))
+    frame, tiles = gr.State(), gr.State([])
+    return TabParts(run, stop, live, poll, frame, gallery, status, download, bundle, tiles)
 
 
 def build_shared(engine: Engine) -> SharedInputs:
@@ -198,46 +213,71 @@ def run_on_click(
     fn: Callable[..., Any],
     inputs: list[Any],
     outputs: list[Any],
+    parts: TabParts,
     api_name: str,
     validate: validation.Validator,
 ) -> gr.events.Dependency:
     """A run button: the checks first (a refusal is a toast naming the field; they never wait
-    behind the model), then the model job in the shared queue. API callers reach the job
-    directly; `validate` refuses their bad input before it is queued."""
+    behind the model), the live preview's poll on, then the model job in the shared queue;
+    the poll off when it ends. API callers reach the job directly (no live preview: they
+    cannot show one); `validate` refuses their bad input before it is queued."""
     raw = {"preprocess": False}  # raw values: our checks name the field, not Gradio's
-    return button.click(
-        validation.as_toast(validate),
-        inputs,
-        None,
-        concurrency_limit=None,
-        api_visibility="private",
-        show_progress="hidden",
-        **raw,
-    ).success(
-        fn,
-        inputs,
-        outputs,
-        api_name=api_name,
-        concurrency_id=MODEL_QUEUE,
-        validator=validate,
-        **raw,
+    ui_only = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
+    event = (
+        button.click(
+            validation.as_toast(validate),
+            inputs,
+            None,
+            concurrency_limit=None,
+            api_visibility="private",
+            show_progress="hidden",
+            **raw,
+        )
+        .success(lambda: (gr.Timer(active=True), None), None, [parts.poll, parts.frame], **ui_only)
+        .success(
+            fn,
+            inputs,
+            outputs,
+            api_name=api_name,
+            concurrency_id=MODEL_QUEUE,
+            validator=validate,
+            **raw,
+        )
     )
+    event.then(
+        lambda: (gr.update(value=None, visible=False), gr.Timer(active=False), None),
+        None,
+        [parts.live, parts.poll, parts.frame],
+        **ui_only,
+    )
+    return event
 
 
 def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> None:
     """Pin on click, Stop, and "download all": UI-only events that never wait for the model."""
 
-    def pin_tile(
-        shown: list[TileRef | PreviewRef], manifest: Manifest, evt: gr.SelectData
-    ) -> tuple[Any, ...]:
+    def pin_tile(shown: list[TileRef], manifest: Manifest, evt: gr.SelectData) -> tuple[Any, ...]:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
             return (gr.skip(),) * 5
         tile = shown[evt.index]
-        if isinstance(tile, PreviewRef):  # still rendering: its seed, no tile to grow from yet
-            return *pin_values(tile.seed, None, None), gr.skip()
         if tile.entry is not None:
             manifest.pin(tile.entry, tile.index)
         return *pin_values(tile.seed, tile, variation_of(tile.recipe)), manifest
+
+    def look(shown: Frame | None, request: gr.Request) -> tuple[Any, Any]:
+        """The run's newest frame, when it is not the one shown."""
+        latest = services.live.latest(request.session_hash)
+        if latest is None or (shown is not None and shown.number == latest.number):
+            return gr.skip(), gr.skip()
+        return gr.update(value=latest.path, visible=True), latest
+
+    def pin_preview(shown: Frame | None, evt: gr.SelectData) -> tuple[Any, ...]:
+        """Still rendering: the seed under the click, no tile to grow from yet."""
+        index = evt.index if isinstance(evt.index, (list, tuple)) else ()
+        seed = shown.seed_at(*index[:2]) if shown is not None and len(index) >= 2 else None
+        if seed is None:
+            return (gr.skip(),) * 4
+        return pin_values(seed, None, None)
 
     def download_all(tiles: list[TileRef], request: gr.Request) -> Any:
         return gr.update(value=bundle(tiles, services.folder(request.session_hash)), visible=True)
@@ -252,6 +292,12 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
         [*shared.pin_outputs(), shared.manifest],
         queue=False,
         api_visibility="private",
+    )
+    parts.poll.tick(
+        look, parts.frame, [parts.live, parts.frame], queue=False, api_visibility="private"
+    )
+    parts.live.select(
+        pin_preview, parts.frame, shared.pin_outputs(), queue=False, api_visibility="private"
     )
     parts.stop.click(stop, None, None, queue=False, api_visibility="private")
     parts.download.click(

@@ -25,11 +25,3 @@ class TileRef:
     @property
     def seed(self) -> int:
         return self.recipe.seed
-
-
-@dataclass(frozen=True)
-class PreviewRef:
-    """A live preview's tile, before it exists: its seed is known from the plan, so a click
-    on it pins that seed."""
-
-    seed: int

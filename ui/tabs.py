@@ -190,6 +190,7 @@ def connect(
         handler(services, spec),
         inputs,
         parts.outputs(shared),
+        parts,
         spec.kind,
         validation.validator(services.engine, spec),
     )

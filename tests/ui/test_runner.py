@@ -1,4 +1,5 @@
-"""A run without a server: previews stream, tiles arrive as PNGs with their recipe, Stop works."""
+"""A run without a server: previews make live frames, tiles arrive as PNGs with their recipe,
+Stop works."""
 
 import threading
 from pathlib import Path
@@ -13,10 +14,10 @@ from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.requests import GridRequest, RefineRequest
+from tests.ui.helpers import live_frames
 from ui import runner, tabs
 from ui.bundle import bundle
 from ui.runner import Services
-from ui.state import PreviewRef
 
 
 def grid_run(
@@ -26,22 +27,27 @@ def grid_run(
     return list(runner.run(services, tabs.GRID, plan, manifest, None, session))
 
 
-def test_a_run_streams_previews_then_tiles_with_their_recipes(
+def test_a_run_draws_live_frames_then_streams_tiles_with_their_recipes(
     engine: Engine, tmp_path: Path
 ) -> None:
     services = Services(engine, OutputFolder(tmp_path / "outputs"), preview_interval=0)
+    frames = live_frames(services)
     manifest = Manifest("tiny")
     request = GridRequest("a lighthouse", (3, 4), steps=10, scheduler="Euler")
     updates = grid_run(services, manifest, request)
 
     assert updates[0][:3] == ([], [], "Waiting for the model…")  # the old tiles go at once
-    previews = [u[:2] for u in updates[1:-1] if isinstance(u[0], list)]
-    assert previews  # at least one, made while the run denoised
-    lines = [u[2] for u in updates[1:-1] if isinstance(u[2], str)]
+    assert frames  # at least one, made while the run denoised
+    # An API caller is sent progress lines only; the previews are the browser's live frame.
+    assert all(u[:2] == (gr.skip(), gr.skip()) for u in updates[1:-1])
+    lines = [u[2] for u in updates[1:-1]]
     assert lines[-1] == "Euler: step 10/10 · 100%"
-    for gallery, refs in previews:
-        assert [caption for _, caption in gallery] == ["seed 3 · preview", "seed 4 · preview"]
-        assert refs == [PreviewRef(3), PreviewRef(4)]  # a click on a preview pins its seed
+    last = frames[-1]
+    assert last.seeds == (3, 4) and last.columns == 2 and last.cell == (192, 192)
+    with Image.open(last.path) as jpeg:  # one small lossy file for both tiles
+        assert (jpeg.format, jpeg.size) == ("JPEG", (384, 192))
+    assert [last.seed_at(20, 20), last.seed_at(300, 100), last.seed_at(400, 20)] == [3, 4, None]
+    assert services.live.latest("session") is None  # over: the tiles replace it
     items, refs, status, returned = updates[-1]
     assert [caption for _, caption in items] == ["seed 3", "seed 4"]
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
@@ -108,9 +114,10 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
 def test_updates_that_pile_up_go_out_as_one(
     engine: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A browser that reads slowly gets the latest previews in one update, then the tiles,
-    instead of every stale preview first."""
+    """A browser that reads slowly gets the latest progress and live frame in one update,
+    then the tiles, instead of every stale one first."""
     services = Services(engine)
+    frames = live_frames(services)
     plan = engine.plan(GridRequest("a", (0, 1), steps=2))
     done = threading.Event()
     real_render = Engine.render
@@ -129,8 +136,9 @@ def test_updates_that_pile_up_go_out_as_one(
     assert next(updates)[2] == "Waiting for the model…"
     assert done.wait(60)  # the render ends before the browser reads again
     rest = list(updates)
-    assert len(rest) == 2
-    (gallery, _, line, _), (items, *_) = rest
-    assert [image.getpixel((0, 0)) for image, _ in gallery] == [(19, 0, 0)] * 2
+    assert len(rest) == 2 and len(frames) == 1
+    (_, _, line, _), (items, *_) = rest
+    with Image.open(frames[0].path) as frame:
+        assert frame.getpixel((0, 0))[0] in range(17, 22)  # step 19's red, through JPEG
     assert line == "step 20/20 · 100%"
     assert [caption for _, caption in items] == ["seed 0", "seed 1"]

@@ -20,6 +20,7 @@ from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.requests import CompareRequest, GridRequest
+from tests.ui.helpers import live_frames
 from ui import gpu, runner, tabs
 from ui.runner import Services
 
@@ -76,18 +77,19 @@ def zerogpu(monkeypatch: pytest.MonkeyPatch) -> ForkedGPU:
     return forked
 
 
-def test_a_grid_streams_previews_and_tiles_from_the_forked_render(
+def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     engine: Engine, zerogpu: ForkedGPU, tmp_path: Path
 ) -> None:
     services = Services(engine, OutputFolder(tmp_path / "outputs"), preview_interval=0)
+    frames = live_frames(services)
     manifest = Manifest("tiny")
     plan = engine.plan(GridRequest("a lighthouse", (3, 4), steps=8))
     updates = list(runner.run(services, tabs.GRID, plan, manifest, None, "session"))
 
     assert zerogpu.pids and os.getpid() not in zerogpu.pids
     assert zerogpu.durations == [gpu.render_duration(plan)] and zerogpu.durations[0] > 0
-    previews = [u[0] for u in updates[1:-1] if isinstance(u[0], list)]
-    assert previews and [c for _, c in previews[-1]] == ["seed 3 · preview", "seed 4 · preview"]
+    # The previews came from the fork; the live frame is drawn here, where the browser polls.
+    assert frames and frames[-1].seeds == (3, 4)
     items, refs, status, returned = updates[-1]
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
     # The manifest and the files are this process's: written here from the yielded tiles.
