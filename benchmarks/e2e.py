@@ -8,7 +8,9 @@ Each row has its sides timed in one run, in rounds whose order rotates (app, pla
 ...; then plain, floor, app, ...), so a noisy neighbour slows every side alike:
 
 - **app**: `client.predict` against `python app.py` with its defaults (previews on, saving on
-  to a temporary folder), the files downloaded;
+  to a temporary folder), the files downloaded. The app makes every live frame (latents to
+  RGB, the frame drawn, its JPEG written); an API caller is not sent them, a browser fetches
+  one small JPEG per frame, which this side does not count;
 - **app, no previews**: the same against a second app launched with `--no-previews`;
 - **plain**: the diffusers guides' call on a pipeline of the same modules, in this process;
 - **floor**: the same `client.predict` against a minimal Gradio app (benchmarks/floor.py) that
@@ -196,9 +198,9 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
     rows = []
     for _ in range(repeats):
         steps_at.clear()
-        first = runner.run(services, tabs.GRID, long, Manifest("tiny"), None, "a")
-        done = threading.Thread(target=lambda gen=first: list(gen))
-        next(first)
+        done = threading.Thread(
+            target=runner.run, args=(services, tabs.GRID, long, Manifest("tiny"), None, "a")
+        )
         done.start()
         while len(steps_at) < 4:
             time.sleep(0.01)
@@ -206,7 +208,7 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
         stopped = time.perf_counter()
         services.runs.stop("a")
         entered.clear()
-        list(runner.run(services, tabs.GRID, short, Manifest("tiny"), None, "b"))
+        runner.run(services, tabs.GRID, short, Manifest("tiny"), None, "b")
         done.join()
         rows.append((entered[0] - stopped, step))
     latency = statistics.median(r[0] for r in rows)

@@ -69,6 +69,7 @@ def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = Tru
         shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
 
         def session_ended(request: gr.Request) -> None:
+            services.runs.stop(request.session_hash)  # no render for nobody
             services.forget(request.session_hash)
 
         demo.unload(session_ended)

@@ -1,12 +1,13 @@
-"""The live preview of a run: one small JPEG of every tile being denoised, as A1111 shows a
-batch's previews as one grid.
+"""What a browser sees of a run while it renders: its progress line and a live preview, one
+small JPEG of every tile being denoised, as A1111 shows a batch's previews as one grid.
 
 A preview sent as one gallery item per tile cost one file per tile per update: Gradio
 encoded and hashed each and every client fetched each (gradio_client on a new connection per
 file). One frame per update costs one small file. The runner writes it (`Live.show`) into the
-session's served folder, which Gradio serves as it is; the browser's tab polls for it while
-its run renders (ui/shared.py), so API callers, who cannot show a preview, are never sent one.
-Each tile's seed is known from the plan, so a click on the frame pins the seed under it.
+session's served folder, which Gradio serves as it is, and keeps the latest progress line
+(`Live.say`); the browser's tab polls for both while its run renders (ui/shared.py), so API
+callers, who cannot show them, are never sent them. Each tile's seed is known from the plan,
+so a click on the frame pins the seed under it.
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ class Frame:
     """One live preview: its JPEG, and where each tile is in it."""
 
     path: str
-    number: int  # counts up, never repeats: the poll sends a frame only when it is new
+    number: int  # counts up, never repeats: a new name, so no browser shows a cached frame
     seeds: tuple[int, ...]  # the seed of each cell, row by row (None-free: known from the plan)
     columns: int
     cell: tuple[int, int]  # width, height of a cell in pixels
@@ -44,11 +45,20 @@ class Frame:
         return self.seeds[index]
 
 
+@dataclass(frozen=True)
+class Sight:
+    """What a session's poll finds: the latest progress line and frame of its run."""
+
+    number: int  # counts up, never repeats: a poll sends a sight only when it is new
+    line: str
+    frame: Frame | None
+
+
 class Live:
-    """The latest frame of each session's run."""
+    """The latest progress line and frame of each session's run."""
 
     def __init__(self) -> None:
-        self._frames: dict[str, Frame] = {}
+        self._sights: dict[str, Sight] = {}
         self._written: dict[str, list[str]] = {}  # each session's frames still on disk
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
@@ -81,11 +91,12 @@ class Live:
             band = top + height - LABEL_BAND
             draw.rectangle((left, band, left + width - 1, top + height - 1), fill=(30, 30, 30))
             draw.text((left + 4, band + 3), label, fill=(240, 240, 240))
-        path = folder / f"live-{number}.jpg"  # a new name: no browser shows a cached frame
+        path = folder / f"live-{number}.jpg"
         frame.save(path, format="JPEG", quality=JPEG_QUALITY)
         made = Frame(str(path), number, tuple(seeds), columns, (width, height))
         with self._lock:
-            self._frames[session] = made
+            last = self._sights.get(session)
+            self._sights[session] = Sight(next(self._numbers), last.line if last else "", made)
             written = self._written.setdefault(session, [])
             written.append(made.path)
             # The one before stays: a browser may be fetching it. Older ones go.
@@ -94,12 +105,18 @@ class Live:
             Path(stale).unlink(missing_ok=True)
         return made
 
-    def latest(self, session: str) -> Frame | None:
+    def say(self, session: str, line: str) -> None:
+        """The run's progress line, for the status under its gallery."""
         with self._lock:
-            return self._frames.get(session)
+            last = self._sights.get(session)
+            self._sights[session] = Sight(next(self._numbers), line, last and last.frame)
+
+    def latest(self, session: str) -> Sight | None:
+        with self._lock:
+            return self._sights.get(session)
 
     def end(self, session: str) -> None:
         """The run is over: its tiles replace the frame (its file goes with the next run's,
         or with the session's folder)."""
         with self._lock:
-            self._frames.pop(session, None)
+            self._sights.pop(session, None)

@@ -1,10 +1,13 @@
-"""A run from click to gallery: live previews while it denoises, Stop, then the tiles.
+"""A run from click to gallery: progress and live previews while it denoises, Stop, then
+the tiles.
 
 The render is `Services.render`: a generator of events (progress, previews, then the tiles or
 the error), made by `render_stream` and wrapped for ZeroGPU (ui/gpu.py), where it runs in a
-forked process; elsewhere it runs here, in a thread. This module streams the progress to the
-status line as it comes, draws the previews as one live frame (ui/live.py) and ends with the
-finished tiles, written by ui/tiles.py.
+forked process; elsewhere it runs here, in a thread. This module keeps the latest progress
+line and draws the previews as one live frame (ui/live.py), which the browser polls for, and
+returns the finished tiles, written by ui/tiles.py, as the run's one response: an API caller
+downloads each tile once (gradio_client fetches the files of every streamed update, and a
+generator's last update twice) and is sent nothing it cannot show.
 """
 
 from __future__ import annotations
@@ -46,7 +49,6 @@ Update = tuple[Any, Any, Any, Any]
 # ("progress", fraction, text), ("preview", first tile, images), ("tiles", tiles), ("error", e)
 Event = tuple[Any, ...]
 Render = Callable[[Plan, StopFlag, float | None], Iterator[Event]]
-STATUS_EVERY = 0.25  # seconds between progress lines sent to the browser
 
 
 def _served() -> Path:
@@ -128,74 +130,35 @@ def run(
     manifest: Manifest,
     parent: TileRef | None,
     session: str,
-) -> Iterator[Update]:
-    """Streams previews, then the tiles; a refusal or a fault becomes a toast."""
+) -> Update:
+    """Renders the plan, keeping its progress and live frame for the browser's poll; returns
+    the tiles. A refusal or a fault becomes a toast."""
     stop = services.runs.start(session)
-    events: queue.Queue = queue.Queue()
     started = time.monotonic()
     labels = [spec.label(plan, index) for index in range(plan.tiles)]
     seeds = plan.seeds
     interval = services.preview_interval if services.previews else None
-    outcome: dict[str, Any] = {}
-
-    def receive() -> None:
-        try:
-            for event in services.render(plan, stop, interval):
-                if event[0] in ("tiles", "error"):
-                    outcome[event[0]] = event[1]
-                else:
-                    events.put(event)
-        except Exception as error:  # the render could not start (ZeroGPU: no GPU granted)
-            outcome["error"] = error
-        finally:
-            events.put(None)
-
-    receiver = threading.Thread(target=receive, name=f"render-{spec.kind}", daemon=True)
-    receiver.start()
     shown: list[Any] = [None] * len(labels)
-    last_status = 0.0
+    outcome: dict[str, Any] = {}
+    services.live.say(session, "Waiting for the model…")
     try:
-        # The old tiles go: a click while this runs must not pin a seed from the last run.
-        yield [], [], "Waiting for the model…", gr.skip()
-        finished = False
-        while not finished:
-            # Everything that came while the last update went out, as one update: Gradio sends
-            # one update at a time, so updates sent one per event would pile up behind a slow
-            # one and hold the tiles back after the render ends.
-            waiting = _waiting(events)
-            finished = waiting[-1] is None  # the render's last word
-            previews = [event for event in waiting if event and event[0] == "preview"]
-            progressed = [event for event in waiting if event and event[0] == "progress"]
-            for _, first, images in previews:
+        for event in services.render(plan, stop, interval):
+            if event[0] == "progress":
+                services.live.say(session, progress_line(*event[1:], started))
+            elif event[0] == "preview":
+                _, first, images = event
                 shown[first : first + len(images)] = images
-            if previews:
                 services.live.show(session, services.folder(session), shown, labels, seeds)
-            if progressed and (
-                time.monotonic() - last_status > STATUS_EVERY or progressed[-1][1] >= 1
-            ):
-                last_status = time.monotonic()
-                yield gr.skip(), gr.skip(), progress_line(*progressed[-1][1:], started), gr.skip()
+            else:
+                outcome[event[0]] = event[1]
+    except Exception as error:  # the render could not start (ZeroGPU: no GPU granted)
+        outcome["error"] = error
     finally:
-        if receiver.is_alive():  # the browser went away: stop rendering for nobody
-            stop.set()
-        receiver.join()
         services.runs.finish(session, stop)
         services.live.end(session)
     if "error" in outcome:
-        yield _refusal(outcome["error"])
-        return
-    yield write_tiles(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
-
-
-def _waiting(events: queue.Queue) -> list:
-    """The next event (waiting for it) and every other one already queued behind it."""
-    waiting = [events.get()]
-    while waiting[-1] is not None:
-        try:
-            waiting.append(events.get_nowait())
-        except queue.Empty:
-            break
-    return waiting
+        return _refusal(outcome["error"])
+    return write_tiles(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
 
 
 def progress_line(fraction: float, text: str, started: float) -> str:

@@ -13,13 +13,13 @@ from pipeline.manifest import Manifest
 from pipeline.recipe import Recipe
 from ui import validation
 from ui.bundle import bundle
-from ui.live import Frame
+from ui.live import Sight
 from ui.runner import Services
 from ui.state import TileRef
 
 # Every event that runs the model shares one queue slot: one render at a time, in order.
 MODEL_QUEUE = "model"
-LIVE_POLL = 0.5  # seconds between a browser's looks for a new live frame while its run renders
+LIVE_POLL = 0.5  # seconds between a browser's looks at its run's progress and live frame
 
 
 @dataclass(frozen=True)
@@ -60,8 +60,8 @@ class TabParts:
     run: gr.Button
     stop: gr.Button
     live: gr.Image  # the run's live frame (ui/live.py), shown while it renders
-    poll: gr.Timer  # looks for a new frame, active while the run renders
-    frame: gr.State  # the frame shown (Frame), to find the seed under a click
+    poll: gr.Timer  # looks for new progress and a new frame, active while the run renders
+    seen: gr.State  # what the poll last showed (Sight): its frame finds the seed under a click
     gallery: gr.Gallery
     status: gr.Markdown
     download: gr.Button
@@ -106,8 +106,8 @@ def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.
             "Download all (.zip)", elem_id=f"{prefix}-download", size="sm", scale=0, min_width=170
         )
     bundle = gr.File(label="Tiles and contact sheet", elem_id=f"{prefix}-zip", visible=False)
-    frame, tiles = gr.State(), gr.State([])
-    return TabParts(run, stop, live, poll, frame, gallery, status, download, bundle, tiles)
+    seen, tiles = gr.State(), gr.State([])
+    return TabParts(run, stop, live, poll, seen, gallery, status, download, bundle, tiles)
 
 
 def build_shared(engine: Engine) -> SharedInputs:
@@ -218,9 +218,10 @@ def run_on_click(
     validate: validation.Validator,
 ) -> gr.events.Dependency:
     """A run button: the checks first (a refusal is a toast naming the field; they never wait
-    behind the model), the live preview's poll on, then the model job in the shared queue;
-    the poll off when it ends. API callers reach the job directly (no live preview: they
-    cannot show one); `validate` refuses their bad input before it is queued."""
+    behind the model), then the old tiles cleared and the poll for progress and the live
+    preview on, then the model job in the shared queue, whose one response is the tiles; the
+    poll off when it ends. API callers reach the job directly; `validate` refuses their bad
+    input before it is queued."""
     raw = {"preprocess": False}  # raw values: our checks name the field, not Gradio's
     ui_only = {"queue": False, "api_visibility": "private", "show_progress": "hidden"}
     event = (
@@ -233,7 +234,14 @@ def run_on_click(
             show_progress="hidden",
             **raw,
         )
-        .success(lambda: (gr.Timer(active=True), None), None, [parts.poll, parts.frame], **ui_only)
+        .success(
+            # The old tiles go at once: a click while the run renders must not pin their seeds.
+            # (An update made here, at build time, would be a component in the tab.)
+            lambda: (gr.Timer(active=True), None, [], [], "Waiting for the model…"),
+            None,
+            [parts.poll, parts.seen, parts.gallery, parts.tiles, parts.status],
+            **ui_only,
+        )
         .success(
             fn,
             inputs,
@@ -247,7 +255,7 @@ def run_on_click(
     event.then(
         lambda: (gr.update(value=None, visible=False), gr.Timer(active=False), None),
         None,
-        [parts.live, parts.poll, parts.frame],
+        [parts.live, parts.poll, parts.seen],
         **ui_only,
     )
     return event
@@ -264,17 +272,21 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
             manifest.pin(tile.entry, tile.index)
         return *pin_values(tile.seed, tile, variation_of(tile.recipe)), manifest
 
-    def look(shown: Frame | None, request: gr.Request) -> tuple[Any, Any]:
-        """The run's newest frame, when it is not the one shown."""
+    def look(seen: Sight | None, request: gr.Request) -> tuple[Any, Any, Any]:
+        """The run's progress line and newest frame, when they are not the ones shown."""
         latest = services.live.latest(request.session_hash)
-        if latest is None or (shown is not None and shown.number == latest.number):
-            return gr.skip(), gr.skip()
-        return gr.update(value=latest.path, visible=True), latest
+        if latest is None or (seen is not None and seen.number == latest.number):
+            return gr.skip(), gr.skip(), gr.skip()
+        frame = latest.frame
+        new_frame = frame is not None and (seen is None or seen.frame != frame)
+        live = gr.update(value=frame.path, visible=True) if new_frame else gr.skip()
+        return live, latest.line, latest
 
-    def pin_preview(shown: Frame | None, evt: gr.SelectData) -> tuple[Any, ...]:
+    def pin_preview(seen: Sight | None, evt: gr.SelectData) -> tuple[Any, ...]:
         """Still rendering: the seed under the click, no tile to grow from yet."""
         index = evt.index if isinstance(evt.index, (list, tuple)) else ()
-        seed = shown.seed_at(*index[:2]) if shown is not None and len(index) >= 2 else None
+        frame = seen and seen.frame
+        seed = frame.seed_at(*index[:2]) if frame and len(index) >= 2 else None
         if seed is None:
             return (gr.skip(),) * 4
         return pin_values(seed, None, None)
@@ -294,10 +306,14 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
         api_visibility="private",
     )
     parts.poll.tick(
-        look, parts.frame, [parts.live, parts.frame], queue=False, api_visibility="private"
+        look,
+        parts.seen,
+        [parts.live, parts.status, parts.seen],
+        queue=False,
+        api_visibility="private",
     )
     parts.live.select(
-        pin_preview, parts.frame, shared.pin_outputs(), queue=False, api_visibility="private"
+        pin_preview, parts.seen, shared.pin_outputs(), queue=False, api_visibility="private"
     )
     parts.stop.click(stop, None, None, queue=False, api_visibility="private")
     parts.download.click(

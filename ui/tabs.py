@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,12 +138,12 @@ def _first_seed(plan: Plan | Matrix) -> int:
     return (plan.plans[0] if isinstance(plan, Matrix) else plan).items[0].seed
 
 
-def handler(services: Services, spec: TabSpec) -> Callable[..., Iterator[Update]]:
+def handler(services: Services, spec: TabSpec) -> Callable[..., Update]:
     """The tab's queued job: its inputs (by their API names), the session manifest, the
     pinned tile, and Gradio's request; a refused request becomes a toast naming the field."""
     engine = services.engine
 
-    def run(*values: Any) -> Iterator[Update]:
+    def run(*values: Any) -> Update:
         *values, request = values
         inputs, states = spec.split(values)
         try:
@@ -153,7 +153,7 @@ def handler(services: Services, spec: TabSpec) -> Callable[..., Iterator[Update]
         pinned = states["pinned"]
         parent = runner.parent(pinned, _first_seed(plan)) if spec.grows_from_pin else None
         manifest = states["manifest"]
-        yield from runner.run(services, spec, plan, manifest, parent, request.session_hash)
+        return runner.run(services, spec, plan, manifest, parent, request.session_hash)
 
     # Gradio reads the API's parameter names from the signature and finds gr.Request by its
     # annotation: give the generic function the tab's own.

@@ -20,7 +20,7 @@ from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.requests import CompareRequest, GridRequest
-from tests.ui.helpers import live_frames
+from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
 from ui import gpu, runner, tabs
 from ui.runner import Services
 
@@ -84,13 +84,12 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     frames = live_frames(services)
     manifest = Manifest("tiny")
     plan = engine.plan(GridRequest("a lighthouse", (3, 4), steps=8))
-    updates = list(runner.run(services, tabs.GRID, plan, manifest, None, "session"))
+    items, refs, status, returned = runner.run(services, tabs.GRID, plan, manifest, None, "session")
 
     assert zerogpu.pids and os.getpid() not in zerogpu.pids
     assert zerogpu.durations == [gpu.render_duration(plan)] and zerogpu.durations[0] > 0
     # The previews came from the fork; the live frame is drawn here, where the browser polls.
     assert frames and frames[-1].seeds == (3, 4)
-    items, refs, status, returned = updates[-1]
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
     # The manifest and the files are this process's: written here from the yielded tiles.
     assert returned is manifest and [e["kind"] for e in manifest.entries] == ["grid"]
@@ -101,11 +100,13 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
 def test_stop_reaches_the_forked_render(engine: Engine, zerogpu: ForkedGPU) -> None:
     services = Services(engine, previews=False)
     plan = engine.plan(CompareRequest("a lighthouse", 1, ("Euler", "DDIM"), steps=150))
-    updates = runner.run(services, tabs.COMPARE, plan, Manifest("tiny"), None, "session")
-    next(updates)  # "Waiting for the model…"
-    assert "step" in next(updates)[2]  # a progress line: the forked render is denoising
+    lines = live_lines(services)
+    result = in_the_background(
+        lambda: runner.run(services, tabs.COMPARE, plan, Manifest("tiny"), None, "session")
+    )
+    wait_for(lambda: bool(lines) and "step" in lines[-1])  # the forked render is denoising
     assert services.runs.stop("session")
-    items, refs, status, _ = list(updates)[-1]
+    items, refs, status, _ = result()
     assert (items, refs) == ([], [])
     assert status.startswith("Stopped at step") and status.endswith("of 150.")
     assert zerogpu.pids and not services.runs.stop("session")  # over, in both processes
