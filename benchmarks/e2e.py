@@ -3,6 +3,7 @@
     python -m benchmarks.e2e                       # every row, 3 rounds (--repeats, --repeats-long)
     python -m benchmarks.e2e --rows grid-8-20 stop # some rows
     python -m benchmarks.e2e --device cuda         # the same on a GPU
+    python -m benchmarks.e2e --app-args "--micro-batch 4"  # the apps with other settings
 
 Each row has its sides timed in one run, in rounds whose order rotates (app, plain, floor,
 ...; then plain, floor, app, ...), so a noisy neighbour slows every side alike:
@@ -94,8 +95,11 @@ class Apps:
     """The launched apps (with and without previews, per model) and the floor, and a client
     for each; files downloaded to a scratch folder."""
 
-    def __init__(self, stack: ExitStack, scratch: Path, device: str) -> None:
+    def __init__(
+        self, stack: ExitStack, scratch: Path, device: str, extra: list[str] | None = None
+    ) -> None:
         self.stack, self.scratch, self.device = stack, scratch, device
+        self.extra = extra or []  # more app.py arguments for every launched app
         self.floor_files = scratch / "floor"
         self.floor_files.mkdir()
         floor = stack.enter_context(
@@ -113,7 +117,7 @@ class Apps:
             if not model.is_tiny and not folder.exists():
                 served_model(model, folder)
             args = ["--model", served, "--outputs", str(self.scratch / f"outputs-{name}")]
-            args += [] if previews else ["--no-previews"]
+            args += [*([] if previews else ["--no-previews"]), *self.extra]
             launched = self.stack.enter_context(server.launched(self.device, args))
             self._apps[key] = self._client(launched.url)
         return self._apps[key]
@@ -262,6 +266,9 @@ def main() -> None:
         "--repeats-long", type=int, default=3, help="rounds of the 50-step and the 512 rows"
     )
     parser.add_argument("--output", type=Path, help="also write the markdown to this file")
+    parser.add_argument(
+        "--app-args", default="", help='more app.py arguments, e.g. "--micro-batch 4"'
+    )
     args = parser.parse_args()
     command = shlex.join(["python", "-m", "benchmarks.e2e", *sys.argv[1:]])
     started = time.perf_counter()
@@ -270,7 +277,7 @@ def main() -> None:
     tiny = models.tiny(args.device)
     cases: list[Case] = []
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
-        apps = Apps(stack, Path(scratch), args.device)
+        apps = Apps(stack, Path(scratch), args.device, shlex.split(args.app_args))
         plain_tiny = Plain(Engine(tiny))
         for row in args.rows:
             if row.startswith("grid-8-"):

@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass
 import torch
 from diffusers import DiffusionPipeline
 
-# The engine's default micro-batch: the app's default runs never slice the VAE.
+# On CUDA a call of more images, the default micro-batch (8) among them, decodes one at a time.
 VAE_SLICE_OVER = 4
 
 

@@ -49,7 +49,7 @@ Preview = Callable[[int, list[Image.Image]], None]
 # that is only called when a preview is due (pipeline/preview.py's Previewer.offer).
 Offer = Callable[[Callable[[], torch.Tensor]], object]
 
-DEFAULT_MICRO_BATCH = 4
+DEFAULT_MICRO_BATCH = 8
 NV = "nv"  # the generator device that makes A1111's NV noise (NVIDIA's) on the CPU
 
 
@@ -447,7 +447,7 @@ def _out_of_memory(plan: Plan) -> OutOfMemory:
         torch.cuda.empty_cache()
     return OutOfMemory(
         f"out of memory rendering {plan.tiles} images at {plan.width}x{plan.height}: "
-        "try fewer tiles or a smaller size"
+        "try fewer tiles, a smaller size, or fewer images per call (--micro-batch)"
     )
 
 

@@ -60,7 +60,7 @@ def test_defaults_are_the_safe_local_ones() -> None:
     args = app.parse_args([])
     assert args.auth is None and not args.share
     assert args.safety_checker and not args.deterministic
-    assert (args.micro_batch, args.outputs, args.previews) == (4, Path("outputs"), True)
+    assert (args.micro_batch, args.outputs, args.previews) == (8, Path("outputs"), True)
     limits = Limits()
     assert (args.max_tiles, args.max_steps, args.max_side) == (
         limits.max_tiles,

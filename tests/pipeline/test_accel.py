@@ -78,7 +78,7 @@ def test_a_compiled_unet_compiles_once_for_every_grid_and_scheduler() -> None:
     pipe = build_tiny_pipeline()
     compile_unet(pipe.unet, backend="eager")
     model = LoadedModel(pipe, "tiny", "cpu", torch.float32, 0.0)
-    engine = Engine(model, speedups=Speedups(compile=True))
+    engine = Engine(model, micro_batch=4, speedups=Speedups(compile=True))
     torch._dynamo.reset()
     counters.clear()
     grid = engine.run(GridRequest("a", tuple(range(6)), steps=2, scheduler="DPM++ 2M"))

@@ -132,7 +132,7 @@ def test_a_view_shares_the_cached_weights_but_not_the_scheduler(
 
 def test_progress_reports_every_step_up_to_done(engine: Engine) -> None:
     seen: list[tuple[float, str]] = []
-    engine.run(
+    Engine(engine.model, micro_batch=4).run(
         GridRequest("a lighthouse", (1, 2, 3, 4, 5), steps=4, scheduler="Euler"),
         Hooks(progress=lambda fraction, text: seen.append((fraction, text))),
     )

@@ -19,7 +19,8 @@ def identical(a: Tile, b: Tile) -> bool:
     return np.array_equal(np.asarray(a.image), np.asarray(b.image))
 
 
-def test_a_recipe_says_how_its_tile_was_made(engine: Engine, tiny: LoadedModel) -> None:
+def test_a_recipe_says_how_its_tile_was_made(tiny: LoadedModel) -> None:
+    engine = Engine(tiny, micro_batch=4)
     tiles = engine.run(GridRequest("a lighthouse", (5, 6, 7, 8, 9), **FAST))
     recipe = tiles[4].recipe
     assert (recipe.kind, recipe.seed, recipe.prompt, recipe.steps) == ("grid", 9, "a lighthouse", 4)
@@ -78,8 +79,9 @@ def test_stop_ends_a_run_within_a_step_decoding_nothing_and_the_next_run_is_unch
     assert all(identical(a, b) for a, b in zip(after, fresh, strict=True))
 
 
-def test_previews_are_made_off_the_denoising_thread(engine: Engine) -> None:
+def test_previews_are_made_off_the_denoising_thread(tiny: LoadedModel) -> None:
     """The first preview is held until the run's last step: denoising never waits for one."""
+    engine = Engine(tiny, micro_batch=4)
     last_step = threading.Event()
     seen: list[tuple[int, int, tuple[int, int]]] = []
 
@@ -119,7 +121,7 @@ def test_out_of_memory_is_a_clear_message_and_the_next_run_works(
     before = engine.run(request)
     with monkeypatch.context() as patch:
         fail_in_the_unet(patch, tiny, torch.OutOfMemoryError("CUDA out of memory"))
-        with pytest.raises(OutOfMemory, match="try fewer tiles or a smaller size"):
+        with pytest.raises(OutOfMemory, match="try fewer tiles, a smaller size, or fewer images"):
             engine.run(request)
     after = engine.run(request)
     assert all(identical(a, b) for a, b in zip(before, after, strict=True))
