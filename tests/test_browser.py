@@ -258,7 +258,7 @@ def test_a_run_shows_per_step_progress_and_a_live_frame_whose_tiles_pin(page: Pa
     page.locator("#grid-run").click()
 
     # Steps, not model evaluations (PNDM makes one more evaluation than its 150 steps).
-    progress = page.locator("#grid-status").filter(
+    progress = page.locator("#grid-progress").filter(
         has_text=re.compile(r"PNDM: step \d+/150 · \d+% · about \d+ s left")
     )
     expect(progress).to_be_visible(timeout=RENDER_TIMEOUT_MS)

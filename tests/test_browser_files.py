@@ -42,7 +42,7 @@ def test_stop_ends_a_run_and_the_next_run_works(page: Page) -> None:
     textbox(page, "prompt").fill(PROMPT)
     textbox(page, "seeds").fill("0-3")
     page.locator("#grid-run").click()
-    expect(page.locator("#grid-status")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator("#grid-progress")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
 
     page.locator("#grid-stop").click()
 
@@ -66,13 +66,14 @@ def test_stop_ends_a_refinement_or_a_comparison_and_the_next_run_works(
     open_tab(page, tab)
     set_number(steps, 150)
     page.locator(f"#{prefix}-run").click()
-    expect(page.locator(f"#{prefix}-status")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
+    expect(page.locator(f"#{prefix}-progress")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
 
     page.locator(f"#{prefix}-stop").click()
 
     expect(page.locator(f"#{prefix}-status")).to_contain_text(
         "Stopped at step", timeout=RENDER_TIMEOUT_MS
     )
+    expect(page.locator(f"#{prefix}-progress")).to_be_hidden()  # no late progress line
     expect(captions(page, f"{prefix}-gallery")).to_have_count(0)
     set_number(steps, 2)
     page.locator(f"#{prefix}-run").click()

@@ -62,8 +62,9 @@ class TabParts:
     live: gr.Image  # the run's live frame (ui/live.py), shown while it renders
     poll: gr.Timer  # looks for new progress and a new frame, active while the run renders
     seen: gr.State  # what the poll last showed (Sight): its frame finds the seed under a click
+    progress: gr.Markdown  # the run's progress line (the poll's), shown while it renders
     gallery: gr.Gallery
-    status: gr.Markdown
+    status: gr.Markdown  # what the run's one response says: what was rendered, or why not
     download: gr.Button
     bundle: gr.File
     tiles: gr.State
@@ -101,13 +102,14 @@ def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.
         fit_columns=False,
     )
     with gr.Row(equal_height=True):
+        progress = gr.Markdown(elem_id=f"{prefix}-progress", visible=False)
         status = gr.Markdown(elem_id=f"{prefix}-status")
         download = gr.Button(
             "Download all (.zip)", elem_id=f"{prefix}-download", size="sm", scale=0, min_width=170
         )
     bundle = gr.File(label="Tiles and contact sheet", elem_id=f"{prefix}-zip", visible=False)
     seen, tiles = gr.State(), gr.State([])
-    return TabParts(run, stop, live, poll, seen, gallery, status, download, bundle, tiles)
+    return TabParts(run, stop, live, poll, seen, progress, gallery, status, download, bundle, tiles)
 
 
 def build_shared(engine: Engine) -> SharedInputs:
@@ -216,6 +218,7 @@ def run_on_click(
     parts: TabParts,
     api_name: str,
     validate: validation.Validator,
+    previews: bool = True,
 ) -> gr.events.Dependency:
     """A run button: the checks first (a refusal is a toast naming the field; they never wait
     behind the model), then the old tiles cleared and the poll for progress and the live
@@ -237,9 +240,25 @@ def run_on_click(
         .success(
             # The old tiles go at once: a click while the run renders must not pin their seeds.
             # (An update made here, at build time, would be a component in the tab.)
-            lambda: (gr.Timer(active=True), None, [], [], "Waiting for the model…"),
+            lambda: (
+                gr.Timer(active=True),
+                None,
+                gr.update(value="Waiting for the model…", visible=True),
+                gr.update(value=None, visible=previews),
+                [],
+                [],
+                "",
+            ),
             None,
-            [parts.poll, parts.seen, parts.gallery, parts.tiles, parts.status],
+            [
+                parts.poll,
+                parts.seen,
+                parts.progress,
+                parts.live,
+                parts.gallery,
+                parts.tiles,
+                parts.status,
+            ],
             **ui_only,
         )
         .success(
@@ -252,10 +271,12 @@ def run_on_click(
             **raw,
         )
     )
+    # Only the start and the end show and hide the live parts: a poll's answer that arrives
+    # after the run's (another connection) changes nothing that is shown.
     event.then(
-        lambda: (gr.update(value=None, visible=False), gr.Timer(active=False), None),
+        lambda: (gr.update(visible=False), gr.update(visible=False), gr.Timer(active=False), None),
         None,
-        [parts.live, parts.poll, parts.seen],
+        [parts.live, parts.progress, parts.poll, parts.seen],
         **ui_only,
     )
     return event
@@ -279,8 +300,7 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
             return gr.skip(), gr.skip(), gr.skip()
         frame = latest.frame
         new_frame = frame is not None and (seen is None or seen.frame != frame)
-        live = gr.update(value=frame.path, visible=True) if new_frame else gr.skip()
-        return live, latest.line, latest
+        return frame.path if new_frame else gr.skip(), latest.line, latest
 
     def pin_preview(seen: Sight | None, evt: gr.SelectData) -> tuple[Any, ...]:
         """Still rendering: the seed under the click, no tile to grow from yet."""
@@ -308,7 +328,7 @@ def connect_parts(services: Services, shared: SharedInputs, parts: TabParts) -> 
     parts.poll.tick(
         look,
         parts.seen,
-        [parts.live, parts.status, parts.seen],
+        [parts.live, parts.progress, parts.seen],
         queue=False,
         api_visibility="private",
     )

@@ -193,6 +193,7 @@ def connect(
         parts,
         spec.kind,
         validation.validator(services.engine, spec),
+        services.previews,
     )
     connect_parts(services, shared, parts)
     return event
