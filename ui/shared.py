@@ -218,7 +218,7 @@ def run_on_click(
     parts: TabParts,
     api_name: str,
     validate: validation.Validator,
-    previews: bool = True,
+    previews: bool,
 ) -> gr.events.Dependency:
     """A run button: the checks first (a refusal is a toast naming the field; they never wait
     behind the model), then the old tiles cleared and the poll for progress and the live
