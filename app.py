@@ -16,6 +16,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import gradio as gr
+
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
 from pipeline.builder import EngineSettings, build_engine
 from pipeline.determinism import enable_deterministic
@@ -34,6 +36,11 @@ SPACE_LIMITS = Limits(max_tiles=8, max_steps=50, max_side=768)
 # Gradio's upload route is open to anyone who can reach the app; nothing here needs big files.
 MAX_UPLOAD = "16mb"
 _RULE = "!" * 78
+# How often Gradio's idle queue looks for a new job and for progress to send: 1 ms and 10 ms
+# on Linux by default, about 6% of a core with nothing to do, and wake-ups that hold up torch's
+# threads mid-step on a small CPU. At 10 ms a job waits at most that long to start; the app
+# sends no progress through Gradio's (the browser polls for it: ui/runner.py).
+QUEUE_POLL_S = {"sleep_when_free": 0.01, "progress_update_sleep_when_free": 0.1}
 
 
 class SettingsError(ValueError):
@@ -353,6 +360,17 @@ def create_engine(args: argparse.Namespace) -> Engine:
     return build_engine(engine_settings(args))
 
 
+def queue(demo: gr.Blocks, max_size: int) -> None:
+    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S."""
+    # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
+    demo.queue(max_size=max_size, default_concurrency_limit=1, api_open=False)
+    for name, seconds in QUEUE_POLL_S.items():
+        if hasattr(demo._queue, name):
+            setattr(demo._queue, name, seconds)
+        else:  # another Gradio: its own polling, which costs speed, not correctness
+            log.warning("Gradio's queue has no %s; it polls at its own pace", name)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
@@ -387,8 +405,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")
     demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
-    # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
-    demo.queue(max_size=args.queue_size, default_concurrency_limit=1, api_open=False)
+    queue(demo, args.queue_size)
     notice = exposure_notice(args)
     if notice:
         log.log(*notice)

@@ -162,8 +162,8 @@ def app_vs_plain(
 def fixed_costs(model: LoadedModel) -> dict[str, float]:
     """Milliseconds per request view (Engine._view) and per new scheduler (registry.make)."""
     engine = Engine(model)
-    scheduler = engine.model.registry.make(engine.model.registry.default.name)
-    costs = {"Engine._view(scheduler)": per_call_ms(lambda: engine._view(scheduler), 200)}
+    config = engine.model.registry.config(engine.model.registry.default.name)
+    costs = {"Engine._view(config)": per_call_ms(lambda: engine._view(config), 200)}
     for name in SD1.compare:
         costs[f"registry.make({name!r})"] = per_call_ms(
             lambda n=name: engine.model.registry.make(n), 200

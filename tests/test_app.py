@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gradio as gr
 import pytest
 import torch
 
@@ -92,6 +93,15 @@ def test_new_flags_and_their_environment_variables(monkeypatch, tmp_path) -> Non
     monkeypatch.setenv("SEED_EXPLORER_SAVE", "0")
     assert app.parse_args([]).outputs is None
     assert app.parse_args(["--outputs", "mine"]).outputs == Path("mine")
+
+
+def test_the_queue_runs_one_job_at_a_time_and_polls_every_10_ms() -> None:
+    """Gradio's own 1 ms polling costs an idle app about 6% of a core (docs/PERFORMANCE.md);
+    a Gradio whose queue lacks these attributes fails here, not silently in speed."""
+    demo = gr.Blocks()
+    app.queue(demo, max_size=3)
+    assert (demo._queue.max_size, demo._queue.default_concurrency_limit) == (3, 1)
+    assert {name: getattr(demo._queue, name) for name in app.QUEUE_POLL_S} == app.QUEUE_POLL_S
 
 
 def test_a_negative_micro_batch_is_refused() -> None:
