@@ -25,6 +25,7 @@ class App:
 
     url: str
     startup_s: float
+    pid: int
 
 
 def free_port() -> int:
@@ -58,7 +59,7 @@ def served(command: Sequence[str], timeout: float = 300) -> Iterator[App]:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         try:
-            yield App(url, _wait_for_page(url, process, started, timeout))
+            yield App(url, _wait_for_page(url, process, started, timeout), process.pid)
         except RuntimeError:
             log.seek(0)
             sys.stderr.write(log.read().decode(errors="replace")[-4000:])
