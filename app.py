@@ -24,6 +24,7 @@ from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.lora import LoraError, parse_lora_list
+from pipeline.malloc import keep_freed_memory
 from pipeline.plan import Defaults
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
@@ -377,6 +378,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         args = parse_args(argv)
     except SettingsError as error:
         sys.exit(f"error: {error}")
+    if keep_freed_memory():
+        log.info("malloc: freed memory kept for the next step (pipeline/malloc.py)")
     if args.deterministic:
         enable_deterministic()  # before the model loads: cuBLAS reads its setting once
         log.info("Deterministic mode: deterministic kernels, cuDNN autotuning off")
