@@ -51,16 +51,22 @@ SD2_V_SCHEDULER_CONFIG = {
     **SD15_SCHEDULER_CONFIG,
     "prediction_type": "v_prediction",
 }
-# SDXL base's scheduler config (EulerDiscreteScheduler, leading timesteps).
+# SDXL base's scheduler config (EulerDiscreteScheduler, leading timesteps), whole: the keys
+# Euler ignores set DDIM's and PNDM's behaviour when the registry builds them from it.
 SDXL_SCHEDULER_CONFIG = {
     "beta_start": 0.00085,
     "beta_end": 0.012,
     "beta_schedule": "scaled_linear",
     "num_train_timesteps": 1000,
+    "prediction_type": "epsilon",
     "steps_offset": 1,
     "timestep_spacing": "leading",
     "interpolation_type": "linear",
     "use_karras_sigmas": False,
+    "sample_max_value": 1.0,
+    "set_alpha_to_one": False,
+    "skip_prk_steps": True,
+    "clip_sample": False,
 }
 SDXL_VAE_SCALING = 0.13025  # SDXL's VAE: another latent scale than SD 1.x's 0.18215
 
