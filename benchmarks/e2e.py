@@ -4,6 +4,7 @@
     python -m benchmarks.e2e --rows grid-8-20 stop # some rows
     python -m benchmarks.e2e --device cuda         # the same on a GPU
     python -m benchmarks.e2e --app-args "--micro-batch 4"  # the apps with other settings
+    python -m benchmarks.e2e --plain-malloc        # plain diffusers with the app's malloc setting
 
 Each row has its sides timed in one run, in rounds whose order rotates (app, plain, floor,
 ...; then plain, floor, app, ...), so a noisy neighbour slows every side alike:
@@ -13,7 +14,9 @@ Each row has its sides timed in one run, in rounds whose order rotates (app, pla
   RGB, the frame drawn, its JPEG written); an API caller is not sent them, a browser fetches
   one small JPEG per frame, which this side does not count;
 - **app, no previews**: the same against a second app launched with `--no-previews`;
-- **plain**: the diffusers guides' call on a pipeline of the same modules, in this process;
+- **plain**: the diffusers guides' call on a pipeline of the same modules, in this process,
+  with glibc's malloc as it comes; with `--plain-malloc`, set as the app sets it for itself
+  (pipeline/malloc.py), which leaves only what the app adds to the same render;
 - **floor**: the same `client.predict` against a minimal Gradio app (benchmarks/floor.py) that
   returns this row's finished PNGs, which the app served in an untimed warm-up.
 
@@ -57,6 +60,7 @@ from benchmarks.run import Plain, served_model
 from benchmarks.timing import seconds
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel
+from pipeline.malloc import keep_freed_memory
 from pipeline.manifest import Manifest
 from pipeline.requests import GridRequest
 from ui import runner, tabs
@@ -267,11 +271,16 @@ def main() -> None:
     )
     parser.add_argument("--output", type=Path, help="also write the markdown to this file")
     parser.add_argument(
+        "--plain-malloc", action="store_true", help="plain diffusers with the app's malloc setting"
+    )
+    parser.add_argument(
         "--app-args", default="", help='more app.py arguments, e.g. "--micro-batch 4"'
     )
     args = parser.parse_args()
     command = shlex.join(["python", "-m", "benchmarks.e2e", *sys.argv[1:]])
     started = time.perf_counter()
+    if args.plain_malloc and not keep_freed_memory():
+        parser.error("--plain-malloc: glibc's malloc cannot be set here")
     parts = [report.machine(), f"Command: `{command}` on {date.today().isoformat()}."]
     print("\n\n".join(parts), flush=True)
     tiny = models.tiny(args.device)

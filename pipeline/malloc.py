@@ -4,7 +4,7 @@ By default glibc gives the free top of its heap back to the system once more tha
 threshold (128 kB at first) is free, and maps each block over its mmap threshold on its own,
 unmapped when freed; the two thresholds only rise when such a block is freed. A render's
 steps allocate and free the same tensors again and again, so each step faults fresh, zeroed
-pages in: the tiny model's grid of 8 at 20 steps took 10,000 to 590,000 minor page faults per
+pages in: the tiny model's grid of 8 at 20 steps took 10,000 to 640,000 minor page faults per
 call, and its time rose and fell with them (`python -m benchmarks.malloc`,
 docs/PERFORMANCE.md). AUTOMATIC1111 preloads tcmalloc for the same reason. Fixed thresholds
 keep blocks of up to 32 MiB in the heap (glibc's largest threshold on 64-bit; larger ones are
