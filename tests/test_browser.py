@@ -177,7 +177,11 @@ def test_refine_renders_one_tile_per_suffix_and_reuses_a_tile_prompt(page: Page)
     expect(textbox(page, "pinned-seed")).to_have_value("5")
 
     open_tab(page, "Refine")
-    textbox(page, "refine-suffixes").fill(", artsy\n, colorful")
+    suffixes = textbox(page, "refine-suffixes")
+    # The tab's widgets mount on its first visit: typing before then is lost, as it would be
+    # for a person typing into a page still loading.
+    expect(suffixes).to_have_value(re.compile("highly realistic"))
+    suffixes.fill(", artsy\n, colorful")
     page.locator("#refine-run").click()
 
     expect(captions(page, "refine-gallery")).to_have_text(
