@@ -99,6 +99,15 @@ def open_tab(page: Page, name: str) -> None:
     expect(tab).to_have_attribute("aria-selected", "true")
 
 
+def refine_suffixes(page: Page) -> Locator:
+    """Refine's suffixes box, once the tab has mounted it with its defaults: typed into before
+    then, as into a page still loading, the text shows but the run gets the defaults."""
+    open_tab(page, "Refine")
+    suffixes = textbox(page, "refine-suffixes")
+    expect(suffixes).to_have_value(re.compile("highly realistic"))
+    return suffixes
+
+
 def run_grid(page: Page, prompt: str, seeds: str, expected: list[int]) -> None:
     textbox(page, "prompt").fill(prompt)
     textbox(page, "seeds").fill(seeds)
@@ -176,12 +185,7 @@ def test_refine_renders_one_tile_per_suffix_and_reuses_a_tile_prompt(page: Page)
     tile(page, "grid-gallery", "seed 5").click()
     expect(textbox(page, "pinned-seed")).to_have_value("5")
 
-    open_tab(page, "Refine")
-    suffixes = textbox(page, "refine-suffixes")
-    # The tab's widgets mount on its first visit: typing before then is lost, as it would be
-    # for a person typing into a page still loading.
-    expect(suffixes).to_have_value(re.compile("highly realistic"))
-    suffixes.fill(", artsy\n, colorful")
+    refine_suffixes(page).fill(", artsy\n, colorful")
     page.locator("#refine-run").click()
 
     expect(captions(page, "refine-gallery")).to_have_text(
@@ -306,8 +310,8 @@ def test_vary_renders_neighbours_and_a_click_pins_the_variation(page: Page) -> N
     close_preview(page, "vary-gallery")
     readme_picture(page, "vary", "vary-gallery")
 
-    open_tab(page, "Refine")  # the whole pin: a typed seed would drop the variation
-    textbox(page, "refine-suffixes").fill(", artsy")
+    # The whole pin: a typed seed would drop the variation.
+    refine_suffixes(page).fill(", artsy")
     page.locator("#refine-run").click()
     expect(captions(page, "refine-gallery")).to_have_text(
         ["artsy · seed 3"], timeout=RENDER_TIMEOUT_MS
