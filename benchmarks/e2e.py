@@ -319,10 +319,7 @@ def main() -> None:
             "### After Stop (tiny model, in process, seconds)",
             report.table(["what", "s"], stop_rows),
         ]
-    tables.append(
-        f"Whole run: {time.perf_counter() - started:.0f} s; load average at the end "
-        f"(1/5/15 min): {report.load_average()}."
-    )
+    tables.append(report.whole_run(started))
     print("\n\n".join(tables), flush=True)
     if args.output:
         args.output.write_text("\n\n".join(parts + tables) + "\n")

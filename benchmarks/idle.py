@@ -21,23 +21,17 @@ import argparse
 import tempfile
 import time
 from datetime import date
-from pathlib import Path
 
 from benchmarks import report, server
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU seconds of a process, all its threads, so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+from benchmarks.timing import process_counters
 
 
 def idle_share(pid: int, seconds: float, settle: float = 5.0) -> float:
     """The share of one core the process used over `seconds` of doing nothing asked of it."""
     time.sleep(settle)
-    before, started = cpu_seconds(pid), time.perf_counter()
+    before, started = process_counters(pid)[1], time.perf_counter()
     time.sleep(seconds)
-    return (cpu_seconds(pid) - before) / (time.perf_counter() - started)
+    return (process_counters(pid)[1] - before) / (time.perf_counter() - started)
 
 
 def main() -> None:

@@ -23,18 +23,12 @@ import subprocess
 import sys
 import time
 from datetime import date
-from pathlib import Path
 
 from benchmarks import report, server
 from benchmarks.probe import PROMPT, SCHEDULER
+from benchmarks.timing import process_counters
 
 SIDES = ("as it comes", "as the app sets it")
-
-
-def counters() -> tuple[int, float]:
-    """This process's minor page faults and CPU seconds so far."""
-    fields = Path("/proc/self/stat").read_text().rsplit(")", 1)[1].split()
-    return int(fields[7]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def worker(tuned: bool, renders: int, steps: int) -> list[dict[str, float]]:
@@ -51,11 +45,11 @@ def worker(tuned: bool, renders: int, steps: int) -> list[dict[str, float]]:
     plain(SCHEDULER, [PROMPT] * 8, seeds, 2)
     results = []
     for _ in range(renders):
-        faults, cpu = counters()
+        faults, cpu = process_counters()
         started = time.perf_counter()
         plain(SCHEDULER, [PROMPT] * 8, seeds, steps)
         wall = time.perf_counter() - started
-        after_faults, after_cpu = counters()
+        after_faults, after_cpu = process_counters()
         results.append({"wall": wall, "cpu": after_cpu - cpu, "faults": after_faults - faults})
     return results
 
@@ -107,10 +101,7 @@ def main() -> None:
         "CPU s (median)", "minor page faults (median)", "faults (range)", "renders",
     ]  # fmt: skip
     print("\n" + report.table(header, rows))
-    print(
-        f"\nWhole run: {time.perf_counter() - started:.0f} s; load average at the end "
-        f"(1/5/15 min): {report.load_average()}."
-    )
+    print("\n" + report.whole_run(started))
 
 
 if __name__ == "__main__":

@@ -96,10 +96,7 @@ def main() -> None:
         "target: on / off ≤ 1.05", "rounds",
     ]  # fmt: skip
     print("\n" + report.table(header, rows))
-    print(
-        f"\nWhole run: {time.perf_counter() - started:.0f} s; load average at the end "
-        f"(1/5/15 min): {report.load_average()}."
-    )
+    print("\n" + report.whole_run(started))
 
 
 if __name__ == "__main__":

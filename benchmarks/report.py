@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import platform
 import statistics
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from importlib.metadata import version
@@ -51,6 +52,14 @@ def median(values: Sequence[float]) -> float:
 
 def load_average() -> str:
     return " / ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def whole_run(started: float) -> str:
+    """The closing line of a benchmark's output: its seconds and the load at the end."""
+    return (
+        f"Whole run: {time.perf_counter() - started:.0f} s; load average at the end "
+        f"(1/5/15 min): {load_average()}."
+    )
 
 
 def machine() -> str:

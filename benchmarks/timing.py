@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import statistics
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -24,6 +26,13 @@ class Pair:
     def ratio(self) -> float:
         """Median of the per-round ratios app/plain (paired, so robust to drift)."""
         return statistics.median(a / p for a, p in zip(self.app, self.plain, strict=True))
+
+
+def process_counters(pid: int | str = "self") -> tuple[int, float]:
+    """A process's minor page faults and CPU seconds (user + system, all threads) so far;
+    Linux only (/proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return int(fields[7]), (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seconds(fn: Callable[[], Any]) -> tuple[float, Any]:
