@@ -38,7 +38,7 @@ SPACE_LIMITS = Limits(max_tiles=8, max_steps=50, max_side=768)
 MAX_UPLOAD = "16mb"
 _RULE = "!" * 78
 # How often Gradio's idle queue looks for a new job and for progress to send: 1 ms and 10 ms
-# on Linux by default, about 6% of a core with nothing to do, and wake-ups that hold up torch's
+# on Linux by default, about 5% of a core with nothing to do, and wake-ups that hold up torch's
 # threads mid-step on a small CPU. At 10 ms a job waits at most that long to start; the app
 # sends no progress through Gradio's (the browser polls for it: ui/runner.py).
 QUEUE_POLL_S = {"sleep_when_free": 0.01, "progress_update_sleep_when_free": 0.1}

@@ -96,7 +96,7 @@ def test_new_flags_and_their_environment_variables(monkeypatch, tmp_path) -> Non
 
 
 def test_the_queue_runs_one_job_at_a_time_and_polls_every_10_ms() -> None:
-    """Gradio's own 1 ms polling costs an idle app about 6% of a core (docs/PERFORMANCE.md);
+    """Gradio's own 1 ms polling costs an idle app about 5% of a core (docs/PERFORMANCE.md);
     a Gradio whose queue lacks these attributes fails here, not silently in speed."""
     demo = gr.Blocks()
     app.queue(demo, max_size=3)
