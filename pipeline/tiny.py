@@ -8,6 +8,12 @@ saving and loading a local folder). Their images are noise: they prove mechanics
 - `tiny-sd2`: the same layout with SD 2.x-v's scheduler config (v-prediction).
 - `tiny-sdxl`: SDXL's layout: two text encoders (the second with a projection), a UNet with
   `addition_embed_type="text_time"`, and a VAE with `force_upcast`, Euler as SDXL ships.
+- `tiny-flux`: Flux.1 [dev]'s layout: CLIP (pooled) and T5 text encoders, a transformer with a
+  guidance embedding reading packed 2x2 latent patches, a 16-channel VAE with a shift factor,
+  and FLUX.1-dev's scheduler config (the shift from the image's token count).
+- `tiny-flux-schnell`: the same without the guidance embedding, FLUX.1-schnell's scheduler.
+- `tiny-sd3`: Stable Diffusion 3.5's layout: two CLIP encoders with projections and T5, an
+  MMDiT transformer, SD3.5's scheduler config (a fixed shift of 3).
 """
 
 from __future__ import annotations
@@ -23,16 +29,32 @@ from diffusers import (
     AutoencoderKL,
     DiffusionPipeline,
     EulerDiscreteScheduler,
+    FlowMatchEulerDiscreteScheduler,
+    FluxPipeline,
+    FluxTransformer2DModel,
     PNDMScheduler,
+    SD3Transformer2DModel,
+    StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
 )
-from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
+from transformers import (
+    CLIPTextConfig,
+    CLIPTextModel,
+    CLIPTextModelWithProjection,
+    CLIPTokenizer,
+    T5Config,
+    T5EncoderModel,
+    T5Tokenizer,
+)
 
 TINY_MODEL_ID = "tiny"
 TINY_SD2_ID = "tiny-sd2"
 TINY_SDXL_ID = "tiny-sdxl"
+TINY_FLUX_ID = "tiny-flux"
+TINY_FLUX_SCHNELL_ID = "tiny-flux-schnell"
+TINY_SD3_ID = "tiny-sd3"
 
 # Stable Diffusion 1.5's own scheduler config, so the registry sees what it would see there.
 SD15_SCHEDULER_CONFIG = {
@@ -69,6 +91,28 @@ SDXL_SCHEDULER_CONFIG = {
     "clip_sample": False,
 }
 SDXL_VAE_SCALING = 0.13025  # SDXL's VAE: another latent scale than SD 1.x's 0.18215
+# FLUX.1-dev's and FLUX.1-schnell's scheduler configs: dev shifts by `mu`, from the image's
+# token count; schnell not at all.
+FLUX_DEV_SCHEDULER_CONFIG = {
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 4096,
+    "max_shift": 1.15,
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": True,
+}
+FLUX_SCHNELL_SCHEDULER_CONFIG = {
+    **FLUX_DEV_SCHEDULER_CONFIG,
+    "shift": 1.0,
+    "use_dynamic_shifting": False,
+}
+SD3_SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0}  # SD 3.5's
+# Flux's and SD3's VAE: 16 latent channels, a scale and a shift of its own.
+FLUX_VAE = {"scaling_factor": 0.3611, "shift_factor": 0.1159}
+SD3_VAE = {"scaling_factor": 1.5305, "shift_factor": 0.0609}
+FLOW_LATENT_CHANNELS = 16
+T5_WIDTH = 64  # SD3 pads both CLIPs' hidden states side by side (2 x 32) to T5's width
 
 _WEIGHTS_SEED = 0
 
@@ -176,10 +220,9 @@ def _vae(arch: RandomArchitecture, **extra) -> AutoencoderKL:
         out_channels=3,
         down_block_types=("DownEncoderBlock2D",) * levels,
         up_block_types=("UpDecoderBlock2D",) * levels,
-        latent_channels=4,
         norm_num_groups=arch.norm_groups,
         layers_per_block=arch.vae_layers,
-        **extra,
+        **{"latent_channels": 4, **extra},
     )
 
 
@@ -247,13 +290,135 @@ def build_random_xl_pipeline(arch: RandomArchitecture) -> StableDiffusionXLPipel
     return pipe
 
 
+def _t5_tokenizer(max_length: int) -> T5Tokenizer:
+    """T5's tokenizer offline: a Unigram model over single letters, digits and punctuation (what
+    transformers 5's T5 tokenizer is built on), with T5's pad, end and unknown pieces."""
+    pieces = ["<pad>", "</s>", "<unk>", "\u2581"]
+    pieces += [f"\u2581{char}" for char in string.ascii_lowercase]
+    pieces += list(string.ascii_lowercase + string.digits + string.punctuation)
+    vocab = [(piece, 0.0 if index < 3 else -float(index)) for index, piece in enumerate(pieces)]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, model_max_length=max_length)
+
+
+def _t5(tokenizer: T5Tokenizer) -> T5EncoderModel:
+    # No dropout: a freshly built T5 is in training mode, where dropout makes calls differ.
+    return T5EncoderModel(
+        T5Config(
+            vocab_size=len(tokenizer),
+            d_model=T5_WIDTH,
+            d_ff=37,
+            d_kv=8,
+            num_layers=2,
+            num_heads=4,
+            relative_attention_num_buckets=8,
+            dropout_rate=0.0,
+            pad_token_id=tokenizer.pad_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+        )
+    )
+
+
+def _flow_vae(arch: RandomArchitecture, factors: dict[str, float]) -> AutoencoderKL:
+    """Flux's and SD3's VAE layout: 16 latent channels, no quant convs, a scale and a shift."""
+    return _vae(
+        arch,
+        latent_channels=FLOW_LATENT_CHANNELS,
+        use_quant_conv=False,
+        use_post_quant_conv=False,
+        **factors,
+    )
+
+
+def build_random_flux_pipeline(arch: RandomArchitecture, guidance_embeds: bool) -> FluxPipeline:
+    """A Flux.1 pipeline of the given size with seeded random weights, float32, CPU: [dev]'s
+    guidance embedding when `guidance_embeds`, else [schnell]'s layout and scheduler."""
+    tokenizer = _tokenizer()
+    t5_tokenizer = _t5_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = FluxTransformer2DModel(
+            in_channels=FLOW_LATENT_CHANNELS * 4,  # 2x2 patches of the latents, packed
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=T5_WIDTH,
+            pooled_projection_dim=arch.text_width,
+            guidance_embeds=guidance_embeds,
+            axes_dims_rope=(4, 4, 8),
+        )
+        vae = _flow_vae(arch, FLUX_VAE)
+        text_encoder = CLIPTextModel(_text_config(arch, tokenizer))
+        text_encoder_2 = _t5(t5_tokenizer)
+    config = FLUX_DEV_SCHEDULER_CONFIG if guidance_embeds else FLUX_SCHNELL_SCHEDULER_CONFIG
+    pipe = FluxPipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        text_encoder_2=text_encoder_2.eval(),
+        tokenizer=tokenizer,
+        tokenizer_2=t5_tokenizer,
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(config),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_random_sd3_pipeline(arch: RandomArchitecture) -> StableDiffusion3Pipeline:
+    """A Stable Diffusion 3.5 pipeline of the given size with seeded random weights, float32,
+    CPU: two CLIP encoders whose pooled projections go side by side, and T5."""
+    tokenizer = _tokenizer()
+    t5_tokenizer = _t5_tokenizer(256)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = SD3Transformer2DModel(
+            sample_size=arch.sample_size,
+            patch_size=2,
+            in_channels=FLOW_LATENT_CHANNELS,
+            out_channels=FLOW_LATENT_CHANNELS,
+            num_layers=1,
+            attention_head_dim=8,
+            num_attention_heads=4,
+            joint_attention_dim=T5_WIDTH,
+            caption_projection_dim=32,
+            pooled_projection_dim=2 * arch.text_width,
+            pos_embed_max_size=96,
+        )
+        vae = _flow_vae(arch, SD3_VAE)
+        text_encoder = CLIPTextModelWithProjection(
+            _text_config(arch, tokenizer, projection_dim=arch.text_width)
+        )
+        text_encoder_2 = CLIPTextModelWithProjection(
+            _text_config(arch, tokenizer, projection_dim=arch.text_width)
+        )
+        text_encoder_3 = _t5(t5_tokenizer)
+    pipe = StableDiffusion3Pipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        text_encoder_2=text_encoder_2.eval(),
+        text_encoder_3=text_encoder_3.eval(),
+        tokenizer=tokenizer,
+        tokenizer_2=tokenizer,
+        tokenizer_3=t5_tokenizer,
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(SD3_SCHEDULER_CONFIG),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
     """A built-in tiny model by id: the same random weights in every process."""
     if model_id == TINY_SDXL_ID:
         return build_random_xl_pipeline(TINY)
     if model_id == TINY_SD2_ID:
         return build_random_pipeline(TINY, SD2_V_SCHEDULER_CONFIG)
+    if model_id in (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID):
+        return build_random_flux_pipeline(TINY, guidance_embeds=model_id == TINY_FLUX_ID)
+    if model_id == TINY_SD3_ID:
+        return build_random_sd3_pipeline(TINY)
     return build_random_pipeline(TINY)
 
 
-TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID)
+TINY_FLOW_MODELS = (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID, TINY_SD3_ID)
+TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID, *TINY_FLOW_MODELS)
