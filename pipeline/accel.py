@@ -55,7 +55,7 @@ class Speedups:
 
 def apply(pipe: DiffusionPipeline, speedups: Speedups) -> None:
     """Switch the cached pipeline's modules in place, once, before it serves a request."""
-    if speedups.channels_last:
+    if speedups.channels_last and hasattr(pipe, "unet"):  # a transformer has no channels
         pipe.unet.to(memory_format=torch.channels_last)
     if speedups.attention_slicing:
         pipe.enable_attention_slicing()
@@ -95,4 +95,5 @@ def slice_vae(pipe: DiffusionPipeline, images: int) -> None:
 
 def attention_kind(pipe: DiffusionPipeline) -> str:
     """The UNet's attention processor(s) by class name, e.g. "AttnProcessor2_0" (SDPA)."""
-    return ", ".join(sorted({type(p).__name__ for p in pipe.unet.attn_processors.values()}))
+    denoiser = pipe.unet if hasattr(pipe, "unet") else pipe.transformer
+    return ", ".join(sorted({type(p).__name__ for p in denoiser.attn_processors.values()}))

@@ -41,6 +41,8 @@ VARIATION_STRENGTH = "Variation strength"
 SCHEDULER = "Scheduler"
 STEPS = "Steps"
 CFG_SCALE = "CFG scale"
+DISTILLED_CFG = "Distilled CFG"  # Flux.1 [dev]'s embedded guidance, as Forge names it
+SHIFT = "Shift"  # a flow-matching schedule's shift (Flux, SD3)
 PROMPT_SR = "Prompt S/R"
 SUFFIX = "Suffix"
 AXIS_NAMES = (
@@ -52,9 +54,11 @@ AXIS_NAMES = (
     CFG_SCALE,
     PROMPT_SR,
     SUFFIX,
+    DISTILLED_CFG,
+    SHIFT,
 )
 _INT_AXES = {SEED, VARIATION_SEED, STEPS}
-_FLOAT_AXES = {VARIATION_STRENGTH, CFG_SCALE}
+_FLOAT_AXES = {VARIATION_STRENGTH, CFG_SCALE, DISTILLED_CFG, SHIFT}
 _SEED_AXES = {SEED, VARIATION_SEED}
 DECIMALS = 8
 

@@ -33,6 +33,7 @@ from PIL import Image
 from pipeline import __version__, lockstep
 from pipeline.accel import Speedups, slice_vae
 from pipeline.embeddings import PromptEmbeddings
+from pipeline.families import Family
 from pipeline.loading import LoadedModel
 from pipeline.plan import Item, Matrix, Plan, Planner, Request
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
@@ -129,6 +130,8 @@ class Engine:
             },
             safety_checker=model.safety_checker,
             speedups=(speedups or Speedups()).as_dict(),
+            guidance_kind=model.guidance_kind,
+            offload=model.offload,
             model_name=identity.name if identity else model.model_id,
             model_sha256=identity.sha256 if identity else None,
             model_config=model.config,
@@ -185,9 +188,9 @@ class Engine:
                     previewer.close()  # no preview after the tiles
 
     def truncated(self, prompt: str) -> bool:
-        """Whether the text encoder will cut the prompt's tail off (CLIP reads 77 tokens)."""
-        tokenizer = self.model.pipe.tokenizer
-        return len(tokenizer(prompt).input_ids) > tokenizer.model_max_length
+        """Whether the text encoder that reads the prompt will cut its tail off (CLIP reads 77
+        tokens; Flux's T5 512, SD3's 256)."""
+        return self.model.family.truncated(self.model.pipe, prompt)
 
     def _view(self, config: dict[str, Any]) -> DiffusionPipeline:
         """The cached modules with a new scheduler of this config (about 2 ms)."""
@@ -208,7 +211,7 @@ class Engine:
         generators, the noise, and the model's latents."""
         pipe = self.model.pipe
         scale = pipe.vae_scale_factor
-        shape = (pipe.unet.config.in_channels, plan.height // scale, plan.width // scale)
+        shape = self.model.family.latent_shape(pipe, plan.width, plan.height)
         device = plan.generator_device
 
         def source(seed: int, size: Any) -> torch.Tensor:
@@ -235,7 +238,7 @@ class Engine:
             ]
         ).to(pipe.device)
         gens = [step_generator(item.seed, shape, device) for item in items]
-        return gens, noise, noise.to(pipe.unet.dtype)
+        return gens, noise, noise.to(self.model.family.denoiser(pipe).dtype)
 
     def _previewer(self, plan: Plan, hooks: Hooks) -> Previewer | None:
         """Previews made on their own thread, small, at most one per `preview_interval`."""
@@ -271,16 +274,48 @@ class Engine:
     def _call(
         self, items: list[Item], plan: Plan, hooks: Hooks, offer: Offer | None = None
     ) -> list[Tile]:
-        """One diffusers call of the family's pipeline: every item a tile, rendered together.
+        """One call of the family's pipeline (a flow family's: of our own loop, as its pipeline
+        would make it): every item a tile, rendered together."""
+        if hooks.stop.is_set():
+            raise Stopped("Stopped before it started")
+        sampler = plan.samplers[0]
+        gens, noise, latents = self._noise(items, plan)
+        render = self._own_loop if self.model.family.flow else self._pipeline_call
+        started = time.perf_counter()
+        images, flags = render(items, plan, hooks, offer, gens, latents)
+        seconds = time.perf_counter() - started
+        return [
+            tile(
+                image,
+                self.provenance,
+                plan,
+                item,
+                sampler,
+                noise=noise[index],
+                batch_index=index,
+                batch_size=len(items),
+                seconds=seconds / len(items),
+                filtered=bool(flagged),
+            )
+            for index, (image, item, flagged) in enumerate(zip(images, items, flags, strict=True))
+        ]
+
+    def _pipeline_call(
+        self,
+        items: list[Item],
+        plan: Plan,
+        hooks: Hooks,
+        offer: Offer | None,
+        gens: list[torch.Generator],
+        latents: torch.Tensor,
+    ) -> tuple[list[Image.Image], list[bool]]:
+        """The pipeline's own `__call__`: its images, and which the safety checker blanked.
 
         Stop raises from the step callback, so the pipeline decodes nothing after it. The
         callback only offers the latents for a preview (a clone when one is due).
         """
-        if hooks.stop.is_set():
-            raise Stopped("Stopped before it started")
         sampler = plan.samplers[0]
         view = self._view(sampler.config)
-        gens, noise, latents = self._noise(items, plan)
 
         def on_step_end(pipe: DiffusionPipeline, step: int, timestep: Any, tensors: dict) -> dict:
             done = step + 1
@@ -301,7 +336,6 @@ class Engine:
             self.embeddings.negative(plan.negative_prompt, len(items)),
             plan.extras,
         )
-        started = time.perf_counter()
         output = view(
             **arguments,
             generator=gens,
@@ -312,25 +346,39 @@ class Engine:
             height=plan.height,
             callback_on_step_end=on_step_end,
         )
-        seconds = time.perf_counter() - started
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(items)
-        return [
-            tile(
-                image,
-                self.provenance,
-                plan,
-                item,
-                sampler,
-                noise=noise[index],
-                batch_index=index,
-                batch_size=len(items),
-                seconds=seconds / len(items),
-                filtered=bool(flagged),
-            )
-            for index, (image, item, flagged) in enumerate(
-                zip(output.images, items, flags, strict=True)
-            )
-        ]
+        return output.images, flags
+
+    def _own_loop(
+        self,
+        items: list[Item],
+        plan: Plan,
+        hooks: Hooks,
+        offer: Offer | None,
+        gens: list[torch.Generator],
+        latents: torch.Tensor,
+    ) -> tuple[list[Image.Image], list[bool]]:
+        """A flow family's call: its items as one lane of our own loop (pipeline/lockstep.py),
+        with the shift and the generators its pipeline cannot pass."""
+        sampler = plan.samplers[0]
+        text = (
+            self.embeddings.batch([item.prompt for item in items]),
+            self.embeddings.negative(plan.negative_prompt, len(items)),
+        )
+        view = self._view(sampler.config)
+        family = self.model.family
+        lane = lockstep.start(
+            family, view, sampler.steps, gens, latents, text, (plan.width, plan.height)
+        )
+        slice_vae(view, len(items))
+        for _ in lockstep.denoise([lane], _guidance(family, plan), 1):
+            if hooks.progress is not None:
+                hooks.progress(lane.done / lane.evaluations, _step_line(sampler, view, lane.done))
+            if hooks.stop.is_set():
+                raise Stopped(f"Stopped at step {_lane_steps(lane)} of {sampler.steps}")
+            if offer is not None and not lane.finished:
+                offer(lane.images)
+        return lockstep.decode([lane], 1, family)
 
     def _lockstep(self, plan: Plan, hooks: Hooks, previewer: Previewer | None) -> list[Tile]:
         """One item under every sampler, denoised together (pipeline/lockstep.py).
@@ -351,11 +399,13 @@ class Engine:
             # Each lane its own generator, advanced past the same initial noise.
             gens, noise, latents = self._noise([item], plan)
             view = self._view(sampler.config)
-            lanes.append(lockstep.start(view, sampler.steps, gens, latents, prompt, negative))
+            size = (plan.width, plan.height)
+            lanes.append(
+                lockstep.start(family, view, sampler.steps, gens, latents, (prompt, negative), size)
+            )
         total = sum(lane.evaluations for lane in lanes)
         longest = max(sampler.steps for sampler in plan.samplers)
-        guidance = lockstep.Guidance(family, plan.guidance_scale, plan.extras)
-        for iteration in lockstep.denoise(lanes, guidance, plan.per_call):
+        for iteration in lockstep.denoise(lanes, _guidance(family, plan), plan.per_call):
             # The group's step: every lane still running has made at least this many.
             step = min((_lane_steps(lane) for lane in lanes if not lane.finished), default=longest)
             if hooks.progress is not None:
@@ -366,7 +416,7 @@ class Engine:
             # After the iteration's last UNet call every lane has made it (or is done).
             whole = all(lane.finished or lane.done >= iteration for lane in lanes)
             if previewer is not None and whole and step < longest:
-                previewer.offer(0, lambda: torch.cat([lane.latents for lane in lanes]))
+                previewer.offer(0, lambda: torch.cat([lane.images() for lane in lanes]))
         slice_vae(lanes[0].view, plan.per_call)
         images, flags = lockstep.decode(lanes, plan.per_call, family)
         seconds = time.perf_counter() - started
@@ -414,6 +464,10 @@ class Engine:
             cell |= {"row": row, "column": column}
             tiles.append(replace(tile, recipe=replace(tile.recipe, cell=cell)))
         return tiles
+
+
+def _guidance(family: Family, plan: Plan) -> lockstep.Guidance:
+    return lockstep.Guidance(family, plan.guidance_scale, plan.extras, plan.true_cfg_scale)
 
 
 def _to_cells(preview: Preview, cells: list[int]) -> Preview:

@@ -1,24 +1,48 @@
-"""Model families: what differs between Stable Diffusion 1.x, 2.x and XL, in one place each.
+"""Model families: what differs between Stable Diffusion 1.x, 2.x, XL, Flux.1 and SD3, in one
+place each.
 
-A family owns how a prompt is encoded (SDXL: two text encoders and a pooled embedding), what
-the UNet needs beyond the latents and the text (SDXL: `text_embeds` and `time_ids`, the size
-conditioning), how latents become pixels (SDXL: the VAE upcast to float32 in fp16), its live
-preview colours, its defaults and the schedulers a comparison starts with. Everything else in
-the app is the same for every family.
+A family owns how a prompt is encoded (SDXL: two text encoders and a pooled embedding; Flux and
+SD3: T5 as well), what the denoiser needs beyond the latents and the text (SDXL: `text_embeds`
+and `time_ids`; Flux: packed latents, `img_ids`, `txt_ids` and a guidance embedding), how its
+latents are laid out and become pixels (SDXL: the VAE upcast in fp16; Flux and SD3: the VAE's
+shift factor), the shift of a flow-matching schedule, its live preview colours, its defaults
+and the schedulers a comparison starts with. Everything else in the app is the same for every
+family.
 
-A pipeline of any other family (SD3, Flux, PixArt, Kandinsky, ...) is refused by name before
-its weights load: `family_for_class` is asked with the class `model_index.json` names.
+A pipeline of any other family (Flux.2, PixArt, Kandinsky, ...) is refused by name before its
+weights load: `family_for_class` is asked with the class `model_index.json` names.
 """
 
 from __future__ import annotations
 
+import inspect
+import math
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
+import numpy as np
 import torch
-from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import (
+    DiffusionPipeline,
+    FluxPipeline,
+    SchedulerMixin,
+    StableDiffusion3Pipeline,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+)
+from diffusers.pipelines.flux.pipeline_flux import calculate_shift
+from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 
-SUPPORTED = "Stable Diffusion 1.x, 2.x and XL (StableDiffusionPipeline, StableDiffusionXLPipeline)"
+from pipeline.fewstep import ModelDefaults
+
+SUPPORTED = (
+    "Stable Diffusion 1.x, 2.x, XL, 3/3.5 and Flux.1 (StableDiffusionPipeline, "
+    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline)"
+)
+# How a family guides: classifier-free guidance batched unconditional-then-conditional, an
+# embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
+CFG, EMBEDDING, NO_GUIDANCE = "cfg", "embedding", "none"
 
 
 class UnsupportedFamily(ValueError):
@@ -59,6 +83,41 @@ class Family:
     preview_factors: tuple[tuple[float, float, float], ...]
     preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
+    flow: bool = False  # a flow-matching transformer, denoised in our own loop (lockstep.py)
+
+    def denoiser(self, pipe: DiffusionPipeline) -> torch.nn.Module:
+        """The model that predicts each step: the UNet, or a flow family's transformer."""
+        return pipe.unet
+
+    def native_size(self, pipe: DiffusionPipeline) -> int:
+        """The resolution the model was trained at: its sample size times the VAE's scale."""
+        return pipe.unet.config.sample_size * pipe.vae_scale_factor
+
+    def size_step(self, model: Any) -> int:
+        """What a loaded model's sides must be a multiple of: one latent pixel here."""
+        return 8
+
+    def latent_shape(self, pipe: DiffusionPipeline, width: int, height: int) -> tuple[int, ...]:
+        """One image's (C, H, W) start noise, the shape diffusers draws it at."""
+        scale = pipe.vae_scale_factor
+        return (self.denoiser(pipe).config.in_channels, height // scale, width // scale)
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return CFG
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults | None:
+        """The settings the model card gives, where the family has its own (flow families)."""
+        return None
+
+    def default_shift(self, model: Any, width: int, height: int) -> tuple[float | None, ...]:
+        """A flow schedule's shift at this size and the `mu` it came from; (None, None) here."""
+        return None, None
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """Whether the text encoder cuts the prompt's tail off (CLIP reads 77 tokens)."""
+        tokenizer = pipe.tokenizer
+        return len(tokenizer(prompt).input_ids) > tokenizer.model_max_length
+
     def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
         """One text alone (batch 1), as the pipeline encodes a prompt or a negative prompt."""
         hidden, _ = pipe.encode_prompt(text, pipe._execution_device, 1, False)
@@ -87,6 +146,60 @@ class Family:
         """The UNet's keywords beyond sample and timestep for rows whose text is `halves`
         concatenated (the unconditional rows first under guidance, as the pipeline orders)."""
         return {"encoder_hidden_states": torch.cat([half.hidden for half in halves])}
+
+    def prepare(
+        self,
+        view: DiffusionPipeline,
+        steps: int,
+        noise: torch.Tensor,
+        generator: list[torch.Generator],
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """A run set up as the pipeline sets one up: the timesteps first (`init_noise_sigma`
+        depends on them), then the noise (N, C, H, W) as the denoiser's latents; also the
+        keywords of the scheduler's `step`."""
+        device = view._execution_device
+        timesteps, _ = retrieve_timesteps(view.scheduler, steps, device)
+        images, channels, height, width = noise.shape
+        scale = view.vae_scale_factor
+        latents = view.prepare_latents(
+            images, channels, height * scale, width * scale, noise.dtype, device, generator, noise
+        )
+        return latents, timesteps, view.prepare_extra_step_kwargs(generator, 0.0)
+
+    def model_input(
+        self, scheduler: SchedulerMixin, latents: torch.Tensor, timestep: torch.Tensor
+    ) -> torch.Tensor:
+        return scheduler.scale_model_input(latents, timestep)
+
+    def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
+        """The classifier-free guidance scale of a step, None where the pipeline guides none
+        (scale up to 1, or an LCM UNet's guidance embedding)."""
+        guided = scale > 1 and view.unet.config.time_cond_proj_dim is None
+        return scale if guided else None
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        """One denoiser call on `sample` (rows of every lane, the unconditional ones first),
+        a timestep per row, the rows' texts."""
+        return view.unet(
+            sample,
+            timesteps.float(),
+            timestep_cond=_timestep_cond(view, scale, sample.shape[0], sample.dtype),
+            return_dict=False,
+            **self.unet_arguments(view, texts, extras),
+        )[0]
+
+    def unpack(self, latents: torch.Tensor, size: tuple[int, int], scale: int) -> torch.Tensor:
+        """The denoiser's latents as (N, C, H, W) images of latent pixels."""
+        return latents
 
     def decode(
         self, pipe: DiffusionPipeline, latents: torch.Tensor, generator: list[torch.Generator]
@@ -202,6 +315,261 @@ class XLFamily(Family):
         return images, [False] * len(images)
 
 
+@dataclass(frozen=True)
+class FlowFamily(Family):
+    """A flow-matching transformer: Stable Diffusion 3/3.5, and Flux.1 (`FluxFamily`).
+
+    Prompts are read by two CLIP encoders (pooled, side by side) and T5 (`text_tokens`); the
+    transformer predicts a flow, one call per step, guided uncond-then-cond where the scale is
+    over 1; the schedule is shifted (a fixed shift, or `exp(mu)` from the image's token count
+    where the scheduler config shifts dynamically, the same curve); the VAE has a shift
+    factor. Rendered in our own loop (pipeline/lockstep.py), so every sampler gets the shift
+    and a stochastic one the tile's generator.
+    """
+
+    flow: bool = True
+    text_tokens: int = 256  # what T5 reads: SD3 256, Flux 512
+    patch: int = 2  # latent pixels per transformer patch side
+    max_shift: float = 1.16  # StableDiffusion3Pipeline's default; FluxPipeline's is 1.15
+
+    def denoiser(self, pipe: DiffusionPipeline) -> torch.nn.Module:
+        return pipe.transformer
+
+    def native_size(self, pipe: DiffusionPipeline) -> int:
+        return pipe.default_sample_size * pipe.vae_scale_factor
+
+    def size_step(self, model: Any) -> int:
+        """A patch of latent pixels (2x2: 16 pixels at the VAE's scale of 8)."""
+        return model.pipe.vae_scale_factor * self.patch
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Stable Diffusion 3.5's model cards: Large 28 steps at CFG 3.5, Medium (MMDiT-X's
+        dual attention layers) 40 at 4.5, Large Turbo 4 without guidance; SD3 Medium 28 at 7."""
+        config = pipe.transformer.config
+        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
+        if "turbo" in PurePath(model_id.rstrip("/")).name.lower():
+            turbo = ("Euler", "LCM", "Euler Beta")
+            return _card("sd3.5-large-turbo", 4, (4, 8), 0.0, turbo, "its name")
+        if config.dual_attention_layers:
+            return _card("sd3.5-medium", 40, (28, 50), 4.5, compare, "its dual attention layers")
+        if config.num_layers >= 38:
+            return _card("sd3.5-large", 28, (20, 50), 3.5, compare, "its 38 layers")
+        return _card("sd3-medium", 28, (20, 50), 7.0, compare, "its layout")
+
+    def default_shift(self, model: Any, width: int, height: int) -> tuple[float | None, ...]:
+        """The scheduler config's shift, or `exp(mu)` with `mu` from the image's token count
+        where it shifts dynamically (diffusers' `calculate_shift`, as the pipeline calls it)."""
+        config = model.pipe.scheduler.config
+        if not config.get("use_dynamic_shifting"):
+            return float(config.get("shift", 1.0)), None
+        scale = model.pipe.vae_scale_factor * self.patch
+        mu = calculate_shift(
+            (height // scale) * (width // scale),
+            config.get("base_image_seq_len", 256),
+            config.get("max_image_seq_len", 4096),
+            config.get("base_shift", 0.5),
+            config.get("max_shift", self.max_shift),
+        )
+        return math.exp(mu), mu
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """T5 reads the whole prompt up to `text_tokens`; CLIP's 77 only give the pooled
+        vector (and SD3's first tokens), so T5's count is the one that loses text."""
+        tokenizer = self._t5_tokenizer(pipe)
+        if tokenizer is None:
+            return super().truncated(pipe, prompt)
+        return len(tokenizer(prompt).input_ids) > self.text_tokens
+
+    def _t5_tokenizer(self, pipe: DiffusionPipeline) -> Any:
+        return pipe.tokenizer_3
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, _, pooled, _ = pipe.encode_prompt(
+            text,
+            None,
+            None,
+            device=pipe._execution_device,
+            num_images_per_prompt=1,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden, pooled)
+
+    def prepare(
+        self,
+        view: DiffusionPipeline,
+        steps: int,
+        noise: torch.Tensor,
+        generator: list[torch.Generator],
+    ) -> tuple[torch.Tensor, torch.Tensor, dict[str, Any]]:
+        """The timesteps as the pipeline sets them (the shift is in the scheduler's config),
+        the noise in the transformer's layout, and the tile's generators for `step`: the
+        pipeline passes none, which would leave a stochastic sampler to the global RNG."""
+        scheduler = view.scheduler
+        self.set_timesteps(scheduler, steps, view._execution_device)
+        accepts = inspect.signature(scheduler.step).parameters
+        extra = {"generator": generator} if "generator" in accepts else {}
+        return self.pack(noise), scheduler.timesteps, extra
+
+    def set_timesteps(self, scheduler: SchedulerMixin, steps: int, device: Any) -> None:
+        retrieve_timesteps(scheduler, steps, device)
+
+    def pack(self, noise: torch.Tensor) -> torch.Tensor:
+        return noise
+
+    def model_input(
+        self, scheduler: SchedulerMixin, latents: torch.Tensor, timestep: torch.Tensor
+    ) -> torch.Tensor:
+        return latents  # the flow pipelines scale nothing
+
+    def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
+        return scale if scale > 1 else None
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        return view.transformer(
+            hidden_states=sample,
+            timestep=timesteps,
+            encoder_hidden_states=torch.cat([text.hidden for text in texts]),
+            pooled_projections=torch.cat([text.pooled for text in texts]),  # type: ignore[misc]
+            return_dict=False,
+        )[0]
+
+    def decode(
+        self, pipe: DiffusionPipeline, latents: torch.Tensor, generator: list[torch.Generator]
+    ) -> torch.Tensor:
+        """As the flow pipelines decode: by the VAE's scale, then its shift factor."""
+        config = pipe.vae.config
+        latents = latents / config.scaling_factor + config.shift_factor
+        return pipe.vae.decode(latents.to(pipe.vae.dtype), return_dict=False)[0]
+
+    def check_and_finish(
+        self, pipe: DiffusionPipeline, images: torch.Tensor, dtype: torch.dtype
+    ) -> tuple[torch.Tensor, list[bool]]:
+        """No safety checker and no watermark in these pipelines."""
+        return images, [False] * len(images)
+
+
+@dataclass(frozen=True)
+class FluxFamily(FlowFamily):
+    """Flux.1: CLIP's pooled vector and T5's 512 tokens; latents packed into 2x2 patches as
+    tokens with `img_ids` (and zero `txt_ids`); [dev]'s guidance an embedding of its scale
+    ("Distilled CFG", one pass per step, a value per row), true CFG only with
+    `true_cfg_scale` over 1 (the negative prompt's pass); sigmas from 1 to 1/steps, shifted."""
+
+    text_tokens: int = 512
+    max_shift: float = 1.15
+
+    def latent_shape(self, pipe: DiffusionPipeline, width: int, height: int) -> tuple[int, ...]:
+        scale = pipe.vae_scale_factor * 2
+        channels = pipe.transformer.config.in_channels // 4
+        return (channels, 2 * (height // scale), 2 * (width // scale))
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return EMBEDDING if pipe.transformer.config.guidance_embeds else NO_GUIDANCE
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """FLUX.1 [dev]'s card: 28 steps at Distilled CFG 3.5; [schnell]'s: 4, no guidance."""
+        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
+        if pipe.transformer.config.guidance_embeds:
+            reason = "its guidance embedding"
+            return _card("flux-dev", 28, (20, 50), 3.5, compare, reason)
+        schnell = ("Euler", "LCM", "Euler Beta", "DPM++ 2M")
+        return _card("flux-schnell", 4, (1, 4), 0.0, schnell, "no guidance embedding")
+
+    def _t5_tokenizer(self, pipe: DiffusionPipeline) -> Any:
+        return pipe.tokenizer_2
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, pooled, _ = pipe.encode_prompt(
+            text,
+            None,
+            device=pipe._execution_device,
+            num_images_per_prompt=1,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden, pooled)
+
+    def set_timesteps(self, scheduler: SchedulerMixin, steps: int, device: Any) -> None:
+        """FluxPipeline's sigmas, 1 to 1/steps, to a scheduler that takes them; a solver with
+        flow sigmas makes its own, as the pipeline leaves it to."""
+        accepts = "sigmas" in inspect.signature(scheduler.set_timesteps).parameters
+        if accepts and not scheduler.config.get("use_flow_sigmas"):
+            sigmas = np.linspace(1.0, 1 / steps, steps)
+            retrieve_timesteps(scheduler, None, device, sigmas=sigmas)
+        else:
+            retrieve_timesteps(scheduler, steps, device)
+        scheduler.set_begin_index(0)
+
+    def pack(self, noise: torch.Tensor) -> torch.Tensor:
+        images, channels, height, width = noise.shape
+        return FluxPipeline._pack_latents(noise, images, channels, height, width)
+
+    def unpack(self, latents: torch.Tensor, size: tuple[int, int], scale: int) -> torch.Tensor:
+        width, height = size
+        return FluxPipeline._unpack_latents(latents, height, width, scale)
+
+    def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
+        return true_cfg if true_cfg > 1 else None
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        transformer = view.transformer
+        hidden = torch.cat([text.hidden for text in texts])
+        rows, device = sample.shape[0], sample.device
+        _, height, width = self.latent_shape(view, *size)
+        image_ids = view._prepare_latent_image_ids(
+            rows, height // 2, width // 2, device, hidden.dtype
+        )
+        embedded = None
+        if transformer.config.guidance_embeds:
+            embedded = torch.full([rows], scale, device=device, dtype=torch.float32)
+        return transformer(
+            hidden_states=sample,
+            timestep=timesteps.to(sample.dtype) / 1000,
+            guidance=embedded,
+            pooled_projections=torch.cat([text.pooled for text in texts]),  # type: ignore[misc]
+            encoder_hidden_states=hidden,
+            txt_ids=torch.zeros(hidden.shape[1], 3, device=device, dtype=hidden.dtype),
+            img_ids=image_ids,
+            return_dict=False,
+        )[0]
+
+
+def _card(*settings: Any) -> ModelDefaults:
+    """A flow model's settings from its model card."""
+    return ModelDefaults(*settings, title="model card")
+
+
+def _timestep_cond(
+    view: DiffusionPipeline, scale: float, rows: int, dtype: torch.dtype
+) -> torch.Tensor | None:
+    """The guidance-scale embedding a UNet with `time_cond_proj_dim` takes (LCM), one a row."""
+    dim = view.unet.config.time_cond_proj_dim
+    if dim is None:
+        return None
+    embedding = view.get_guidance_scale_embedding(
+        torch.tensor(scale - 1).repeat(rows), embedding_dim=dim
+    )
+    return embedding.to(device=view._execution_device, dtype=dtype)
+
+
 def _projection_dim(pipe: DiffusionPipeline, pooled: torch.Tensor) -> int:
     encoder = pipe.text_encoder_2
     return int(pooled.shape[-1]) if encoder is None else encoder.config.projection_dim
@@ -233,8 +601,64 @@ SDXL = XLFamily(
     ),
     (0.1084, -0.0175, -0.0011),
 )
-FAMILIES = {family.name: family for family in (SD1, SD2, SDXL)}
-_BY_CLASS = {"StableDiffusionPipeline": SD1, "StableDiffusionXLPipeline": SDXL}
+# ComfyUI's latent formats for Flux and SD3 (comfy/latent_formats.py): 16 channels to RGB.
+FLUX = FluxFamily(
+    "flux",
+    "Flux.1",
+    3.5,
+    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    (
+        (-0.0346, 0.0244, 0.0681),
+        (0.0034, 0.0210, 0.0687),
+        (0.0275, -0.0668, -0.0433),
+        (-0.0174, 0.0160, 0.0617),
+        (0.0859, 0.0721, 0.0329),
+        (0.0004, 0.0383, 0.0115),
+        (0.0405, 0.0861, 0.0915),
+        (-0.0236, -0.0185, -0.0259),
+        (-0.0245, 0.0250, 0.1180),
+        (0.1008, 0.0755, -0.0421),
+        (-0.0515, 0.0201, 0.0011),
+        (0.0428, -0.0012, -0.0036),
+        (0.0817, 0.0765, 0.0749),
+        (-0.1264, -0.0522, -0.1103),
+        (-0.0280, -0.0881, -0.0499),
+        (-0.1262, -0.0982, -0.0778),
+    ),
+    (-0.0329, -0.0718, -0.0851),
+)
+SD3 = FlowFamily(
+    "sd3",
+    "Stable Diffusion 3",
+    7.0,
+    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    (
+        (-0.0922, -0.0175, 0.0749),
+        (0.0311, 0.0633, 0.0954),
+        (0.1994, 0.0927, 0.0458),
+        (0.0856, 0.0339, 0.0902),
+        (0.0587, 0.0272, -0.0496),
+        (-0.0006, 0.1104, 0.0309),
+        (0.0978, 0.0306, 0.0427),
+        (-0.0042, 0.1038, 0.1358),
+        (-0.0194, 0.0020, 0.0669),
+        (-0.0488, 0.0130, -0.0268),
+        (0.0922, 0.0988, 0.0951),
+        (-0.0278, 0.0524, -0.0542),
+        (0.0332, 0.0456, 0.0895),
+        (-0.0069, -0.0030, -0.0810),
+        (-0.0596, -0.0465, -0.0293),
+        (-0.1448, -0.1463, -0.1189),
+    ),
+    (0.2394, 0.2135, 0.1925),
+)
+FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3)}
+_BY_CLASS = {
+    "StableDiffusionPipeline": SD1,
+    "StableDiffusionXLPipeline": SDXL,
+    "FluxPipeline": FLUX,
+    "StableDiffusion3Pipeline": SD3,
+}
 
 
 def family_for_class(class_name: str) -> Family:
@@ -250,6 +674,10 @@ def family_of(pipe: DiffusionPipeline) -> Family:
     v-prediction scheduler (the 768 px models)."""
     if isinstance(pipe, StableDiffusionXLPipeline):
         return SDXL
+    if isinstance(pipe, FluxPipeline):
+        return FLUX
+    if isinstance(pipe, StableDiffusion3Pipeline):
+        return SD3
     if isinstance(pipe, StableDiffusionPipeline):
         v_prediction = pipe.scheduler.config.get("prediction_type") == "v_prediction"
         return SD2 if v_prediction or pipe.unet.config.cross_attention_dim == 1024 else SD1

@@ -31,13 +31,14 @@ class ModelDefaults:
     # unconditional batch, as diffusers does whenever `time_cond_proj_dim` is set.
     schedulers: tuple[str, ...]
     reason: str = ""
+    title: str = "few-step model"  # or "model card": a flow family's card defaults
 
     def describe(self) -> str:
         """One line for people: what was recognised, from what, and its settings."""
         low, high = self.steps_range
         steps = f"{low}-{high}" if low != high else f"{low}"
         return (
-            f"few-step model ({self.kind}, from {self.reason}): {self.steps} steps "
+            f"{self.title} ({self.kind}, from {self.reason}): {self.steps} steps "
             f"(card: {steps}), CFG {self.guidance_scale:g}, {self.schedulers[0]}"
         )
 

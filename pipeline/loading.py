@@ -34,8 +34,8 @@ from pipeline.families import Family, UnsupportedFamily, family_for_class, famil
 from pipeline.fewstep import ModelDefaults, recognise
 from pipeline.lora import LoadedLora, LoraError, LoraSpec, apply_loras
 from pipeline.plan import Defaults
-from pipeline.schedulers import SchedulerRegistry
-from pipeline.tiny import TINY_MODELS, build_tiny_pipeline
+from pipeline.schedulers import FLOW_FEW_STEPS, SchedulerRegistry, flow_samplers
+from pipeline.tiny import TINY_FLOW_MODELS, TINY_MODELS, build_tiny_pipeline
 
 DEFAULT_MODEL_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -75,6 +75,7 @@ class LoadedModel:
     config: str | None = None  # --config: where a single file's configs came from
     loras: tuple[LoadedLora, ...] = ()
     overrides: Defaults = field(default_factory=Defaults)  # --default-steps and the like
+    offload: bool = False  # --offload: diffusers' model CPU offload
 
     @property
     def is_tiny(self) -> bool:
@@ -86,15 +87,26 @@ class LoadedModel:
 
     @cached_property
     def few_step(self) -> ModelDefaults | None:
-        """What a few-step model (or LoRA) is meant to run with; None for an ordinary one."""
+        """What a few-step model (or LoRA) is meant to run with, or a flow family's model card
+        defaults; None for an ordinary Stable Diffusion model."""
+        card = self.family.card_defaults(self.model_id, self.pipe)
+        if card is not None:
+            return card
         return recognise(self.model_id, self.pipe, [lora.source for lora in self.loras])
 
     @cached_property
     def registry(self) -> SchedulerRegistry:
         """The schedulers this model can use, built from its own scheduler, and those a
-        few-step model samples with."""
+        few-step model samples with; a flow family's are the flow samplers that fit it."""
+        if self.family.flow:
+            few = self.few_step is not None and self.few_step.steps <= FLOW_FEW_STEPS
+            return SchedulerRegistry(self.pipe.scheduler, offered=flow_samplers(few))
         fitting = self.few_step.schedulers if self.few_step else ()
         return SchedulerRegistry(self.pipe.scheduler, fitting)
+
+    @property
+    def guidance_kind(self) -> str:
+        return self.family.guidance_kind(self.pipe)
 
     @cached_property
     def defaults(self) -> Defaults:
@@ -110,11 +122,11 @@ class LoadedModel:
 
     @property
     def native_size(self) -> int:
-        """The resolution the model was trained at: UNet sample size times the VAE's scale."""
-        return self.pipe.unet.config.sample_size * self.pipe.vae_scale_factor
+        """The resolution the model was trained at: its sample size times the VAE's scale."""
+        return self.family.native_size(self.pipe)
 
 
-_cache: dict[tuple[str, str, str, bool, str | None, tuple[LoraSpec, ...]], LoadedModel] = {}
+_cache: dict[tuple[str, str, str, bool, str | None, tuple[LoraSpec, ...], bool], LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
@@ -141,10 +153,13 @@ def pick_device(requested: str = "auto") -> str:
     return "cpu"
 
 
-def pick_dtype(requested: str, device: str) -> torch.dtype:
-    """'auto' is float16 on CUDA and float32 elsewhere; float16, bfloat16, float32 on request."""
+def pick_dtype(requested: str, device: str, flow: bool = False) -> torch.dtype:
+    """'auto' is float16 on CUDA (bfloat16 for a flow family: fp16 overflows in T5 and Flux)
+    and float32 elsewhere; float16, bfloat16, float32 on request."""
     if requested == "auto":
-        return torch.float16 if device.startswith("cuda") else torch.float32
+        if not device.startswith("cuda"):
+            return torch.float32
+        return torch.bfloat16 if flow else torch.float16
     if requested not in DTYPES:
         raise ModelLoadError(f"dtype must be auto or one of {', '.join(DTYPES)}, got {requested!r}")
     return DTYPES[requested]
@@ -157,23 +172,33 @@ def load_model(
     dtype: str = "auto",
     config: str | None = None,
     loras: tuple[LoraSpec, ...] = (),
+    offload: bool = False,
 ) -> LoadedModel:
     """The cached pipeline for `model` on `device` in `dtype` with `loras` fused in, loading it
     on first use (thread-safe). `config` is where a single file's configs come from
     (--config). A safety checker the model ships stays on unless `safety_checker` is False.
+    `offload`: diffusers' model CPU offload, each module on the GPU only while it runs.
     """
     device = pick_device(device)
-    key = (model, device, dtype, safety_checker, config, loras)
+    if offload and not device.startswith("cuda"):
+        raise ModelLoadError(
+            f"--offload moves modules to a GPU while they run; the device is {device}",
+            "leave --offload out, or run on CUDA",
+        )
+    key = (model, device, dtype, safety_checker, config, loras, offload)
     with _cache_lock:
         if key not in _cache:
-            torch_dtype = pick_dtype(dtype, device)
+            torch_dtype = pick_dtype(dtype, device, _is_flow(model, config))
             started = time.perf_counter()
             pipe, identity = _build(model, torch_dtype, safety_checker, config)
             try:
                 applied = tuple(apply_loras(pipe, loras))
             except LoraError as error:
                 raise ModelLoadError(str(error), LORA_HINT) from error
-            pipe = pipe.to(device)
+            if offload:
+                pipe.enable_model_cpu_offload(device=device)
+            else:
+                pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
             _cache[key] = LoadedModel(
                 pipe,
@@ -186,6 +211,7 @@ def load_model(
                 safety_checker=getattr(pipe, "safety_checker", None) is not None,
                 config=config,
                 loras=applied,
+                offload=offload,
             )
         return _cache[key]
 
@@ -245,21 +271,35 @@ def _build(
         files = Path(model if looks_like_path else snapshot_download(model, local_files_only=True))
         identity = folder_identity(files, name=None if looks_like_path else model)
     except UnsupportedFamily as error:
-        hint = "start with a Stable Diffusion 1.x, 2.x or XL model, or try --model tiny-sdxl"
+        hint = "start with a Stable Diffusion 1.x, 2.x, XL, 3 or Flux.1 model, or --model tiny-flux"
         raise ModelLoadError(str(error), hint) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
     return pipe, identity
 
 
-def _check_family(model: str, is_folder: bool) -> None:
+def _check_family(model: str, is_folder: bool) -> Family:
     """Refuse another family by the pipeline class model_index.json names, before the weights
     load (a hub id fetches that one small file only)."""
     if is_folder:
         config = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
     else:
         config = DiffusionPipeline.load_config(model)
-    family_for_class(str(config.get("_class_name", "an unnamed pipeline")))
+    return family_for_class(str(config.get("_class_name", "an unnamed pipeline")))
+
+
+def _is_flow(model: str, config: str | None) -> bool:
+    """Whether the model is of a flow family (its default dtype on CUDA is bfloat16), known
+    before its weights load; a model that cannot say is refused later, by `_build`."""
+    if model in TINY_MODELS:
+        return model in TINY_FLOW_MODELS
+    if is_single_file(model) or config:
+        return False
+    try:
+        path = Path(model).expanduser()
+        return _check_family(str(path) if path.exists() else model, path.exists()).flow
+    except Exception:  # `_build` says why the model cannot load
+        return False
 
 
 def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:

@@ -15,6 +15,12 @@ a UNet with `time_cond_proj_dim`; the family's UNet extras (SDXL: `text_embeds` 
 `prepare_extra_step_kwargs`; then the family's decode (SDXL: the VAE upcast), its safety
 checker or watermark, and `image_processor.postprocess`.
 
+A flow family (Flux, SD3) is denoised here even for a grid (one lane of all its images): its
+pipeline has no generator for a stochastic sampler's step and a shift some samplers reject,
+so the loop follows `FluxPipeline.__call__` / `StableDiffusion3Pipeline.__call__` with the
+shift in each scheduler's config and the tile's generators passed to `step()`. What differs
+(latent packing, the transformer's inputs, how it guides) is the family's.
+
 A lane's pixels depend on the batch shapes of the calls it took part in, which depend on the
 whole group: a tile is re-rendered bit-exact by rendering its whole group again.
 """
@@ -27,12 +33,9 @@ from typing import Any
 
 import torch
 from diffusers import DiffusionPipeline
-from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
 from PIL import Image
 
 from pipeline.families import Embedding, Family
-
-ETA = 0.0  # the pipeline's default; the app never sets eta
 
 
 @dataclass
@@ -47,6 +50,8 @@ class Lane:
     extra_step_kwargs: dict[str, Any]
     prompt: Embedding
     negative: Embedding
+    family: Family
+    size: tuple[int, int]  # the image's (width, height)
     done: int = 0  # model evaluations made
 
     @property
@@ -57,35 +62,36 @@ class Lane:
     def finished(self) -> bool:
         return self.done == self.evaluations
 
+    def images(self) -> torch.Tensor:
+        """The latents as (N, C, H, W) images of latent pixels (Flux's unpacked): a preview's."""
+        return self.family.unpack(self.latents, self.size, self.view.vae_scale_factor)
+
 
 @dataclass(frozen=True)
 class Guidance:
-    """What every lane shares: the model family, the guidance scale, the family's extras."""
+    """What every lane shares: the model family, the guidance scale (Flux.1 [dev]'s the
+    embedded "Distilled CFG"), true CFG's scale where the family has both, the family's
+    extras."""
 
     family: Family
     scale: float
     extras: dict[str, Any]
+    true_cfg: float = 1.0
 
 
 def start(
+    family: Family,
     view: DiffusionPipeline,
     steps: int,
     generator: list[torch.Generator],
     noise: torch.Tensor,
-    prompt: Embedding,
-    negative: Embedding,
+    text: tuple[Embedding, Embedding],
+    size: tuple[int, int],
 ) -> Lane:
-    """A lane set up as the pipeline sets up a run: the timesteps first (`init_noise_sigma`
-    depends on them), then the initial noise scaled by it."""
-    device = view._execution_device
-    timesteps, _ = retrieve_timesteps(view.scheduler, steps, device)
-    images, channels, height, width = noise.shape
-    scale = view.vae_scale_factor
-    latents = view.prepare_latents(
-        images, channels, height * scale, width * scale, noise.dtype, device, generator, noise
-    )
-    extra = view.prepare_extra_step_kwargs(generator, ETA)
-    return Lane(view, generator, latents, timesteps, extra, prompt, negative)
+    """A lane set up as the family's pipeline sets up a run; `text` is the prompt's and the
+    negative prompt's embeddings, a row per image; `size` the image's (width, height)."""
+    latents, timesteps, extra = family.prepare(view, steps, noise, generator)
+    return Lane(view, generator, latents, timesteps, extra, *text, family, size)
 
 
 @torch.no_grad()
@@ -104,53 +110,36 @@ def denoise(lanes: list[Lane], guidance: Guidance, per_call: int) -> Iterator[in
 
 
 def _evaluate(lanes: list[Lane], guidance: Guidance) -> None:
-    """One UNet call: the next evaluation of each lane, then each lane's step."""
+    """One denoiser call: the next evaluation of each lane, then each lane's step."""
     view = lanes[0].view
-    unet = view.unet
-    # The pipeline's do_classifier_free_guidance.
-    guided = guidance.scale > 1 and unet.config.time_cond_proj_dim is None
-    halves = 2 if guided else 1
+    family = guidance.family
+    # The pipeline's do_classifier_free_guidance (Flux's do_true_cfg).
+    cfg = family.cfg_scale(view, guidance.scale, guidance.true_cfg)
+    halves = 1 if cfg is None else 2
     images = lanes[0].latents.shape[0]
     timesteps = [lane.timesteps[lane.done] for lane in lanes]
     # Per lane as the pipeline does: its latents doubled for guidance, scaled by its scheduler.
     inputs = [
-        lane.view.scheduler.scale_model_input(torch.cat([lane.latents] * halves), t)
+        family.model_input(lane.view.scheduler, torch.cat([lane.latents] * halves), t)
         for lane, t in zip(lanes, timesteps, strict=True)
     ]
     # The pipeline's order for a batch: every unconditional sample, then every conditional one.
     parts = [slice(half * images, (half + 1) * images) for half in range(halves)]
     sample = torch.cat([scaled[part] for part in parts for scaled in inputs])
-    texts = ([lane.negative for lane in lanes] if guided else []) + [lane.prompt for lane in lanes]
-    per_sample = torch.cat([t.float().expand(images) for _ in parts for t in timesteps])
-    noise_pred = unet(
-        sample,
-        per_sample,
-        timestep_cond=_timestep_cond(view, guidance.scale, sample.shape[0], sample.dtype),
-        return_dict=False,
-        **guidance.family.unet_arguments(view, texts, guidance.extras),
-    )[0]
-    if guided:
+    texts = ([lane.negative for lane in lanes] if cfg else []) + [lane.prompt for lane in lanes]
+    per_sample = torch.cat([t.expand(images) for _ in parts for t in timesteps])
+    noise_pred = family.predict(
+        view, sample, per_sample, texts, guidance.scale, guidance.extras, lanes[0].size
+    )
+    if cfg is not None:
         uncond, text = noise_pred.chunk(2)
-        noise_pred = uncond + guidance.scale * (text - uncond)
+        noise_pred = uncond + cfg * (text - uncond)
     for lane, t, own in zip(lanes, timesteps, noise_pred.split(images), strict=True):
         step = lane.view.scheduler.step(
             own, t, lane.latents, **lane.extra_step_kwargs, return_dict=False
         )
         lane.latents = step[0]
         lane.done += 1
-
-
-def _timestep_cond(
-    view: DiffusionPipeline, scale: float, rows: int, dtype: torch.dtype
-) -> torch.Tensor | None:
-    """The guidance-scale embedding a UNet with `time_cond_proj_dim` takes (LCM), one a row."""
-    dim = view.unet.config.time_cond_proj_dim
-    if dim is None:
-        return None
-    embedding = view.get_guidance_scale_embedding(
-        torch.tensor(scale - 1).repeat(rows), embedding_dim=dim
-    )
-    return embedding.to(device=view._execution_device, dtype=dtype)
 
 
 @torch.no_grad()
@@ -166,7 +155,7 @@ def decode(
     flags: list[bool] = []
     for first in range(0, len(lanes), per_call):
         chunk = lanes[first : first + per_call]
-        latents = torch.cat([lane.latents for lane in chunk])
+        latents = torch.cat([lane.images() for lane in chunk])
         generator = [gen for lane in chunk for gen in lane.generator]
         decoded, nsfw = family.check_and_finish(
             view, family.decode(view, latents, generator), dtype

@@ -79,7 +79,12 @@ _UNDERSTOOD = {
     "Family",
     "Native size",
     "Size conditioning",
+    "Distilled CFG Scale",
+    "Shift",
 }
+# Forge's Flux infotext: the flow samplers' schedules, and its embedded guidance's key.
+_FLOW_SCHEDULES = ("Beta", "Karras")
+DISTILLED_CFG = "Distilled CFG Scale"
 
 
 class MetadataError(ValueError):
@@ -102,6 +107,7 @@ class RecipeFields:
     variation_seed: int | None = None
     variation_strength: float = 0.0
     resize_from: tuple[int, int] | None = None  # (width, height)
+    true_cfg_scale: float | None = None  # Flux's true CFG, where the text gives it
 
 
 def quote(value: object) -> str:
@@ -125,11 +131,16 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
     where the prompt names it, and strips the tag before encoding, so it renders this prompt)
     and `Lora hashes: "name: hash, ..."`, by which A1111 and civitai find the file.
     """
+    flow = recipe.shift is not None
     sampler = _TO_A1111.get(recipe.sampler, recipe.sampler)
     if recipe.sampler.endswith(" trailing"):
         rendered = "SGM Uniform"
     else:
         rendered = "Karras" if recipe.scheduler_config.get("use_karras_sigmas") else "Uniform"
+    if flow:  # as Forge writes a flow model's: the sampler, then its schedule, Simple by default
+        sampler, _, rendered = recipe.sampler.partition(" ")
+        rendered = rendered or "Simple"
+    embedded = recipe.guidance_kind == "embedding"
     tags = " ".join(f"<lora:{lora['name']}:{lora['weight']:g}>" for lora in recipe.loras)
     hashes = ", ".join(f"{lora['name']}: {lora['a1111_hash']}" for lora in recipe.loras)
     resize = recipe.resize_from
@@ -142,9 +153,12 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         # Trailing timesteps are said even where A1111 ignores a schedule (DDIM): they are
         # what rendered the tile.
         "Schedule type": rendered
-        if rendered == "SGM Uniform"
+        if rendered == "SGM Uniform" or flow
         else a1111.schedule_type_to_write(sampler, rendered),
-        "CFG scale": recipe.guidance_scale,
+        # Flux.1 [dev] as Forge writes it: CFG scale the true one, the embedding its own key.
+        "CFG scale": recipe.true_cfg_scale if embedded else recipe.guidance_scale,
+        DISTILLED_CFG: recipe.guidance_scale if embedded else None,
+        "Shift": None if recipe.shift is None else round(recipe.shift, 4),
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
         "Model hash": recipe.model_hash,
@@ -325,7 +339,11 @@ def fields_from_infotext(
             warnings.append(f"Seed: {error}")
             fields.seed = None
     fields.steps = _number(params, "Steps", int, warnings)
-    fields.guidance_scale = _number(params, "CFG scale", float, warnings)
+    if DISTILLED_CFG in params:  # Forge's Flux: the embedded guidance, and true CFG beside it
+        fields.guidance_scale = _number(params, DISTILLED_CFG, float, warnings)
+        fields.true_cfg_scale = _number(params, "CFG scale", float, warnings)
+    else:
+        fields.guidance_scale = _number(params, "CFG scale", float, warnings)
     size = params.get("Size")
     size_match = _SIZE.match(size or "")
     if size_match:
@@ -370,7 +388,18 @@ def fields_from_recipe(recipe: Recipe, scheduler_names: list[str], family: str) 
         variation_seed=recipe.variation_seed if recipe.variation_strength else None,
         variation_strength=recipe.variation_strength,
         resize_from=tuple(recipe.resize_from) if recipe.resize_from else None,
+        true_cfg_scale=recipe.true_cfg_scale,
     )
+
+
+def _flow_sampler(sampler: str, schedule: str | None, names: list[str]) -> str | None:
+    """A flow sampler as Forge writes one ("Euler" with "Schedule type: Beta"), where the
+    loaded model offers it; None where it is not a flow sampler's name."""
+    if schedule in _FLOW_SCHEDULES and f"{sampler} {schedule}" in names:
+        return f"{sampler} {schedule}"
+    if schedule == "Simple" and sampler in names:
+        return sampler
+    return None
 
 
 def _model_warning(params: dict[str, str], model_id: str, model_hash: str | None) -> str | None:
@@ -430,6 +459,9 @@ def _scheduler(params: dict[str, str], names: list[str], warnings: list[str]) ->
         warnings.append("no Sampler")
         return None
     schedule = params.get("Schedule type")
+    flow = _flow_sampler(sampler, schedule, names)
+    if flow is not None:
+        return flow
     if sampler.endswith(" Karras") and schedule is None:  # A1111 before 1.9: "DPM++ 2M Karras"
         sampler, schedule = sampler.removesuffix(" Karras"), "Karras"
     # As A1111 renders it: no schedule type is Automatic; UniPC and DDIM ignore one.

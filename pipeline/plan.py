@@ -30,13 +30,16 @@ from pipeline.requests import (
     TravelRequest,
     VaryRequest,
 )
-from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
+from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry, flow_shifted
 from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seed, parse_seeds
 from pipeline.variation import travel_strengths
 
 Request = GridRequest | RefineRequest | CompareRequest | VaryRequest | TravelRequest | MatrixRequest
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
+# What the cells of one plan share (a matrix groups cells by them).
+_SHARED = ("negative_prompt", "guidance_scale", "true_cfg_scale", "shift")
+MAX_SHIFT = 100.0  # a flow schedule's shift; Flux at 1536 px is about 3.2, SD3.5's is 3
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,12 @@ class Plan:
     generator_device: str
     lockstep: bool = False
     extras: dict[str, Any] = field(default_factory=dict)  # the family's: SDXL size conditioning
+    # Flux's true CFG (with the negative prompt) beside its embedded guidance; 1 is off.
+    true_cfg_scale: float = 1.0
+    # A flow family's schedule shift (in every sampler's config) and the `mu` it came from
+    # (Flux: from the image's token count); None: not a flow family, or no dynamic shift.
+    shift: float | None = None
+    mu: float | None = None
 
     @property
     def tiles(self) -> int:
@@ -251,6 +260,9 @@ class Planner:
             "height": height,
             "generator_device": recipe.generator_device,
             "extras": self.model.family.extras(width, height, _conditioning(recipe, limits)),
+            "true_cfg_scale": _guidance(recipe.true_cfg_scale, limits, "True CFG"),
+            "shift": recipe.shift,
+            "mu": recipe.mu,
         }
         if recipe.lockstep is None:
             return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
@@ -325,6 +337,8 @@ class Planner:
             )
         ]
         x, y = parsed
+        self._check_axis(x.name, "X")
+        self._check_axis(y.name, "Y")
         count = len(x.values) * len(y.values)
         if count > limits.max_tiles:
             raise RequestError(
@@ -363,9 +377,12 @@ class Planner:
             else self.model.registry.default.name,
             "steps": _optional_steps("Steps", request.steps, limits),
             "guidance_scale": request.guidance_scale,
+            "true_cfg_scale": request.true_cfg_scale,
+            "shift": request.shift,
         }
+        true_cfg = self.model.family.name == "flux"
         cells = [
-            _cell(_cell(base, y, row), x, column)
+            _cell(_cell(base, y, row, true_cfg), x, column, true_cfg)
             for row in range(len(y.values))
             for column in range(len(x.values))
         ]
@@ -373,13 +390,19 @@ class Planner:
         lockstep = axes.SCHEDULER in on
         groups: dict[Any, list[int]] = {}
         for index, cell in enumerate(cells):
-            cell["steps"] = (
-                cell["steps"] or self._entry("Scheduler", cell["scheduler"]).default_steps
-            )
-            cell["steps"] = _steps("Steps", cell["steps"], limits)
+            entry = self._entry("Scheduler", cell["scheduler"])
+            cell["steps"] = _steps("Steps", cell["steps"] or self._steps_of(entry), limits)
             guidance = _optional_number("Guidance scale", cell["guidance_scale"])
             cell["guidance_scale"] = _guidance(
-                self.model.family.default_guidance if guidance is None else guidance, limits
+                self._default_guidance() if guidance is None else guidance, limits
+            )
+            true_cfg = _optional_number("True CFG scale", cell["true_cfg_scale"])
+            cell["true_cfg_scale"] = _guidance(
+                1.0 if true_cfg is None else true_cfg, limits, "True CFG"
+            )
+            own_shift = _optional_number("Shift", cell["shift"])
+            cell["shift"], cell["mu"] = (
+                (self._shift(own_shift), None) if own_shift else (common["shift"], common["mu"])
             )
             _prompt("Prompt", cell["prompt"], limits)
             _text("Negative prompt", cell["negative_prompt"], limits)
@@ -391,7 +414,7 @@ class Planner:
                 cell["strength"],
                 resize_from,
             )
-            shared = (cell["negative_prompt"], cell["guidance_scale"])
+            shared = tuple(cell[key] for key in _SHARED)
             key = (
                 (*shared, cell["item"]) if lockstep else (*shared, cell["scheduler"], cell["steps"])
             )
@@ -400,13 +423,13 @@ class Planner:
         where: dict[int, tuple[int, int]] = {}
         for members in groups.values():
             first = cells[members[0]]
-            settings = {
-                **common,
-                "negative_prompt": first["negative_prompt"],
-                "guidance_scale": first["guidance_scale"],
-            }
+            settings = {**common, **{key: first[key] for key in _SHARED}, "mu": first["mu"]}
             samplers = tuple(
-                self._sampler(self._entry("Scheduler", cells[i]["scheduler"]), cells[i]["steps"])
+                self._sampler(
+                    self._entry("Scheduler", cells[i]["scheduler"]),
+                    cells[i]["steps"],
+                    first["shift"],
+                )
                 for i in (members if lockstep else members[:1])
             )
             items = (first["item"],) if lockstep else tuple(cells[i]["item"] for i in members)
@@ -419,6 +442,16 @@ class Planner:
             for place, index in enumerate(members):
                 where[index] = (len(plans) - 1, place)
         return Matrix("matrix", x, y, tuple(plans), tuple(where[i] for i in range(count)))
+
+    def _check_axis(self, name: str, which: str) -> None:
+        """An axis the loaded model has no setting for is refused, naming the axis."""
+        family = self.model.family
+        if name == axes.SHIFT and not family.flow:
+            raise RequestError(
+                f"{which} axis", "Shift is a flow-matching model's (Flux, SD3) setting"
+            )
+        if name == axes.DISTILLED_CFG and family.name != "flux":
+            raise RequestError(f"{which} axis", "Distilled CFG is Flux.1's guidance embedding")
 
     def _compare(self, request: CompareRequest) -> Plan:
         """Also refuses a scheduler chosen twice: it would render the same image twice."""
@@ -438,11 +471,13 @@ class Planner:
             for name, steps in _scheduler_steps(request.scheduler_steps, self.limits)
         }
         every = _optional_steps("Steps", request.steps, self.limits)
+        common = self._common(request, len(entries))
         samplers = tuple(
-            self._sampler(entry, every or own.get(entry.name) or self._steps_of(entry))
+            self._sampler(
+                entry, every or own.get(entry.name) or self._steps_of(entry), common["shift"]
+            )
             for entry in entries
         )
-        common = self._common(request, len(samplers))
         return Plan(
             kind="compare",
             items=(Item(prompt, seed, None, *variation),),
@@ -464,7 +499,7 @@ class Planner:
         return Plan(
             kind=kind,
             items=items,
-            samplers=(self._sampler(entry, steps),),
+            samplers=(self._sampler(entry, steps, common["shift"]),),
             per_call=min(self.micro_batch or len(items), len(items)),
             **common,
         )
@@ -481,7 +516,14 @@ class Planner:
         height = _optional_whole("Height", settings.height)
         width = native if width is None else _side("Width", width, limits)
         height = native if height is None else _side("Height", height, limits)
+        for name, side in (("Width", width), ("Height", height)):
+            _multiple(name, side, self.model.family.size_step(self.model))
         _pixels(tiles, width, height, limits)
+        shift, mu = self.model.family.default_shift(self.model, width, height)
+        own_shift = _optional_number("Shift", settings.shift)
+        if own_shift:
+            shift, mu = self._shift(own_shift), None
+        true_cfg = _optional_number("True CFG scale", settings.true_cfg_scale)
         return {
             "negative_prompt": negative,
             "guidance_scale": _guidance(guidance, limits),
@@ -489,7 +531,17 @@ class Planner:
             "height": height,
             "generator_device": self.generator_device,
             "extras": self.model.family.extras(width, height, None),
+            "true_cfg_scale": _guidance(1.0 if true_cfg is None else true_cfg, limits, "True CFG"),
+            "shift": shift,
+            "mu": mu,
         }
+
+    def _shift(self, shift: float) -> float:
+        if not self.model.family.flow:
+            raise RequestError("Shift", "only a flow-matching model (Flux, SD3) has a shift")
+        if not 0 < shift <= MAX_SHIFT:
+            raise RequestError("Shift", f"must be over 0 and at most {MAX_SHIFT:g}, got {shift}")
+        return float(shift)
 
     def _default_entry(self) -> SchedulerEntry:
         name = self.model.defaults.scheduler
@@ -511,8 +563,12 @@ class Planner:
         )
         return *variation, _resize_from(request.resize_from, self.limits)
 
-    def _sampler(self, entry: SchedulerEntry, steps: int) -> Sampler:
-        return Sampler(entry.name, self.model.registry.config(entry.name), steps)
+    def _sampler(self, entry: SchedulerEntry, steps: int, shift: float | None) -> Sampler:
+        """A scheduler's exact config; a flow family's with the run's shift in it."""
+        config = self.model.registry.config(entry.name)
+        if shift is not None:
+            config = flow_shifted(config, shift)
+        return Sampler(entry.name, config, steps)
 
     def _entry(self, field_name: str, name: Any) -> SchedulerEntry:
         """The registry's entry for a name, or a refusal that names the field and the choices."""
@@ -619,8 +675,11 @@ def _resize_from(value: Any, limits: Limits) -> tuple[int, int] | None:
     return _side("Resize seed from", width, limits), _side("Resize seed from", height, limits)
 
 
-def _cell(cell: dict[str, Any], axis: axes.AxisValues, index: int) -> dict[str, Any]:
-    """`cell` with axis `axis` at its value `index`."""
+def _cell(
+    cell: dict[str, Any], axis: axes.AxisValues, index: int, true_cfg: bool
+) -> dict[str, Any]:
+    """`cell` with axis `axis` at its value `index`; `true_cfg`: the model's CFG scale is
+    Flux's true CFG (its guidance scale is the embedded "Distilled CFG")."""
     value = axis.values[index]
     cell = dict(cell)
     if axis.name == axes.SEED:
@@ -634,7 +693,11 @@ def _cell(cell: dict[str, Any], axis: axes.AxisValues, index: int) -> dict[str, 
     elif axis.name == axes.STEPS:
         cell["steps"] = value
     elif axis.name == axes.CFG_SCALE:
+        cell["true_cfg_scale" if true_cfg else "guidance_scale"] = value
+    elif axis.name == axes.DISTILLED_CFG:
         cell["guidance_scale"] = value
+    elif axis.name == axes.SHIFT:
+        cell["shift"] = value
     elif axis.name == axes.PROMPT_SR:
         cell["prompt"], cell["negative_prompt"] = axes.replace_prompt(
             cell["prompt"], cell["negative_prompt"], str(axis.values[0]), str(value)
@@ -784,10 +847,16 @@ def _seed_value(field_name: str, seed: Any) -> int:
         raise RequestError(field_name, str(error)) from None
 
 
-def _guidance(guidance: float, limits: Limits) -> float:
+def _guidance(guidance: float, limits: Limits, field_name: str = "Guidance scale") -> float:
     if not 0 <= guidance <= limits.max_guidance:  # NaN fails every comparison
-        raise RequestError("Guidance scale", f"must be 0..{limits.max_guidance}, got {guidance}")
+        raise RequestError(field_name, f"must be 0..{limits.max_guidance}, got {guidance}")
     return float(guidance)
+
+
+def _multiple(field_name: str, side: int, step: int) -> None:
+    """A side the model's latent patches tile (Flux and SD3: 16 pixels)."""
+    if side % step:
+        raise RequestError(field_name, f"must be a multiple of {step} for this model, got {side}")
 
 
 def _side(field_name: str, side: Any, limits: Limits) -> int:

@@ -70,6 +70,15 @@ class Recipe:
     # A matrix cell: its axes, headers and place, {"x_axis": "Steps", "x": "Steps: 20",
     # "y_axis": "Seed", "y": "Seed: 5", "row": 0, "column": 1}; None: not a matrix cell.
     cell: dict[str, Any] | None = None
+    # How the model guided: "cfg" (uncond-then-cond), "embedding" (Flux.1 [dev]'s Distilled
+    # CFG, which `guidance_scale` then is) or "none"; Flux's true CFG beside its embedding.
+    guidance_kind: str = "cfg"
+    true_cfg_scale: float = 1.0
+    # A flow family's schedule shift (also in the scheduler config) and, where it came from
+    # the image's token count (Flux), that `mu`; None: not a flow family.
+    shift: float | None = None
+    mu: float | None = None
+    offload: bool = False  # diffusers' model CPU offload (--offload): the same pixels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -96,6 +105,8 @@ class Provenance:
     versions: dict[str, str]
     safety_checker: bool
     speedups: dict[str, bool]
+    guidance_kind: str = "cfg"
+    offload: bool = False
     model_name: str | None = None
     model_sha256: str | None = None
     model_config: str | None = None
@@ -176,6 +187,11 @@ def tile(
         variation_seed=item.variation_seed,
         variation_strength=item.strength,
         resize_from=None if item.resize_from is None else list(item.resize_from),
+        guidance_kind=provenance.guidance_kind,
+        true_cfg_scale=plan.true_cfg_scale,
+        shift=plan.shift,
+        mu=plan.mu,
+        offload=provenance.offload,
     )
     return Tile(image, recipe, seconds, filtered)
 

@@ -46,6 +46,9 @@ class Settings:
     guidance_scale: Any = None
     width: Any = None
     height: Any = None
+    # Flux: true CFG with the negative prompt, beside the embedded guidance (1: off).
+    true_cfg_scale: Any = None
+    shift: Any = None  # a flow-matching schedule's shift; unset: the model's own
 
 
 @dataclass(frozen=True)

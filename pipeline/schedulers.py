@@ -96,6 +96,43 @@ FEW_STEP: dict[str, SchedulerEntry] = {
     )
 }
 
+# Flow-matching samplers (Flux, SD3) as ComfyUI and Forge name them: the sampler, and where it
+# is not "Simple" the schedule. Each renders in our own loop (pipeline/lockstep.py) with the
+# run's shift written into its config (`flow_shifted`), never passed as `mu`: diffusers 0.42's
+# FlowMatchHeun rejects `mu`, DPM++ asserts on it without dynamic shifting and then writes it
+# into its own config, and a static shift of exp(mu) is the same curve as Flux's dynamic one.
+# The solvers predict the flow on flow sigmas. Heun evaluates twice a step.
+_FLOW_SOLVER = {"use_flow_sigmas": True, "prediction_type": "flow_prediction"}
+FLOW_SAMPLERS: tuple[SchedulerEntry, ...] = (
+    SchedulerEntry("Euler", "FlowMatchEulerDiscreteScheduler", 28),
+    SchedulerEntry("Euler Beta", "FlowMatchEulerDiscreteScheduler", 28, {"use_beta_sigmas": True}),
+    SchedulerEntry(
+        "Euler Karras", "FlowMatchEulerDiscreteScheduler", 28, {"use_karras_sigmas": True}
+    ),
+    SchedulerEntry("Heun", "FlowMatchHeunDiscreteScheduler", 14),
+    SchedulerEntry("DPM++ 2M", "DPMSolverMultistepScheduler", 20, _FLOW_SOLVER),
+    SchedulerEntry("UniPC", "UniPCMultistepScheduler", 20, _FLOW_SOLVER),
+    SchedulerEntry("DEIS", "DEISMultistepScheduler", 20, _FLOW_SOLVER),
+)
+# LCM's flow sampler re-noises every step (from the tile's generator): for the timestep-
+# distilled models (FLUX.1 [schnell], SD3.5 Large Turbo), offered where the card's steps are
+# this few.
+FLOW_FEW_STEP = SchedulerEntry("LCM", "FlowMatchLCMScheduler", 4, stochastic=True)
+FLOW_FEW_STEPS = 8
+
+
+def flow_samplers(few_step: bool) -> tuple[SchedulerEntry, ...]:
+    """The flow samplers a model offers: LCM too for a timestep-distilled one."""
+    return (*FLOW_SAMPLERS, FLOW_FEW_STEP) if few_step else FLOW_SAMPLERS
+
+
+def flow_shifted(config: dict[str, Any], shift: float) -> dict[str, Any]:
+    """A flow sampler's config with a fixed `shift` (the solvers' `flow_shift`) and no dynamic
+    shifting: exp(mu) for Flux's dynamic shift, the same curve, recorded in the config."""
+    key = "flow_shift" if config.get("use_flow_sigmas") else "shift"
+    return {**config, key: shift, "use_dynamic_shifting": False}
+
+
 # Compatible on paper, left out on purpose.
 EXCLUDED: dict[str, str] = {
     "DPMSolverSDEScheduler": (
@@ -122,12 +159,21 @@ class SchedulerError(ValueError):
 class SchedulerRegistry:
     """The schedulers one loaded model can use, by display name or diffusers class name."""
 
-    def __init__(self, scheduler: SchedulerMixin, fitting: tuple[str, ...] = ()) -> None:
-        """`fitting`: the FEW_STEP names a few-step model samples with, offered as well."""
+    def __init__(
+        self,
+        scheduler: SchedulerMixin,
+        fitting: tuple[str, ...] = (),
+        offered: tuple[SchedulerEntry, ...] | None = None,
+    ) -> None:
+        """`fitting`: the FEW_STEP names a few-step model samples with, offered as well.
+        `offered`: these entries instead of the scheduler's compatibles (a flow family's)."""
         self._base_config = dict(scheduler.config)
         self._classes: dict[str, type[SchedulerMixin]] = {}
-        entries: list[SchedulerEntry] = []
-        for cls in sorted(scheduler.compatibles, key=lambda c: c.__name__):
+        entries: list[SchedulerEntry] = list(offered or ())
+        for entry in entries:
+            self._classes[entry.class_name] = getattr(diffusers, entry.class_name)
+        compatibles = scheduler.compatibles if offered is None else []
+        for cls in sorted(compatibles, key=lambda c: c.__name__):
             class_name = cls.__name__
             if class_name in EXCLUDED:
                 continue
