@@ -216,6 +216,13 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     _switch(
         parser,
+        "--offload",
+        "SEED_EXPLORER_OFFLOAD",
+        "diffusers' model CPU offload: each module on the GPU only while it runs, for a card "
+        "smaller than the model (Flux, SD3.5 Large); the same images, slower",
+    )
+    _switch(
+        parser,
         "--attention-slicing",
         "SEED_EXPLORER_ATTENTION_SLICING",
         "compute attention in slices: less GPU memory, slower",
@@ -342,6 +349,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         safety_checker=args.safety_checker,
         attention_slicing=args.attention_slicing,
         compile=args.compile,
+        offload=args.offload,
         generator_device=args.generator_device,
         micro_batch=args.micro_batch or None,
         limits=Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side),

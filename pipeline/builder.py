@@ -34,6 +34,7 @@ class EngineSettings:
     safety_checker: bool = True
     attention_slicing: bool = False
     compile: bool = False
+    offload: bool = False  # diffusers' model CPU offload (--offload)
     generator_device: str = "cpu"  # "cpu", "nv" (A1111's NV noise), or "model": its device
     micro_batch: int | None = DEFAULT_MICRO_BATCH
     limits: Limits = field(default_factory=Limits)
@@ -53,6 +54,7 @@ class EngineSettings:
             safety_checker=recipe.safety_checker,
             attention_slicing=bool(speedups.get("attention_slicing")),
             compile=bool(speedups.get("compile")),
+            offload=recipe.offload,
             generator_device=recipe.generator_device
             if recipe.generator_device in PORTABLE
             else "model",
@@ -71,6 +73,7 @@ def build_engine(settings: EngineSettings) -> Engine:
             settings.safety_checker,
             settings.dtype,
             settings.loras,
+            settings.offload,
         )
     else:
         model = load_model(
@@ -80,6 +83,7 @@ def build_engine(settings: EngineSettings) -> Engine:
             settings.dtype,
             settings.config,
             settings.loras,
+            settings.offload,
         )
     if settings.defaults != Defaults():
         model = replace(model, overrides=settings.defaults)

@@ -223,11 +223,12 @@ def load_model_or_tiny(
     safety_checker: bool = True,
     dtype: str = "auto",
     loras: tuple[LoraSpec, ...] = (),
+    offload: bool = False,
 ) -> LoadedModel:
     """A model the user named must load; the default model may fall back to the tiny one
     (without the LoRAs, which are for the default model), but not for a LoRA that failed."""
     try:
-        return load_model(model, device, safety_checker, dtype, loras=loras)
+        return load_model(model, device, safety_checker, dtype, loras=loras, offload=offload)
     except ModelLoadError as error:
         if explicit or isinstance(error.__cause__, LoraError):
             raise

@@ -78,6 +78,19 @@ def launch_app(*args: str, timeout: float = 120) -> tuple[subprocess.Popen, str]
     raise RuntimeError(f"app.py did not serve {url} within {timeout} s; see {log.name}")
 
 
+def replay_pngs(pngs: list[Path], out: Path) -> list[str]:
+    """`python -m pipeline.replay PNG...`'s verdict lines, one per PNG."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pipeline.replay", *map(str, pngs), "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.splitlines()
+
+
 @pytest.fixture(scope="session")
 def app_url() -> Iterator[str]:
     """One app on the tiny model for the whole session (API and browser tests share it)."""

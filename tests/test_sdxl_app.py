@@ -14,7 +14,7 @@ import pytest
 from gradio_client import Client
 
 from pipeline.loading import load_model
-from tests.conftest import ROOT, launch_app
+from tests.conftest import ROOT, launch_app, replay_pngs
 
 
 @pytest.fixture(scope="module")
@@ -47,19 +47,12 @@ def test_a_saved_sdxl_folder_serves_every_tab_and_its_tiles_replay_bit_exact(
     for index, tile in enumerate([grid[2], refined[0], compared[1]]):
         pngs.append(tmp_path / f"tile-{index}.png")
         shutil.copy(tile["image"], pngs[-1])
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.replay", *map(str, pngs), "--out", str(tmp_path / "out")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [f"tile-{i}.png: bit-exact" for i in range(3)]
+    verdicts = replay_pngs(pngs, tmp_path / "out")
+    assert verdicts == [f"tile-{i}.png: bit-exact" for i in range(3)]
 
 
 def test_another_family_is_refused_at_start_with_one_line(tmp_path: Path) -> None:
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "FluxPipeline"}))
+    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Flux2Pipeline"}))
     result = subprocess.run(
         [sys.executable, "app.py", "--model", str(tmp_path)],
         cwd=ROOT,
@@ -69,5 +62,6 @@ def test_another_family_is_refused_at_start_with_one_line(tmp_path: Path) -> Non
     )
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
-    assert "FluxPipeline is not supported" in lines[-1]
-    assert "Stable Diffusion 1.x, 2.x and XL" in lines[-1] and "Hint: start with" in lines[-1]
+    assert "Flux2Pipeline is not supported" in lines[-1]
+    assert "Stable Diffusion 1.x, 2.x, XL, 3/3.5 and Flux.1" in lines[-1]
+    assert "Hint: start with" in lines[-1]

@@ -151,7 +151,10 @@ def build_shared(engine: Engine) -> SharedInputs:
             limits.max_guidance,
             value=defaults["guidance_scale"],
             step=0.5,
-            label="Guidance scale (CFG)",
+            # Flux.1 [dev]'s guidance is an embedding, named as Forge names it.
+            label="Distilled CFG"
+            if engine.model.guidance_kind == "embedding"
+            else "Guidance scale (CFG)",
             elem_id="guidance-scale",
         )
         width = gr.Slider(
