@@ -9,6 +9,7 @@ all make their plan here, so a refusal reads the same everywhere and names its f
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -260,9 +261,11 @@ class Planner:
             "height": height,
             "generator_device": recipe.generator_device,
             "extras": self.model.family.extras(width, height, _conditioning(recipe, limits)),
-            "true_cfg_scale": _guidance(recipe.true_cfg_scale, limits, "True CFG"),
-            "shift": recipe.shift,
-            "mu": recipe.mu,
+            "true_cfg_scale": _guidance(
+                _number("True CFG", recipe.true_cfg_scale), limits, "True CFG"
+            ),
+            "shift": None if recipe.shift is None else self._shift(_number("Shift", recipe.shift)),
+            "mu": None if recipe.mu is None else _number("Mu", recipe.mu),
         }
         if recipe.lockstep is None:
             return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
@@ -887,6 +890,13 @@ def _optional_number(field_name: str, value: Any) -> float | None:
     except (TypeError, ValueError):
         raise RequestError(field_name, f"must be a number, got {value!r}") from None
     return number
+
+
+def _number(field_name: str, value: Any) -> float:
+    """A recorded number: finite, and an int or a float (not a bool, not text)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise RequestError(field_name, f"must be a number, got {value!r}")
+    return float(value)
 
 
 def _is_whole(value: object) -> bool:

@@ -5,6 +5,7 @@ The tiny flow models render 32 px tiles in 2 steps; each check renders as few ti
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 import torch
 
 from pipeline import axes
-from pipeline.engine import Engine
+from pipeline.engine import Engine, Hooks
 from pipeline.families import FLUX, SD3
 from pipeline.loading import load_model
 from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext
@@ -168,6 +169,25 @@ def test_flow_tiles_and_lanes_replay_bit_exact(flux: Engine) -> None:
         again = flux.replay(rendered.recipe)
         assert pixels_sha256(again.image) == pixels_sha256(rendered.image)
     assert tile.recipe.mu is not None and tile.recipe.shift == pytest.approx(np.exp(tile.recipe.mu))
+
+
+@pytest.mark.parametrize(("field", "value"), [("shift", "3"), ("shift", -1.0), ("mu", None)])
+def test_a_dropped_recipes_shift_is_held_to_a_requests_rules(
+    flux: Engine, field: str, value: object
+) -> None:
+    recipe = grid(flux, "0")[0].recipe
+    bad = replace(recipe, **{field: value if field == "shift" else float("nan")})
+    with pytest.raises(RequestError, match=field.capitalize()):
+        flux.planner.replay(bad)
+
+
+def test_flux_previews_show_the_unpacked_latents_in_colour(flux: Engine) -> None:
+    previews: list = []
+    hooks = Hooks(preview=lambda first, images: previews.extend(images), preview_interval=0)
+    flux.render(flux.plan(GridRequest(PROMPT, "1", steps=4, width=SIDE, height=SIDE)), hooks)
+    assert previews and previews[0].size == (SIDE, SIDE)
+    rgb = pixels(previews[0])
+    assert (rgb[..., 0] != rgb[..., 2]).any()  # Flux's colours, not the grey fallback
 
 
 def test_vary_at_strength_0_is_the_pinned_flux_tile(flux: Engine) -> None:
