@@ -236,7 +236,7 @@ class Engine:
                 )
                 for item in items
             ]
-        ).to(pipe.device)
+        ).to(pipe._execution_device)  # under --offload, the GPU the modules run on
         gens = [step_generator(item.seed, shape, device) for item in items]
         return gens, noise, noise.to(self.model.family.denoiser(pipe).dtype)
 

@@ -279,3 +279,23 @@ def test_the_truncation_warning_counts_t5s_tokens(flux: Engine) -> None:
     """CLIP stops at 77 tokens, T5 at Flux's 512: only T5's limit loses the prompt's text."""
     assert not flux.truncated("a lighthouse " * 20)  # over CLIP's 77, within T5's 512
     assert flux.truncated("a lighthouse " * 60)
+
+
+def test_flux_in_bfloat16_on_the_cpu_renders_and_replays_bit_exact() -> None:
+    """The path a GPU user takes: float32 noise cast to bf16 latents, a bf16 timestep and
+    embeddings, the VAE's own dtype."""
+    engine = Engine(load_model("tiny-flux", device="cpu", dtype="bfloat16"))
+    tile = grid(engine, "6")[0]
+    assert tile.recipe.dtype == "bfloat16"
+    assert pixels(tile.image).std() > 0
+    assert pixels_sha256(engine.replay(tile.recipe).image) == pixels_sha256(tile.image)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_a_tile_is_the_same_with_and_without_offload() -> None:
+    on_gpu = Engine(load_model("tiny-flux", device="cuda"))
+    offloaded = Engine(load_model("tiny-flux", device="cuda", offload=True))
+    tiles = [grid(engine, "3")[0] for engine in (on_gpu, offloaded)]
+    assert pixels_sha256(tiles[0].image) == pixels_sha256(tiles[1].image)
+    assert (tiles[0].recipe.offload, tiles[1].recipe.offload) == (False, True)
