@@ -43,6 +43,7 @@ SUPPORTED = (
 # How a family guides: classifier-free guidance batched unconditional-then-conditional, an
 # embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
 CFG, EMBEDDING, NO_GUIDANCE = "cfg", "embedding", "none"
+ETA = 0.0  # the pipelines' default; the app never sets eta
 
 
 class UnsupportedFamily(ValueError):
@@ -164,7 +165,7 @@ class Family:
         latents = view.prepare_latents(
             images, channels, height * scale, width * scale, noise.dtype, device, generator, noise
         )
-        return latents, timesteps, view.prepare_extra_step_kwargs(generator, 0.0)
+        return latents, timesteps, view.prepare_extra_step_kwargs(generator, ETA)
 
     def model_input(
         self, scheduler: SchedulerMixin, latents: torch.Tensor, timestep: torch.Tensor
