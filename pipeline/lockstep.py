@@ -1,8 +1,9 @@
-"""Compare in lockstep: several schedulers denoise the same noise at once, one UNet call a step.
+"""Compare in lockstep: several schedulers denoise the same noise at once, one denoiser call
+(UNet or transformer) a step.
 
 Each scheduler keeps a *lane* of its own: a pipeline view owning its scheduler instance, its
 own generator and its own latents. At each step the next pending model evaluation of every
-unfinished lane goes through one batched UNet call, with a timestep per sample; each lane's
+unfinished lane goes through one batched denoiser call, with a timestep per sample; each lane's
 `step()` then gets its own slice. Second-order schedulers (Heun, DPM2) list every model
 evaluation in their `timesteps`, so a lane walks its own list, one evaluation per iteration;
 a lane that is done leaves the batch.
