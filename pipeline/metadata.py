@@ -279,9 +279,9 @@ def read_png(path: str | Path) -> tuple[Image.Image, Recipe | None, str | None]:
             image.load()
     except MetadataError:
         raise
-    except Image.DecompressionBombError as error:
-        raise MetadataError(f"refused as a decompression bomb: {error}") from None
-    except (ValueError, SyntaxError, struct.error, zlib.error) as error:
+    except (Image.DecompressionBombError, ValueError) as error:  # Pillow's caps on chunks
+        raise MetadataError(f"refused as a PNG bomb: {error}") from None
+    except (SyntaxError, struct.error, zlib.error) as error:
         raise MetadataError(f"not a readable PNG: {error}") from None
     return image, _recipe_of(image), _text_chunk(image, INFOTEXT_KEY)
 

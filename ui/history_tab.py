@@ -12,6 +12,7 @@ from PIL import Image, ImageDraw
 
 from pipeline.manifest import Manifest, ManifestError, inside
 from pipeline.recipe import Recipe
+from pipeline.requests import RequestError
 from ui.runner import Services
 from ui.shared import SharedInputs, pin_values, variation_of
 from ui.state import TileRef
@@ -65,8 +66,15 @@ def build(services: Services, shared: SharedInputs) -> None:
             return *values, *(gr.skip(),) * len(shared.pin_outputs()), chosen["detail"]
         pinned = Recipe.from_dict(pin["recipe"])
         tile = None
-        if pin["file"] is not None:
-            tile = TileRef(pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"])
+        try:
+            services.engine.planner.replay(pinned)
+        except RequestError as error:
+            gr.Warning(f"History: #{chosen['id']}'s pinned tile cannot be verified here: {error}")
+        else:
+            if pin["file"] is not None:
+                tile = TileRef(
+                    pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"]
+                )
         return *values, *pin_values(pinned.seed, tile, variation_of(pinned)), chosen["detail"]
 
     def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
@@ -117,7 +125,11 @@ def node(
         f"{recipe.steps} steps, CFG {recipe.guidance_scale:g}, {recipe.width}x{recipe.height}"
     )
     thumb = shown["file"] or _placeholder(entry["kind"], folder)
-    return thumb, caption, {"recipe": shown["recipe"], "pin": pin, "detail": detail}
+    return (
+        thumb,
+        caption,
+        {"id": entry["id"], "recipe": shown["recipe"], "pin": pin, "detail": detail},
+    )
 
 
 def _what(entry: dict[str, Any], recipe: Recipe) -> str:

@@ -61,13 +61,14 @@ def build(services: Services, shared: SharedInputs) -> None:
         try:
             _, recipe, infotext = read_png(path)
             if recipe is not None:
+                engine.planner.replay(recipe)  # refused here, as a request, not at Verify
                 fields = fields_from_recipe(recipe, names, family)
             elif infotext is not None:
                 identity = engine.model.identity
                 model = (engine.model.model_id, identity and identity.a1111_hash)
                 noise = noise_of(engine.generator_device)
                 fields = fields_from_infotext(infotext, names, family, model, noise)
-        except (OSError, MetadataError) as error:
+        except (OSError, MetadataError, RequestError) as error:
             raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
         if recipe is None and infotext is None:
             raise gr.Error(
