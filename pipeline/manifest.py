@@ -223,8 +223,12 @@ def load_manifest(path: str | Path) -> list[ManifestTile]:
     """Every tile of a manifest file, in order; relative file paths are from its folder."""
     path = Path(path)
     try:
-        manifest = Manifest.from_json(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as error:
+        raise ManifestError(f"{path.name}: cannot read the manifest: {error}") from None
+    try:
+        manifest = Manifest.from_json(text)
+    except ManifestError as error:
         raise ManifestError(f"{path.name}: {error}") from None
     return [
         ManifestTile(
