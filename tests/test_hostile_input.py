@@ -9,6 +9,7 @@ are private to the API, but a client can still call them by their fn_index).
 from __future__ import annotations
 
 import json
+import re
 import struct
 import time
 import uuid
@@ -30,7 +31,7 @@ from pipeline.metadata import (
     write_png,
 )
 from pipeline.recipe import Recipe, Tile
-from pipeline.requests import GridRequest, RequestError
+from pipeline.requests import GridRequest, MatrixRequest, RequestError
 from tests.conftest import ROOT
 
 SMALL = {"steps": 2, "width": 32, "height": 32}
@@ -83,6 +84,24 @@ def test_a_lockstep_lane_is_checked_as_the_tile_is(engine: Engine, tile: Tile) -
     )
     with pytest.raises(RequestError, match="Lockstep scheduler 2 config: bad: not a setting"):
         engine.planner.replay(recipe)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("1-" + "9" * 4300 + " [3]", "X values: 999999999999999999999999... is out of range"),
+        ("nan, 2", "X values: 'nan' is not a finite number"),
+        ("inf", "X values: 'inf' is not a finite number"),
+    ],
+    ids=["wide", "nan", "inf"],
+)
+def test_a_matrix_range_of_no_usable_number_is_refused_naming_the_axis(
+    engine: Engine, values: str, message: str
+) -> None:
+    axis = "Steps" if values.startswith("1-") else "CFG scale"
+    request = MatrixRequest("a kite", "1", axis, values, "Seed", "1")
+    with pytest.raises(RequestError, match=re.escape(message)):
+        engine.plan(request)
 
 
 # Infotext: one pass, under a named cap.
