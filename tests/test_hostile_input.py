@@ -345,7 +345,7 @@ def targets(tmp_path: Path) -> dict[str, bytes]:
     link.unlink()
 
 
-def forged_manifest(tile: Tile, files: list[str]) -> bytes:
+def forged_manifest(tile: Tile, files: list[str | None]) -> bytes:
     """One grid entry per forged file, and the last one pinned."""
     manifest = Manifest("tiny")
     for file in files:
@@ -378,6 +378,24 @@ def test_a_forged_manifest_shows_no_byte_of_a_file_outside_and_verify_reads_none
     assert message["success"], message
     text = page.error("verify-run", "click", [None])
     assert text.startswith("Verify: pin a tile first")
+
+
+def test_restoring_a_node_whose_pin_has_a_forged_scheduler_warns_and_verifies_nothing(
+    app_url: str, tile: Tile
+) -> None:
+    page = Session(app_url)
+    forged = Tile(tile.image, with_config(tile.recipe, num_train_timesteps=10**9), 0.0)
+    upload = page.upload("session.json", forged_manifest(forged, [None]))
+    message, _ = page.call("history-import", "upload", [upload])
+    pin = next(i for i, item in enumerate(message["output"]["data"][1]) if "pin" in item["caption"])
+    message, warnings = page.call("history-tree", "select", [None], {"index": pin, "value": None})
+    assert message["success"], message
+    assert warnings == [
+        "History: #2's pinned tile cannot be verified here: Scheduler config: "
+        f"num_train_timesteps: must be 1000 for {tile.recipe.scheduler_class} on this model, "
+        "got 1000000000"
+    ]
+    assert page.error("verify-run", "click", [None]).startswith("Verify: pin a tile first")
 
 
 @pytest.mark.parametrize(
