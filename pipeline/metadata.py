@@ -41,6 +41,10 @@ MAX_INFOTEXT_CHARS = 65_536
 # A PNG a recipe is read from: at most this many pixels (16 megapixels, far above any render
 # here), checked from its header before any pixel is decoded.
 MAX_PNG_PIXELS = 4096 * 4096
+# AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last
+# line. What A1111 reads, and what `settings_pairs` reads the same as; never run on client
+# text here (under `findall` it is quadratic).
+A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
 _KEY_CHARS = re.compile(r"[\w \-/]*")
 _SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _NEGATIVE = "Negative prompt:"
@@ -382,13 +386,12 @@ def parse_infotext(text: str) -> dict[str, str]:
 
 
 def settings_pairs(line: str) -> list[tuple[str, str]]:
-    """What A1111's `re_param` finds in a settings line, in one pass (its regex, run by
-    `findall`, is quadratic on a long run of key characters without a colon).
+    """What `A1111_PARAM.findall(line)` finds, in one pass.
 
-    `re_param` is `\\s*(\\w[\\w \\-/]+):\\s*("(?:\\\\.|[^\\\\"])+"|[^,]*)(?:,|$)`: a key is a
-    whole run of word characters, spaces, `-` and `/` starting with a word character, right
-    before a colon; its value a quoted string ending at a comma or the end, else everything to
-    the next comma. A failed key is skipped whole: every start inside it fails the same way.
+    A key is a whole run of word characters, spaces, `-` and `/` starting with a word
+    character, right before a colon; its value a quoted string ending at a comma or the end,
+    else everything to the next comma. A failed key is skipped whole: every start inside it
+    fails the same way, which is what keeps this linear.
     """
     closing = _closing_quotes(line) if '"' in line else {}
     pairs = []
@@ -422,8 +425,9 @@ def settings_pairs(line: str) -> list[tuple[str, str]]:
 
 
 def _closing_quotes(line: str) -> dict[int, int]:
-    """For each `"` in `line`: where the quoted string it opens ends (`"(?:\\\\.|[^\\\\"])+"`),
-    for those that end; one pass from the end, each position's answer from the next one's."""
+    """For each `"` in `line`: where the quoted string it opens ends, as A1111_PARAM's
+    quoted value reads it, for those that end; one pass from the end, each position's answer
+    from the next one's."""
     end = len(line)
     ends: list[int | None] = [None] * (end + 2)  # ends[i]: the closing quote scanning from i
     for index in range(end - 1, -1, -1):

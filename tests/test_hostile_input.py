@@ -24,10 +24,12 @@ from PIL import Image, PngImagePlugin
 from pipeline.engine import Engine
 from pipeline.manifest import MAX_DEPTH, MAX_ENTRIES, Manifest, ManifestError
 from pipeline.metadata import (
+    A1111_PARAM,
     MAX_INFOTEXT_CHARS,
     MetadataError,
     fields_from_infotext,
     read_png,
+    settings_pairs,
     write_png,
 )
 from pipeline.recipe import Recipe, Tile
@@ -132,6 +134,18 @@ def test_infotext_is_read_in_linear_time(unit: str) -> None:
         return "a prompt " + unit * (size // len(unit)) + " end"
 
     assert seconds(text(20_000)) < 3 * seconds(text(10_000))  # linear: 2x; quadratic: 4x
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        'Steps: 20, Sampler: "DPM++, 2M", CFG scale: 7, Seed: 1',
+        'a: 1, bb: "open, cc: "x\\"y", dd: "", ee:  spaced , -- /ff/: 2, g h-i/j: 3',
+        'Lora hashes: "a: 1, b: 2", x, y: "z" tail, Size: 64x64, :, Model: ',
+    ],
+)
+def test_settings_are_read_as_a1111s_own_pattern_reads_them(line: str) -> None:
+    assert settings_pairs(line) == A1111_PARAM.findall(line)
 
 
 def test_infotext_over_the_cap_is_refused_naming_it() -> None:
