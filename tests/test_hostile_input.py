@@ -109,15 +109,16 @@ def test_a_matrix_range_of_no_usable_number_is_refused_naming_the_axis(
 # Infotext: one pass, under a named cap.
 
 
-def seconds(text: str, repeats: int = 5) -> float:
-    """The best of a few readings of `text` (each several parses long, above timer noise), in
-    this process's CPU time: the other processes on a shared machine do not count."""
+def seconds(text: str) -> float:
+    """Seconds one reading of `text` takes: the best of five runs, each of as many readings as
+    fill 50 ms, in this process's CPU time (other processes on a shared machine do not count)."""
     best = float("inf")
-    for _ in range(repeats):
-        started = time.process_time()
-        for _ in range(10):
+    for _ in range(5):
+        count, started = 0, time.process_time()
+        while (elapsed := time.process_time() - started) < 0.05:
             fields_from_infotext(text, ["Euler"], "sd1")
-        best = min(best, time.process_time() - started)
+            count += 1
+        best = min(best, elapsed / count)
     return best
 
 
