@@ -171,13 +171,25 @@ def test_flow_tiles_and_lanes_replay_bit_exact(flux: Engine) -> None:
     assert tile.recipe.mu is not None and tile.recipe.shift == pytest.approx(np.exp(tile.recipe.mu))
 
 
-@pytest.mark.parametrize(("field", "value"), [("shift", "3"), ("shift", -1.0), ("mu", None)])
+@pytest.mark.parametrize(
+    ("field", "value", "refused"),
+    [
+        ("shift", "3", "Shift"),
+        ("shift", -1.0, "Shift"),
+        ("shift", None, "Shift"),
+        ("mu", float("nan"), "Mu"),
+        ("scheduler_config", {"shift": 2.0}, "Scheduler config: shift"),
+    ],
+)
 def test_a_dropped_recipes_shift_is_held_to_a_requests_rules(
-    flux: Engine, field: str, value: object
+    flux: Engine, field: str, value: object, refused: str
 ) -> None:
+    """Its shift a number a request may ask for, and its scheduler's the one that shift makes."""
     recipe = grid(flux, "0")[0].recipe
-    bad = replace(recipe, **{field: value if field == "shift" else float("nan")})
-    with pytest.raises(RequestError, match=field.capitalize()):
+    if field == "scheduler_config":
+        value = {**recipe.scheduler_config, **value}  # type: ignore[dict-item]
+    bad = replace(recipe, **{field: value})
+    with pytest.raises(RequestError, match=refused):
         flux.planner.replay(bad)
 
 
