@@ -35,9 +35,10 @@ from pipeline.accel import Speedups, slice_vae
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.families import Family
 from pipeline.loading import LoadedModel
-from pipeline.plan import Item, Matrix, Plan, Planner, Request
+from pipeline.plan import Item, Matrix, Plan, Request
+from pipeline.planner import Planner
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
-from pipeline.recipe import Provenance, Recipe, Tile, tile
+from pipeline.recipe import Provenance, Recipe, Tile, replay_plan, tile
 from pipeline.requests import Limits
 from pipeline.variation import nv_noise, start_noise, step_generator
 
@@ -161,7 +162,7 @@ class Engine:
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
         machine and software."""
-        return self.render(self.planner.replay(recipe), hooks)[recipe.batch_index]
+        return self.render(replay_plan(recipe, self.planner), hooks)[recipe.batch_index]
 
     def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
         """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""

@@ -1,4 +1,9 @@
-"""A tile and its recipe: everything needed to render it again, here or in another tool."""
+"""A tile and its recipe: everything needed to render it again, here or in another tool.
+
+The mapping both ways lives here: a plan's tile to its recipe (`tile`), and a recipe, which a
+client may send (a dropped PNG, an imported manifest), back to the plan that renders it again
+(`replay_plan`), held to a request's rules by the checkers beside the requests.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +14,26 @@ from typing import TYPE_CHECKING, Any
 import torch
 from PIL import Image
 
+from pipeline.plan import Item, Plan, Sampler
+from pipeline.requests import (
+    Limits,
+    RequestError,
+    check_guidance,
+    check_pixels,
+    check_prompt,
+    check_resize_from,
+    check_side,
+    check_steps,
+    check_text,
+    check_variation,
+    is_whole,
+    recorded_number,
+    seed_value,
+)
+from pipeline.schedulers import SchedulerError, SchedulerRegistry, recipe_scheduler
+
 if TYPE_CHECKING:
-    from pipeline.plan import Item, Plan, Sampler
+    from pipeline.planner import Planner
 
 
 @dataclass(frozen=True)
@@ -205,3 +228,144 @@ def tensor_sha256(tensor: torch.Tensor) -> str:
     """The hash of a tensor's bytes (as bytes, so bfloat16, which numpy lacks, hashes too)."""
     data = tensor.detach().cpu().contiguous().view(torch.uint8)
     return hashlib.sha256(data.numpy().tobytes()).hexdigest()
+
+
+def replay_plan(recipe: Recipe, planner: Planner) -> Plan:
+    """The call that rendered `recipe`, again: its recorded schedulers and configs exactly,
+    a comparison's whole lockstep group, else the tile in every place of a call of its
+    shape. A recipe may come from a dropped PNG: it is held to a request's limits."""
+    limits = planner.limits
+    prompt = check_prompt("Prompt", recipe.prompt, limits)
+    negative = check_text("Negative prompt", recipe.negative_prompt, limits)
+    seed = seed_value("Seed", recipe.seed)
+    width, height = (
+        check_side("Width", recipe.width, limits),
+        check_side("Height", recipe.height, limits),
+    )
+    guidance = check_guidance(recipe.guidance_scale, limits)
+    batch = recipe.batch_size
+    if not is_whole(batch) or not 1 <= batch <= limits.max_tiles:
+        raise RequestError(
+            "Batch size", f"must be a whole number 1..{limits.max_tiles}, got {batch!r}"
+        )
+    index = recipe.batch_index
+    if not is_whole(index) or not 0 <= index < batch:
+        raise RequestError("Batch index", f"must be a whole number 0..{batch - 1}, got {index!r}")
+    check_pixels(batch, width, height, limits)
+    variation = check_variation(recipe.variation_seed, recipe.variation_strength, "Variation")
+    resize_from = check_resize_from(recipe.resize_from, limits)
+    item = Item(prompt, seed, recipe.suffix, *variation, resize_from)
+    shift = _recorded_shift(recipe, planner)
+    registry = planner.model.registry
+    steps = check_steps("Steps", recipe.steps, limits)
+    own = _recipe_sampler(
+        registry, "Scheduler config", recipe.sampler, recipe.scheduler_config, steps, shift
+    )
+    common = {
+        "kind": recipe.kind,
+        "negative_prompt": negative,
+        "guidance_scale": guidance,
+        "width": width,
+        "height": height,
+        "generator_device": recipe.generator_device,
+        "extras": planner.model.family.extras(width, height, _conditioning(recipe, limits)),
+        "true_cfg_scale": check_guidance(
+            recorded_number("True CFG", recipe.true_cfg_scale), limits, "True CFG"
+        ),
+        "shift": shift,
+        "mu": None if recipe.mu is None else recorded_number("Mu", recipe.mu),
+    }
+    if recipe.lockstep is None:
+        return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
+    samplers, per_call = _group(recipe, own, limits, registry, shift)
+    return Plan(items=(item,), samplers=samplers, per_call=per_call, lockstep=True, **common)
+
+
+def _recorded_shift(recipe: Recipe, planner: Planner) -> float | None:
+    """A recipe's shift: every flow family's recipe records one, no other's does."""
+    if recipe.shift is None:
+        if planner.model.family.flow:
+            raise RequestError("Shift", "a flow-matching model's recipe records its shift")
+        return None
+    return planner.checked_shift(recorded_number("Shift", recipe.shift))
+
+
+def _group(
+    recipe: Recipe,
+    own: Sampler,
+    limits: Limits,
+    registry: SchedulerRegistry,
+    shift: float | None,
+) -> tuple[tuple[Sampler, ...], int]:
+    """A lockstep group: one scheduler per tile of the group, this tile's own at its index,
+    and the lanes per UNet call it was rendered with, each scheduler checked as the tile's."""
+    record = recipe.lockstep
+    lanes = record.get("schedulers") if isinstance(record, dict) else None
+    if not isinstance(lanes, list) or len(lanes) != recipe.batch_size:
+        raise RequestError(
+            "Lockstep", f"must list {recipe.batch_size} schedulers, one per tile of the group"
+        )
+    samplers = []
+    for lane in lanes:
+        if not (
+            isinstance(lane, dict)
+            and isinstance(lane.get("sampler"), str)
+            and isinstance(lane.get("scheduler_config"), dict)
+        ):
+            raise RequestError(
+                "Lockstep", f"each scheduler needs a sampler, a config and steps, got {lane!r}"
+            )
+        steps = check_steps(f"Steps for {lane['sampler']}", lane.get("steps"), limits)
+        field_name = f"Lockstep scheduler {len(samplers) + 1} config"
+        samplers.append(
+            _recipe_sampler(
+                registry, field_name, lane["sampler"], lane["scheduler_config"], steps, shift
+            )
+        )
+    mine = samplers[recipe.batch_index]
+    if (mine.config, mine.steps) != (own.config, own.steps):
+        raise RequestError("Lockstep", "the scheduler at the tile's index is not the tile's own")
+    per_call = record.get("per_call")
+    if not is_whole(per_call) or not 1 <= per_call <= recipe.batch_size:
+        raise RequestError(
+            "Lockstep",
+            f"schedulers per call must be a whole number 1..{recipe.batch_size}, got {per_call!r}",
+        )
+    return tuple(samplers), per_call
+
+
+def _recipe_sampler(
+    registry: SchedulerRegistry,
+    field_name: str,
+    sampler: Any,
+    config: Any,
+    steps: int,
+    shift: float | None,
+) -> Sampler:
+    """A recipe's scheduler as this model's registry writes it (at the recipe's checked
+    shift, for a flow family), never its config as sent."""
+    try:
+        name, checked = recipe_scheduler(registry, sampler, config, shift)
+    except SchedulerError as error:
+        raise RequestError(field_name, str(error)) from None
+    return Sampler(name, checked, steps)
+
+
+def _conditioning(recipe: Recipe, limits: Limits) -> dict[str, Any] | None:
+    """A recipe's size conditioning (SDXL): three (height, width)-like pairs of sides within
+    the limits, or none at all."""
+    recorded = recipe.conditioning
+    if recorded is None:
+        return None
+    keys = ("original_size", "crops_coords_top_left", "target_size")
+    pairs = [recorded.get(key) for key in keys] if isinstance(recorded, dict) else []
+    if len(pairs) != 3 or not all(
+        isinstance(pair, list)
+        and len(pair) == 2
+        and all(is_whole(side) and 0 <= side <= limits.max_side * 4 for side in pair)
+        for pair in pairs
+    ):
+        raise RequestError(
+            "Size conditioning", f"must give {', '.join(keys)} as pairs of sides, got {recorded!r}"
+        )
+    return recorded

@@ -27,7 +27,7 @@ from pipeline.determinism import enable_deterministic
 from pipeline.engine import Engine
 from pipeline.manifest import load_manifest
 from pipeline.metadata import read_png, write_png
-from pipeline.recipe import Recipe, Tile, pixels_sha256
+from pipeline.recipe import Recipe, Tile, pixels_sha256, replay_plan
 
 
 @dataclass(frozen=True)
@@ -154,7 +154,7 @@ def _replay(
             tile = engine.replay(job.recipe)
         else:
             if group not in groups:
-                groups[group] = engine.render(engine.planner.replay(job.recipe))
+                groups[group] = engine.render(replay_plan(job.recipe, engine.planner))
             tile = groups[group][job.recipe.batch_index]
     except Exception as error:  # a recipe this model cannot render, out of memory
         raise ReplayError(f"{job.name}: cannot replay: {_line(error)}") from None

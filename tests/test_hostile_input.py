@@ -32,7 +32,7 @@ from pipeline.metadata import (
     settings_pairs,
     write_png,
 )
-from pipeline.recipe import Recipe, Tile
+from pipeline.recipe import Recipe, Tile, replay_plan
 from pipeline.requests import GridRequest, MatrixRequest, RequestError
 from tests.conftest import ROOT
 
@@ -85,7 +85,7 @@ def test_a_lockstep_lane_is_checked_as_the_tile_is(engine: Engine, tile: Tile) -
         }
     )
     with pytest.raises(RequestError, match="Lockstep scheduler 2 config: bad: not a setting"):
-        engine.planner.replay(recipe)
+        replay_plan(recipe, engine.planner)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gradio as gr
 
 from pipeline.engine import Engine
-from pipeline.plan import parse_steps_table
+from pipeline.requests import parse_steps_table
 from ui import tabs
 from ui.runner import Services
 from ui.shared import SharedInputs, run_buttons, tab_results

@@ -11,7 +11,7 @@ import gradio as gr
 from PIL import Image, ImageDraw
 
 from pipeline.manifest import Manifest, ManifestError, inside
-from pipeline.recipe import Recipe
+from pipeline.recipe import Recipe, replay_plan
 from pipeline.requests import RequestError
 from ui.runner import Services
 from ui.shared import SharedInputs, pin_values, variation_of
@@ -67,7 +67,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         pinned = Recipe.from_dict(pin["recipe"])
         tile = None
         try:
-            services.engine.planner.replay(pinned)
+            replay_plan(pinned, services.engine.planner)
         except RequestError as error:
             gr.Warning(f"History: #{chosen['id']}'s pinned tile cannot be verified here: {error}")
         else:

@@ -19,6 +19,7 @@ from pipeline.metadata import (
     read_png,
 )
 from pipeline.plan import Plan
+from pipeline.recipe import replay_plan
 from pipeline.replay import drift
 from pipeline.requests import RequestError
 from ui.gpu import gpu
@@ -61,7 +62,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         try:
             _, recipe, infotext = read_png(path)
             if recipe is not None:
-                engine.planner.replay(recipe)  # refused here, as a request, not at Verify
+                replay_plan(recipe, engine.planner)  # refused here, as a request, not at Verify
                 fields = fields_from_recipe(recipe, names, family)
             elif infotext is not None:
                 identity = engine.model.identity
@@ -127,7 +128,7 @@ def build(services: Services, shared: SharedInputs) -> None:
                 print_exception=False,
             )
         try:
-            plan = engine.planner.replay(pinned.recipe)
+            plan = replay_plan(pinned.recipe, engine.planner)
         except RequestError as error:
             raise gr.Error(f"Verify: {error}", print_exception=False) from None
         replayed = render(plan, pinned.recipe.batch_index, progress)

@@ -17,7 +17,7 @@ from pipeline.engine import Engine, Hooks
 from pipeline.families import FLUX, SD3
 from pipeline.loading import load_model
 from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext
-from pipeline.recipe import pixels_sha256
+from pipeline.recipe import pixels_sha256, replay_plan
 from pipeline.requests import (
     CompareRequest,
     GridRequest,
@@ -190,7 +190,7 @@ def test_a_dropped_recipes_shift_is_held_to_a_requests_rules(
         value = {**recipe.scheduler_config, **value}  # type: ignore[dict-item]
     bad = replace(recipe, **{field: value})
     with pytest.raises(RequestError, match=refused):
-        flux.planner.replay(bad)
+        replay_plan(bad, flux.planner)
 
 
 def test_flux_previews_show_the_unpacked_latents_in_colour(flux: Engine) -> None:

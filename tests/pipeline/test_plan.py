@@ -11,8 +11,17 @@ import pytest
 from diffusers import DDIMScheduler
 
 from pipeline.families import SD1, SDXL, Family
-from pipeline.plan import Defaults, Planner, parse_steps_table
-from pipeline.requests import CompareRequest, GridRequest, Limits, RefineRequest, RequestError
+from pipeline.plan import Defaults
+from pipeline.planner import Planner
+from pipeline.recipe import replay_plan
+from pipeline.requests import (
+    CompareRequest,
+    GridRequest,
+    Limits,
+    RefineRequest,
+    RequestError,
+    parse_steps_table,
+)
 from pipeline.schedulers import SchedulerRegistry
 from pipeline.seeds import MAX_SEED
 from tests.pipeline.test_metadata import sample_recipe
@@ -270,7 +279,7 @@ RECIPE = sample_recipe(
 
 
 def test_a_recipe_is_planned_as_the_call_that_rendered_it() -> None:
-    again = Planner(Model(512)).replay(RECIPE)
+    again = replay_plan(RECIPE, Planner(Model(512)))
     assert len(again.items) == 16 and again.per_call == 16
     assert again.samplers[0].config == RECIPE.scheduler_config
     assert (again.width, again.generator_device) == (512, RECIPE.generator_device)
@@ -298,5 +307,5 @@ def test_a_recipe_from_a_dropped_png_gets_a_requests_limits(
     changes: dict, field: str, words: str
 ) -> None:
     with pytest.raises(RequestError, match=re.escape(words)) as caught:
-        Planner(Model(512)).replay(replace(RECIPE, **changes))
+        replay_plan(replace(RECIPE, **changes), Planner(Model(512)))
     assert caught.value.field == field
