@@ -21,7 +21,7 @@ import inspect
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
@@ -32,9 +32,10 @@ from PIL import Image
 
 from pipeline import __version__, lockstep
 from pipeline.accel import Speedups, slice_vae
+from pipeline.card import ModelCard, card_of
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.loading import LoadedModel
-from pipeline.plan import Item, Matrix, Plan, Planner, Request
+from pipeline.plan import Item, Matrix, Plan, Planner, Request, Sampler
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
 from pipeline.recipe import Provenance, Recipe, Tile, tile
 from pipeline.requests import Limits
@@ -146,6 +147,24 @@ class Engine:
     @property
     def generator_device(self) -> str:
         return self.planner.generator_device
+
+    @property
+    def schedulers(self) -> list[str]:
+        """The schedulers this model offers, by the names people pick them by."""
+        return self.model.registry.names
+
+    def defaults(self) -> dict[str, Any]:
+        """What an unset setting becomes (pipeline/plan.py)."""
+        return self.planner.defaults()
+
+    def scheduler_steps(self, names: Sequence[str]) -> dict[str, int]:
+        """Each named scheduler's own step count (Compare's table)."""
+        return self.planner.scheduler_steps(names)
+
+    @property
+    def card(self) -> ModelCard:
+        """The loaded model as the UI describes it."""
+        return card_of(self.model)
 
     def plan(self, request: Request) -> Plan | Matrix:
         """The request's plan, or a RequestError naming the field (pipeline/plan.py)."""
@@ -314,23 +333,8 @@ class Engine:
         )
         seconds = time.perf_counter() - started
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(items)
-        return [
-            tile(
-                image,
-                self.provenance,
-                plan,
-                item,
-                sampler,
-                noise=noise[index],
-                batch_index=index,
-                batch_size=len(items),
-                seconds=seconds / len(items),
-                filtered=bool(flagged),
-            )
-            for index, (image, item, flagged) in enumerate(
-                zip(output.images, items, flags, strict=True)
-            )
-        ]
+        shares = [seconds / len(items)] * len(items)
+        return self._tiles(plan, output.images, flags, items, [sampler] * len(items), noise, shares)
 
     def _lockstep(self, plan: Plan, hooks: Hooks, previewer: Previewer | None) -> list[Tile]:
         """One item under every sampler, denoised together (pipeline/lockstep.py).
@@ -346,12 +350,14 @@ class Engine:
         started = time.perf_counter()
         prompt = self.embeddings.batch([item.prompt])
         negative = self.embeddings.negative(plan.negative_prompt, 1)
+        # One seed, one draw: every lane starts from this noise, each with its own generator
+        # in the state the draw left (ancestral schedulers draw their step noise from it).
+        gens, noise, latents = self._noise([item], plan)
         lanes = []
         for sampler in plan.samplers:
-            # Each lane its own generator, advanced past the same initial noise.
-            gens, noise, latents = self._noise([item], plan)
             view = self._view(sampler.config)
-            lanes.append(lockstep.start(view, sampler.steps, gens, latents, prompt, negative))
+            own = [_fork(gens[0])]
+            lanes.append(lockstep.start(view, sampler.steps, own, latents, prompt, negative))
         total = sum(lane.evaluations for lane in lanes)
         longest = max(sampler.steps for sampler in plan.samplers)
         guidance = lockstep.Guidance(family, plan.guidance_scale, plan.extras)
@@ -370,22 +376,38 @@ class Engine:
         slice_vae(lanes[0].view, plan.per_call)
         images, flags = lockstep.decode(lanes, plan.per_call, family)
         seconds = time.perf_counter() - started
+        count = len(plan.samplers)
+        shares = [seconds * lane.evaluations / total for lane in lanes]
+        return self._tiles(
+            plan, images, flags, [item] * count, plan.samplers, [noise[0]] * count, shares
+        )
+
+    def _tiles(
+        self,
+        plan: Plan,
+        images: list[Image.Image],
+        flags: list[bool],
+        items: list[Item],
+        samplers: Sequence[Sampler],
+        noise: Sequence[torch.Tensor],
+        seconds: list[float],
+    ) -> list[Tile]:
+        """A call's images as tiles with their recipes, for batched calls and lockstep alike:
+        image i is `items[i]` under `samplers[i]` from `noise[i]`, in a call of them all."""
         return [
             tile(
                 image,
                 self.provenance,
                 plan,
-                item,
-                sampler,
-                noise=noise[0],  # every lane's: one seed, one draw
+                items[index],
+                samplers[index],
+                noise=noise[index],
                 batch_index=index,
-                batch_size=len(plan.samplers),
-                seconds=seconds * lane.evaluations / total,
-                filtered=flagged,
+                batch_size=len(images),
+                seconds=seconds[index],
+                filtered=bool(flags[index]),
             )
-            for index, (image, sampler, lane, flagged) in enumerate(
-                zip(images, plan.samplers, lanes, flags, strict=True)
-            )
+            for index, image in enumerate(images)
         ]
 
     def _matrix(self, matrix: Matrix, hooks: Hooks) -> list[Tile]:
@@ -424,6 +446,13 @@ def _to_cells(preview: Preview, cells: list[int]) -> Preview:
             preview(cells[first + offset], [image])
 
     return send
+
+
+def _fork(generator: torch.Generator) -> torch.Generator:
+    """A new generator in the same state: a lane's own, from the one that drew the noise."""
+    fork = torch.Generator(generator.device)
+    fork.set_state(generator.get_state())
+    return fork
 
 
 def _steps_done(pipe: DiffusionPipeline, evaluations: int) -> int:
