@@ -791,9 +791,10 @@ def _guidance(guidance: float, limits: Limits) -> float:
 
 
 def _side(field_name: str, side: Any, limits: Limits) -> int:
-    if not _is_whole(side) or not 8 <= side <= limits.max_side or side % 8:
+    if not _is_whole(side) or not limits.min_side <= side <= limits.max_side or side % 8:
         raise RequestError(
-            field_name, f"must be a multiple of 8 from 8 to {limits.max_side}, got {side!r}"
+            field_name,
+            f"must be a multiple of 8 from {limits.min_side} to {limits.max_side}, got {side!r}",
         )
     return side
 

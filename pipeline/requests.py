@@ -28,6 +28,7 @@ class Limits:
 
     max_tiles: int = 16
     max_steps: int = 150
+    min_side: int = 8  # the Width and Height sliders start here too
     max_side: int = 1536
     max_guidance: float = 30.0
     max_prompt_chars: int = 2000
