@@ -6,15 +6,15 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.plan import parse_steps_table
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
+from ui.widgets import SharedInputs, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
     engine = services.engine
-    offered = engine.model.registry.names
-    chosen = engine.planner.defaults()["compare"]
+    offered = engine.schedulers
+    chosen = engine.defaults()["compare"]
     with gr.Tab("Compare", id="compare"):
         with gr.Row(equal_height=True):
             schedulers = gr.Dropdown(
@@ -48,7 +48,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             )
         parts = tab_results("Schedulers", "compare", 6, run, stop)
     own = {"schedulers": schedulers, "steps": steps, "scheduler_steps": scheduler_steps}
-    tabs.connect(services, tabs.COMPARE, shared, parts, own)
+    wiring.connect(services, specs.COMPARE, shared, parts, own)
     schedulers.change(
         lambda names, current: steps_table(engine, names, current),
         [schedulers, scheduler_steps],
@@ -61,5 +61,5 @@ def build(services: Services, shared: SharedInputs) -> None:
 def steps_table(engine: Engine, names: list[str], current: str = "") -> str:
     """The steps table for the chosen schedulers, keeping numbers the user already typed."""
     typed = parse_steps_table(current)
-    own = engine.planner.scheduler_steps(names or [])
+    own = engine.scheduler_steps(names or [])
     return "\n".join(f"{name}: {typed.get(name, steps)}" for name, steps in own.items())

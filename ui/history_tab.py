@@ -12,9 +12,9 @@ from PIL import Image, ImageDraw
 
 from pipeline.manifest import Manifest, ManifestError
 from pipeline.recipe import Recipe
-from ui.runner import Services
-from ui.shared import SharedInputs, pin_values, variation_of
-from ui.state import TileRef
+from ui.context import Services
+from ui.state import Pin, TileRef
+from ui.widgets import SharedInputs, Updates
 
 PLACEHOLDER = (64, 64)
 
@@ -51,22 +51,19 @@ def build(services: Services, shared: SharedInputs) -> None:
         found = [node(manifest, depth, entry, folder) for depth, entry in manifest.tree()]
         return [(thumb, caption) for thumb, caption, _ in found], [n for _, _, n in found]
 
-    def restore(shown: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:
+    def restore(shown: list[dict[str, Any]], evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return (gr.skip(),) * (len(shared.restore_outputs()) + 1)
+            return {}
         chosen = shown[evt.index]
         recipe = Recipe.from_dict(chosen["recipe"])
-        prompt = recipe.prompt.removesuffix(recipe.suffix or "")
-        settings = (recipe.sampler, recipe.steps, recipe.guidance_scale, recipe.width)
-        values = (prompt, recipe.negative_prompt, *settings, recipe.height)
         pin = chosen["pin"]
         if pin is None:
-            return *values, *(gr.skip(),) * len(shared.pin_outputs()), chosen["detail"]
+            return shared.restore(recipe, None) | {detail: chosen["detail"]}
         pinned = Recipe.from_dict(pin["recipe"])
         tile = None
         if pin["file"] is not None:
             tile = TileRef(pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"])
-        return *values, *pin_values(pinned.seed, tile, variation_of(pinned)), chosen["detail"]
+        return shared.restore(recipe, Pin.of_recipe(pinned, tile)) | {detail: chosen["detail"]}
 
     def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not path:
@@ -113,7 +110,7 @@ def _what(entry: dict[str, Any], recipe: Recipe) -> str:
     tiles = entry["tiles"]
     kind = entry["kind"]
     if kind == "pin":
-        variation = variation_of(recipe)
+        variation = Pin.of_recipe(recipe).variation()
         more = f" → {recipe.variation_seed} at {recipe.variation_strength:g}" if variation else ""
         return f"pin · seed {recipe.seed}{more}"
     if kind == "matrix" and recipe.cell:

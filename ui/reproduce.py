@@ -20,10 +20,10 @@ from pipeline.metadata import (
 )
 from pipeline.replay import drift
 from pipeline.requests import RequestError
+from ui.context import MODEL_QUEUE, Services
 from ui.gpu import gpu
-from ui.runner import Services
-from ui.shared import MODEL_QUEUE, SharedInputs, pin_values
-from ui.state import TileRef
+from ui.state import Pin, TileRef
+from ui.widgets import SharedInputs, Updates
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -53,18 +53,19 @@ def build(services: Services, shared: SharedInputs) -> None:
                 label="Session manifest", elem_id="manifest-file", visible=False
             )
 
-    def load(path: str | None) -> tuple[Any, ...]:
+    def load(path: str | None) -> Updates:
         if not path:
-            return (gr.skip(),) * 11 + ("",)
+            return {loaded: ""}
         try:
             _, recipe, infotext = read_png(path)
         except (OSError, MetadataError) as error:
             raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
-        names, family = engine.model.registry.names, engine.model.family.name
+        card = engine.card
+        names, family = engine.schedulers, card.family
         if recipe is not None:
             fields = fields_from_recipe(recipe, names, family)
         elif infotext is not None:
-            model = (engine.model.model_id, engine.model.weights_hash)
+            model = (card.model_id, card.a1111_hash)
             noise = noise_of(engine.generator_device)
             fields = fields_from_infotext(infotext, names, family, model, noise)
         else:
@@ -74,33 +75,30 @@ def build(services: Services, shared: SharedInputs) -> None:
             )
         for warning in fields.warnings:
             gr.Warning(f"Load a recipe: {warning}")
-        pinned = recipe and TileRef(recipe, path, f"seed {recipe.seed}", None, 0)
-        variation: dict[str, Any] = {}
-        if fields.variation_seed is not None:
-            variation["variation_seed"] = fields.variation_seed
-            variation["variation_strength"] = fields.variation_strength
-        if fields.resize_from:
-            variation["resize_from"] = list(fields.resize_from)
+        tile = recipe and TileRef(recipe, path, f"seed {recipe.seed}", None, 0)
+        resize = tuple(fields.resize_from) if fields.resize_from else None
         seed = "" if fields.seed is None else fields.seed
+        pin = Pin(seed, fields.variation_seed, fields.variation_strength or 0.0, resize, tile)
         note = (
             "Loaded the full recipe: Verify renders it again."
             if recipe
             else "Loaded the AUTOMATIC1111 parameters (no batch shape or noise hash in them)."
         )
-        return (
-            fields.prompt or gr.skip(),
-            fields.negative_prompt,
-            fields.scheduler or gr.skip(),
-            fields.steps or gr.skip(),
-            gr.skip() if fields.guidance_scale is None else fields.guidance_scale,
-            fields.width or gr.skip(),
-            fields.height or gr.skip(),
-            *pin_values(seed, pinned, variation or None),
-            note,
-        )
+        given = {
+            shared.prompt: fields.prompt,
+            shared.negative_prompt: fields.negative_prompt,
+            shared.scheduler: fields.scheduler,
+            shared.steps: fields.steps,
+            shared.guidance_scale: fields.guidance_scale,
+            shared.width: fields.width,
+            shared.height: fields.height,
+        }
+        found = {widget: value for widget, value in given.items() if value is not None}
+        return found | shared.show_pin(pin) | {loaded: note}
 
     @gpu
-    def check(pinned: TileRef | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any]:
+    def check(pin: Pin | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any]:
+        pinned = pin and pin.tile
         if pinned is None:
             raise gr.Error(
                 "Verify: pin a tile first (click it) or load one of this app's PNGs",
@@ -135,17 +133,9 @@ def build(services: Services, shared: SharedInputs) -> None:
     )
     verify.click(
         check,
-        shared.pinned,
+        shared.pin,
         [verdict, heatmap],
         concurrency_id=MODEL_QUEUE,
         api_visibility="private",
     )
     export.click(export_manifest, shared.manifest, manifest_file, api_visibility="private")
-    # A seed typed by hand is not the pinned tile any more, nor its variation.
-    shared.pinned_seed.input(
-        lambda: (None, None, ""),
-        None,
-        [shared.pinned, shared.variation, shared.pin_note],
-        queue=False,
-        api_visibility="private",
-    )
