@@ -290,6 +290,8 @@ class Planner:
         prompt = _prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
         to_seed = _one_seed("To seed", request.to_seed)
+        if to_seed == seed:
+            raise RequestError("To seed", f"is the pinned seed {seed}: travel to another one")
         frames = _optional_whole("Frames", request.frames)
         if frames is None or not 2 <= frames <= self.limits.max_tiles:
             raise RequestError(
