@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from pipeline.engine import Engine
@@ -40,7 +42,7 @@ def build(services: Services, shared: SharedInputs) -> None:
                 0,
                 label="Steps for all",
                 elem_id="compare-steps",
-                info="0 = each scheduler's own steps",
+                info="0 = each scheduler's own; the Settings' Steps is not used here",
                 precision=0,
                 minimum=0,
                 maximum=engine.limits.max_steps,
@@ -56,10 +58,20 @@ def build(services: Services, shared: SharedInputs) -> None:
         queue=False,
         api_visibility="private",
     )
+    steps.change(
+        lambda every, names: steps_table(engine, names, every=every),
+        [steps, schedulers],
+        scheduler_steps,
+        queue=False,
+        api_visibility="private",
+    )
 
 
-def steps_table(engine: Engine, names: list[str], current: str = "") -> str:
-    """The steps table for the chosen schedulers, keeping numbers the user already typed."""
+def steps_table(engine: Engine, names: list[str], current: str = "", every: Any = 0) -> str:
+    """The steps table for the chosen schedulers: `every` (not 0) for each, else the numbers
+    the user already typed, else each scheduler's own."""
     typed = parse_steps_table(current)
     own = engine.scheduler_steps(names or [])
+    if isinstance(every, int | float) and every > 0:
+        typed = dict.fromkeys(own, int(every))
     return "\n".join(f"{name}: {typed.get(name, steps)}" for name, steps in own.items())

@@ -51,7 +51,13 @@ RUN_VISIBLE_TAB = """() => {
 
 def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = True) -> gr.Blocks:
     """The whole app around one engine; `outputs` is where every render is saved (None: not)."""
-    services = Services(engine, outputs and OutputFolder(outputs), previews)
+    return build_page(Services(engine, outputs and OutputFolder(outputs), previews))
+
+
+def build_page(services: Services) -> gr.Blocks:
+    """The page over the app's shared context."""
+    engine = services.engine
+    outputs = services.outputs and services.outputs.root
     with gr.Blocks(title="Seed Explorer") as demo:
         gr.Markdown(INTRO)
         banner = model_banner(engine)

@@ -53,7 +53,7 @@ def build(services: Services, shared: SharedInputs) -> None:
 
     def restore(shown: list[dict[str, Any]], evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return {}
+            return gr.skip()
         chosen = shown[evt.index]
         recipe = Recipe.from_dict(chosen["recipe"])
         pin = chosen["pin"]

@@ -80,7 +80,7 @@ def build(services: Services, shared: SharedInputs) -> None:
     def pin_cell(shown: list[TileRef], evt: gr.SelectData) -> Updates:
         """A cell's settings and its whole pin: the matrix's axes become the settings."""
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return {}
+            return gr.skip()
         tile = shown[evt.index]
         return shared.restore(tile.recipe, Pin.of_tile(tile))
 

@@ -31,7 +31,7 @@ def build(services: Services, shared: SharedInputs) -> None:
 
     def offer_prompt(shown: list[TileRef], evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return {}
+            return gr.skip()
         prompt = shown[evt.index].recipe.prompt
         return {
             chosen_prompt: prompt,

@@ -88,7 +88,7 @@ def connect(
     def download(tiles: list[TileRef], request: gr.Request) -> Updates:
         """ "Download all" ready as soon as the tiles are: one click saves the zip."""
         if not tiles:
-            return {}
+            return gr.skip()
         zipped = bundle(tiles, services.folder(request.session_hash))
         return {parts.download: gr.update(value=zipped, visible=True)}
 
@@ -134,7 +134,7 @@ def _connect_parts(services: Services, shared: SharedInputs, parts: TabParts) ->
 
     def pin_tile(shown: list[TileRef], manifest: Manifest, evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return {}
+            return gr.skip()
         tile = shown[evt.index]
         if tile.entry is not None:
             manifest.pin(tile.entry, tile.index)
@@ -144,7 +144,7 @@ def _connect_parts(services: Services, shared: SharedInputs, parts: TabParts) ->
         """The run's progress line and newest frame, when they are not the ones shown."""
         latest = services.live.latest(request.session_hash)
         if latest is None or (seen is not None and seen.number == latest.number):
-            return {}
+            return gr.skip()
         shown = {parts.progress: latest.line, parts.seen: latest}
         frame = latest.frame
         if frame is not None and (seen is None or seen.frame != frame):
@@ -156,7 +156,7 @@ def _connect_parts(services: Services, shared: SharedInputs, parts: TabParts) ->
         index = evt.index if isinstance(evt.index, (list, tuple)) else ()
         frame = seen and seen.frame
         seed = frame.seed_at(*index[:2]) if frame and len(index) >= 2 else None
-        return {} if seed is None else shared.show_pin(Pin(seed))
+        return gr.skip() if seed is None else shared.show_pin(Pin(seed))
 
     def stop(request: gr.Request) -> None:
         if not services.runs.stop(request.session_hash):

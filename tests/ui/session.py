@@ -59,6 +59,12 @@ class Session:
         for fn in listening:
             self._run(fn, EventData(component, data) if data is not None else None)
 
+    def close(self) -> None:
+        """The user closes the tab: the page's unload events run."""
+        for fn in self.demo.fns.values():
+            if (None, "unload") in fn.targets:
+                self._run(fn, None)
+
     def select(self, component: gr.components.Component, index: Any, value: Any = None) -> None:
         self.trigger(component, "select", {"index": index, "value": value, "selected": True})
 
