@@ -174,10 +174,15 @@ class Engine:
         """Plan a run and render it."""
         return self.render(self.plan(request), hooks)
 
+    def replay_plan(self, recipe: Recipe) -> Plan:
+        """The call that rendered `recipe`, again, or a RequestError naming the field: a
+        recipe from a client is checked as a request is."""
+        return self.planner.replay(recipe)
+
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
         machine and software."""
-        return self.render(self.planner.replay(recipe), hooks)[recipe.batch_index]
+        return self.render(self.replay_plan(recipe), hooks)[recipe.batch_index]
 
     def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
         """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""

@@ -53,6 +53,12 @@ class Services:
         folder.mkdir(exist_ok=True)
         return folder
 
+    def readable(self, session: str) -> tuple[Path, ...]:
+        """The folders a path from a client (a manifest, a recipe) may point into: the
+        outputs folder and this session's own served folder, never anywhere else."""
+        outputs = () if self.outputs is None else (self.outputs.root,)
+        return (*outputs, self.folder(session))
+
     def tile_path(self, session: str, entry: int, index: int, seed: int) -> Path:
         """The served PNG of the manifest's tile (entry, index): the one name the runner
         writes it under and History finds it by."""

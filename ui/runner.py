@@ -76,7 +76,7 @@ def run_plan(
     notes = _warnings(services, plan)
     outcome = _render(services, spec, plan, session)
     if isinstance(outcome, Exception):
-        return _refusal(outcome)
+        return refusal(outcome)
     return write_tiles(services, spec, outcome, manifest, parent, session, notes)
 
 
@@ -94,11 +94,20 @@ def _render(
     services: Services, spec: TabSpec, plan: Plan | Matrix, session: str
 ) -> list[Tile] | Exception:
     """The plan rendered, its progress and live frame kept for the browser's poll."""
+    labels = [spec.label(plan, index) for index in range(plan.tiles)]
+    return render(services, plan, session, labels if services.previews else None)
+
+
+def render(
+    services: Services, plan: Plan | Matrix, session: str, labels: list[str] | None
+) -> list[Tile] | Exception:
+    """A plan rendered for the session: its progress line (and, with `labels` for its
+    tiles, its live frame) kept for the browser's poll, Stop heard; the tiles, or what
+    stopped or refused them."""
     stop = services.runs.start(session)
     started = time.monotonic()
-    labels = [spec.label(plan, index) for index in range(plan.tiles)]
-    interval = services.preview_interval if services.previews else None
-    shown: list[Any] = [None] * len(labels)
+    interval = None if labels is None else services.preview_interval
+    shown: list[Any] = [None] * plan.tiles
     outcome: list[Tile] | Exception = RenderError("The render ended without its tiles")
     services.live.say(session, WAITING)
     try:
@@ -106,7 +115,7 @@ def _render(
             match event:
                 case Progress(fraction, text):
                     services.live.say(session, progress_line(fraction, text, started))
-                case Preview(first, images):
+                case Preview(first, images) if labels is not None:
                     shown[first : first + len(images)] = images
                     folder = services.folder(session)
                     services.live.show(session, folder, shown, labels, plan.seeds)
@@ -181,7 +190,7 @@ def _span(values: list[float]) -> str:
     return f"{low:g}" if low == high else f"{low:g} to {high:g}"
 
 
-def _refusal(error: Exception) -> Outcome:
+def refusal(error: Exception) -> Outcome:
     """A refused, stopped or failed run: Stop says so under an empty gallery; anything else
     is a toast, and the app keeps serving."""
     if isinstance(error, Stopped):

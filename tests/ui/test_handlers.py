@@ -13,7 +13,6 @@ import gradio as gr
 import pytest
 from gradio.utils import get_upload_folder
 from PIL import Image
-from PIL.PngImagePlugin import PngInfo
 
 from pipeline.engine import Engine
 from tests.ui.session import Refused, Session
@@ -249,35 +248,25 @@ def test_a_pngs_recipe_loads_pinned_and_verifies_bit_exact(session: Session) -> 
     assert session.value(part(session, "pinned-seed")) == "3"
     session.trigger(part(session, "verify-run"))
     assert session.value(part(session, "verify-status")).startswith("**Bit-exact**")
+    assert not session.shown(part(session, "verify-progress"))
 
 
-def test_an_automatic1111_png_fills_the_settings_and_pins_its_seed(
-    session: Session, tmp_path: Path
+def test_verify_shows_the_usual_progress_line_while_it_renders(
+    session: Session, services: Services
 ) -> None:
-    info = PngInfo()
-    info.add_text(
-        "parameters",
-        "a blue boat\nNegative prompt: blurry\n"
-        "Steps: 3, Sampler: Euler, CFG scale: 6, Seed: 42, Size: 64x64, Model: other-model",
+    services.live.say(session.request.session_hash, "PNDM: step 1/2 · 50%")
+    poll = next(
+        b
+        for b in session.demo.blocks.values()
+        if isinstance(b, gr.Timer)
+        and any(
+            (b._id, "tick") in f.targets and part(session, "verify-progress") in f.outputs
+            for f in session.demo.fns.values()
+        )
     )
-    path = tmp_path / "a1111.png"
-    Image.new("RGB", (64, 64)).save(path, pnginfo=info)
-    session.set(part(session, "recipe-file"), uploaded(path))
-    with pytest.warns(UserWarning, match="made with model other-model, rendered here with tiny"):
-        session.trigger(part(session, "recipe-file"), "upload")
-    shown = {
-        name: session.value(part(session, name))
-        for name in ("prompt", "negative-prompt", "steps", "guidance-scale", "pinned-seed")
-    }
-    assert shown == {
-        "prompt": "a blue boat",
-        "negative-prompt": "blurry",
-        "steps": 3,
-        "guidance-scale": 6,
-        "pinned-seed": "42",
-    }
-    assert session.value(part(session, "scheduler")) == "Euler"
-    assert "AUTOMATIC1111" in session.value(part(session, "recipe-status"))
+    session.trigger(poll, "tick")
+    assert session.value(part(session, "verify-progress")) == "PNDM: step 1/2 · 50%"
+    services.live.end(session.request.session_hash)
 
 
 def test_verify_without_a_pin_asks_for_one(session: Session) -> None:
@@ -294,7 +283,11 @@ def test_history_shows_the_tree_restores_a_node_and_imports_an_export(
     session.trigger(part(session, "refine-run"))
     session.trigger(part(session, "history-refresh"))
     tree = session.value(part(session, "history-tree"))
-    assert len(tree) == 3
+    assert [item["caption"] for item in tree] == ["#1 grid", "#2 pin", "#3 refine"]
+    outline = session.value(part(session, "history-outline")).splitlines()[2:]
+    assert outline[0].startswith("- **#1 grid** · 2 tiles, seed 1, 2 · “a red barn” · ")
+    assert outline[1] == "  - **#2 pin** · seed 1 (tile 1 of #1)"
+    assert outline[2].startswith("    - **#3 refine** · 1 tiles, seed 1 · from seed 1 (#1) · ")
     session.set(part(session, "prompt"), "something else")
     session.select(part(session, "history-tree"), 2)
     assert session.value(part(session, "prompt")) == "a red barn"
@@ -307,9 +300,11 @@ def test_history_shows_the_tree_restores_a_node_and_imports_an_export(
         "pin",
         "refine",
     ]
+    exported.write_text(exported.read_text().replace('"model": "tiny"', '"model": "other"'))
     fresh = Session(session.demo, "fresh")
     fresh.set(part(fresh, "history-import"), uploaded(exported))
-    fresh.trigger(part(fresh, "history-import"), "upload")
+    with pytest.warns(UserWarning, match="made with other, and this app runs tiny"):
+        fresh.trigger(part(fresh, "history-import"), "upload")
     assert len(fresh.value(part(fresh, "history-tree"))) == 3
     assert [e["kind"] for e in manifest_of(fresh).entries] == ["grid", "pin", "refine"]
 
