@@ -380,8 +380,15 @@ def queue(demo: gr.Blocks, max_size: int) -> None:
             log.warning("Gradio's queue has no %s; it polls at its own pace", name)
 
 
-def main(argv: Sequence[str] | None = None) -> None:
+def quiet_libraries() -> None:
+    """The terminal says what the app does, in its words: no line per HTTP request."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    for name in ("httpx", "httpcore", "huggingface_hub"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    quiet_libraries()
     try:
         args = parse_args(argv)
     except SettingsError as error:
@@ -427,7 +434,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         auth=args.auth,
         max_file_size=MAX_UPLOAD,
         css=CSS,
+        quiet=True,  # Gradio's own lines name its launch() arguments, not our flags
+        prevent_thread_lock=True,
     )
+    log.info("Seed Explorer is serving at %s", demo.local_url)
+    if demo.share_url:
+        log.info("Public link (--share), for 1 week: %s", demo.share_url)
+    elif not on_space():
+        log.info("For a public link, start with --share")
+    demo.block_thread()
 
 
 if __name__ == "__main__":

@@ -63,8 +63,9 @@ from pipeline.loading import LoadedModel
 from pipeline.malloc import keep_freed_memory
 from pipeline.manifest import Manifest
 from pipeline.requests import GridRequest
-from ui import runner, tabs
-from ui.runner import Services
+from ui import runner, specs
+from ui.context import Services
+from ui.render import Progress
 
 SIDES = ("app", "app, no previews", "plain", "floor")
 ROWS = ("grid-8-20", "grid-8-50", "compare-6", "grid-4-512", "stop")
@@ -196,7 +197,7 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
 
     def timed_render(*args: Any) -> Iterator[Any]:
         for event in render(*args):
-            if event[0] == "progress":
+            if isinstance(event, Progress):
                 steps_at.append(time.perf_counter())
             yield event
 
@@ -207,7 +208,7 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
     for _ in range(repeats):
         steps_at.clear()
         done = threading.Thread(
-            target=runner.run, args=(services, tabs.GRID, long, Manifest("tiny"), None, "a")
+            target=runner.run_plan, args=(services, specs.GRID, long, Manifest("tiny"), None, "a")
         )
         done.start()
         while len(steps_at) < 4:
@@ -216,7 +217,7 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
         stopped = time.perf_counter()
         services.runs.stop("a")
         entered.clear()
-        runner.run(services, tabs.GRID, short, Manifest("tiny"), None, "b")
+        runner.run_plan(services, specs.GRID, short, Manifest("tiny"), None, "b")
         done.join()
         rows.append((entered[0] - stopped, step))
     latency = statistics.median(r[0] for r in rows)

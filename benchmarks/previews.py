@@ -3,7 +3,7 @@
     python -m benchmarks.previews              # 6 rounds: tiny grid of 8, 512 stand-in grid of 4
     python -m benchmarks.previews --repeats 10
 
-Both sides are the app's own run (ui/runner.py's `run`: the render in its thread, progress,
+Both sides are the app's own run (ui/runner.py's `run_plan`: the render in its thread, progress,
 the tiles written; no outputs folder), on one engine; the previews side also makes every live
 frame the browser would fetch (latents to RGB on the previews' thread, the frame drawn and its
 JPEG written by the runner). In one process, rounds alternating, so the two sides differ only
@@ -29,8 +29,8 @@ from pipeline.engine import Engine
 from pipeline.loading import LoadedModel
 from pipeline.manifest import Manifest
 from pipeline.requests import GridRequest
-from ui import runner, tabs
-from ui.runner import Services
+from ui import runner, specs
+from ui.context import Services
 
 
 def row(model: LoadedModel, count: int, steps: int, repeats: int) -> list[object]:
@@ -53,7 +53,7 @@ def row(model: LoadedModel, count: int, steps: int, repeats: int) -> list[object
     sides["on"].live.show = counted  # type: ignore[method-assign]
 
     def render(services: Services) -> None:
-        runner.run(services, tabs.GRID, plan, Manifest(model.model_id), None, "bench")
+        runner.run_plan(services, specs.GRID, plan, Manifest(model.model_id), None, "bench")
 
     for services in sides.values():  # warm-up, untimed
         render(services)

@@ -39,7 +39,7 @@ from benchmarks.probe import PROMPT, SCHEDULER
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from pipeline.requests import GridRequest
-from ui import build_demo, runner, tiles
+from ui import build_demo, runner
 
 Marks = list[tuple[str, float, float]]
 STAGES = {
@@ -83,7 +83,7 @@ def after_engine(repeats: int, steps: int) -> list[list[object]]:
     for owner, name in (
         (Engine, "render"),
         (runner, "write_tiles"),  # the name the runner calls
-        (tiles, "png_bytes"),
+        (runner, "png_bytes"),
         (OutputFolder, "save"),
         (gr.Gallery, "postprocess"),
         (processing_utils, "async_move_files_to_cache"),
@@ -91,7 +91,7 @@ def after_engine(repeats: int, steps: int) -> list[list[object]]:
     ):
         timed(owner, name, f"{getattr(owner, '__name__', '')}.{name}".lstrip("."), marks)
     engine = Engine(models.tiny("cpu"))
-    size = engine.model.native_size
+    size = engine.card.native_size
     args = (PROMPT, "", "0-7", SCHEDULER, steps, 7.5, size, size)
     per_stage: dict[str, list[float]] = {label: [] for label in [*STAGES, "total"]}
     with tempfile.TemporaryDirectory() as scratch:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,8 @@ from diffusers.loaders.single_file_utils import (
 from huggingface_hub import snapshot_download
 from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors import SafetensorError, safe_open
+
+from pipeline.metadata import write_atomic
 
 SINGLE_FILE_SUFFIX = ".safetensors"
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
@@ -92,9 +95,39 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def hash_cache() -> Path:
+    """Where file hashes are remembered between starts (XDG's cache folder)."""
+    root = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(root) / "seed-explorer" / "sha256.json"
+
+
+def remembered_sha256(path: Path) -> str:
+    """The file's sha256, remembered by path, size and modification time: a multi-GB
+    checkpoint is read once, not at every start. A cache that cannot be read or written
+    only costs the reading."""
+    stat = path.stat()
+    key = f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+    store = hash_cache()
+    try:
+        known = json.loads(store.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        known = {}
+    if not isinstance(known, dict):
+        known = {}
+    if isinstance(known.get(key), str):
+        return known[key]
+    known[key] = file_sha256(path)
+    try:
+        store.parent.mkdir(parents=True, exist_ok=True)
+        write_atomic(store, json.dumps(known, indent=1).encode())
+    except OSError:
+        pass
+    return known[key]
+
+
 def single_file_identity(path: Path) -> ModelIdentity:
     """A1111's identity of a checkpoint: `Model` is the stem, `Model hash` sha256[:10]."""
-    sha256 = file_sha256(path)
+    sha256 = remembered_sha256(path)
     return ModelIdentity(name=path.stem, sha256=sha256, a1111_hash=sha256[:10])
 
 

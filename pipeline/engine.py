@@ -21,7 +21,7 @@ import inspect
 import platform
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.metadata import version
 from typing import Any
@@ -32,10 +32,11 @@ from PIL import Image
 
 from pipeline import __version__, lockstep
 from pipeline.accel import Speedups, slice_vae
+from pipeline.card import ModelCard, card_of
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.families import Family
 from pipeline.loading import LoadedModel
-from pipeline.plan import Item, Matrix, Plan, Request
+from pipeline.plan import Item, Matrix, Plan, Request, Sampler
 from pipeline.planner import Planner
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
 from pipeline.recipe import Provenance, Recipe, Tile, replay_plan, tile
@@ -151,6 +152,24 @@ class Engine:
     def generator_device(self) -> str:
         return self.planner.generator_device
 
+    @property
+    def schedulers(self) -> list[str]:
+        """The schedulers this model offers, by the names people pick them by."""
+        return self.model.registry.names
+
+    def defaults(self) -> dict[str, Any]:
+        """What an unset setting becomes (pipeline/plan.py)."""
+        return self.planner.defaults()
+
+    def scheduler_steps(self, names: Sequence[str]) -> dict[str, int]:
+        """Each named scheduler's own step count (Compare's table)."""
+        return self.planner.scheduler_steps(names)
+
+    @property
+    def card(self) -> ModelCard:
+        """The loaded model as the UI describes it."""
+        return card_of(self.model)
+
     def plan(self, request: Request) -> Plan | Matrix:
         """The request's plan, or a RequestError naming the field (pipeline/plan.py)."""
         return self.planner.plan(request)
@@ -159,10 +178,15 @@ class Engine:
         """Plan a run and render it."""
         return self.render(self.plan(request), hooks)
 
+    def replay_plan(self, recipe: Recipe) -> Plan:
+        """The call that rendered `recipe`, again, or a RequestError naming the field: a
+        recipe from a client is checked as a request is."""
+        return replay_plan(recipe, self.planner)
+
     def replay(self, recipe: Recipe, hooks: Hooks | None = None) -> Tile:
         """One recipe again, in a call of the shape that rendered it: bit-exact on the same
         machine and software."""
-        return self.render(replay_plan(recipe, self.planner), hooks)[recipe.batch_index]
+        return self.render(self.replay_plan(recipe), hooks)[recipe.batch_index]
 
     def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
         """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""
@@ -284,22 +308,8 @@ class Engine:
         render = self._own_loop if self.model.family.flow else self._pipeline_call
         started = time.perf_counter()
         images, flags = render(items, plan, hooks, offer, gens, latents)
-        seconds = time.perf_counter() - started
-        return [
-            tile(
-                image,
-                self.provenance,
-                plan,
-                item,
-                sampler,
-                noise=noise[index],
-                batch_index=index,
-                batch_size=len(items),
-                seconds=seconds / len(items),
-                filtered=bool(flagged),
-            )
-            for index, (image, item, flagged) in enumerate(zip(images, items, flags, strict=True))
-        ]
+        shares = [(time.perf_counter() - started) / len(items)] * len(items)
+        return self._tiles(plan, images, flags, items, [sampler] * len(items), noise, shares)
 
     def _pipeline_call(
         self,
@@ -395,14 +405,17 @@ class Engine:
         started = time.perf_counter()
         prompt = self.embeddings.batch([item.prompt])
         negative = self.embeddings.negative(plan.negative_prompt, 1)
+        # One seed, one draw: every lane starts from this noise, each with its own generator
+        # in the state the draw left (ancestral schedulers draw their step noise from it).
+        gens, noise, latents = self._noise([item], plan)
         lanes = []
         for sampler in plan.samplers:
-            # Each lane its own generator, advanced past the same initial noise.
-            gens, noise, latents = self._noise([item], plan)
             view = self._view(sampler.config)
             size = (plan.width, plan.height)
             lanes.append(
-                lockstep.start(family, view, sampler.steps, gens, latents, (prompt, negative), size)
+                lockstep.start(
+                    family, view, sampler.steps, [_fork(gens[0])], latents, (prompt, negative), size
+                )
             )
         total = sum(lane.evaluations for lane in lanes)
         longest = max(sampler.steps for sampler in plan.samplers)
@@ -421,22 +434,38 @@ class Engine:
         slice_vae(lanes[0].view, plan.per_call)
         images, flags = lockstep.decode(lanes, plan.per_call, family)
         seconds = time.perf_counter() - started
+        count = len(plan.samplers)
+        shares = [seconds * lane.evaluations / total for lane in lanes]
+        return self._tiles(
+            plan, images, flags, [item] * count, plan.samplers, [noise[0]] * count, shares
+        )
+
+    def _tiles(
+        self,
+        plan: Plan,
+        images: list[Image.Image],
+        flags: list[bool],
+        items: list[Item],
+        samplers: Sequence[Sampler],
+        noise: Sequence[torch.Tensor],
+        seconds: list[float],
+    ) -> list[Tile]:
+        """A call's images as tiles with their recipes, for batched calls and lockstep alike:
+        image i is `items[i]` under `samplers[i]` from `noise[i]`, in a call of them all."""
         return [
             tile(
                 image,
                 self.provenance,
                 plan,
-                item,
-                sampler,
-                noise=noise[0],  # every lane's: one seed, one draw
+                items[index],
+                samplers[index],
+                noise=noise[index],
                 batch_index=index,
-                batch_size=len(plan.samplers),
-                seconds=seconds * lane.evaluations / total,
-                filtered=flagged,
+                batch_size=len(images),
+                seconds=seconds[index],
+                filtered=bool(flags[index]),
             )
-            for index, (image, sampler, lane, flagged) in enumerate(
-                zip(images, plan.samplers, lanes, flags, strict=True)
-            )
+            for index, image in enumerate(images)
         ]
 
     def _matrix(self, matrix: Matrix, hooks: Hooks) -> list[Tile]:
@@ -479,6 +508,13 @@ def _to_cells(preview: Preview, cells: list[int]) -> Preview:
             preview(cells[first + offset], [image])
 
     return send
+
+
+def _fork(generator: torch.Generator) -> torch.Generator:
+    """A new generator in the same state: a lane's own, from the one that drew the noise."""
+    fork = torch.Generator(generator.device)
+    fork.set_state(generator.get_state())
+    return fork
 
 
 def _steps_done(pipe: DiffusionPipeline, evaluations: int) -> int:

@@ -17,9 +17,10 @@ from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 
+import huggingface_hub.constants
 import torch
 from diffusers import DiffusionPipeline
-from huggingface_hub import snapshot_download
+from huggingface_hub import snapshot_download, try_to_load_from_cache
 
 from pipeline.checkpoints import (
     CheckpointError,
@@ -42,6 +43,7 @@ DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch
 # diffusers' ValueError for a repo or folder without the variant's files (pipeline_utils and
 # pipeline_loading_utils word it the same way); any other failure is reported as it happened.
 _NO_FP16_VARIANT = re.compile(r"variant=fp16`, but no such modeling files are available")
+_COMMIT = re.compile(r"[0-9a-f]{40}")  # a hub snapshot folder is named by its commit
 CHECKPOINT_HINT = (
     "a single file is an SD 1.x, 2.x or XL text-to-image checkpoint as .safetensors; offline, "
     "--config DIR|ID names its diffusers configs"
@@ -206,7 +208,7 @@ def load_model(
                 device,
                 torch_dtype,
                 time.perf_counter() - started,
-                revision=_revision(pipe),
+                revision=_revision(model),
                 identity=identity,
                 safety_checker=getattr(pipe, "safety_checker", None) is not None,
                 config=config,
@@ -233,11 +235,22 @@ def load_model_or_tiny(
         if explicit or isinstance(error.__cause__, LoraError):
             raise
         notice = (
-            f"The default model {model} could not be loaded ({error}), so the built-in tiny "
+            f"The default model {model} could not be loaded ({_why_not(model, error)}), so "
+            "the built-in tiny "
             "model is running and its images are noise. Fix: run once with internet access "
             "to cache the model, or start with --model pointing at a local diffusers folder."
         )
         return replace(load_model(TINY_MODELS[0], device, safety_checker, dtype), notice=notice)
+
+
+def _why_not(model: str, error: ModelLoadError) -> str:
+    """Why a hub model did not load, in words: a model that is not in the cache while the hub
+    is out of reach says so, not which file the offline lookup missed first."""
+    if try_to_load_from_cache(model, "model_index.json") is not None:
+        return str(error)
+    if huggingface_hub.constants.HF_HUB_OFFLINE:
+        return "offline (HF_HUB_OFFLINE) and not in the Hugging Face cache"
+    return f"not in the Hugging Face cache, and downloading it failed: {error}"
 
 
 def _build(
@@ -318,10 +331,16 @@ def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> Di
     return DiffusionPipeline.from_pretrained(model, **kwargs)
 
 
-def _revision(pipe: DiffusionPipeline) -> str | None:
-    """The hub commit of a pipeline loaded from the hub cache (.../snapshots/<commit>/)."""
-    match = re.search(r"snapshots[/\\]([0-9a-f]{40})", str(pipe.config.get("_name_or_path", "")))
-    return match.group(1) if match else None
+def _revision(model: str) -> str | None:
+    """The hub commit a hub id's files were loaded from: the name of its snapshot folder in
+    the hub cache. None for a folder, a single file or a tiny model."""
+    if model in TINY_MODELS or is_single_file(model) or Path(model).exists():
+        return None
+    try:
+        folder = Path(snapshot_download(model, local_files_only=True))
+    except Exception:  # not a hub id, or not cached: nothing to name
+        return None
+    return folder.name if _COMMIT.fullmatch(folder.name) else None
 
 
 def _first_line(error: BaseException) -> str:

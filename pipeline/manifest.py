@@ -46,6 +46,30 @@ class ManifestTile:
     file: Path | None  # the saved PNG, when there is one
 
 
+@dataclass(frozen=True)
+class TileAt:
+    """A tile of a manifest: the entry that rendered it, its place there."""
+
+    entry: int
+    tile: int
+
+
+@dataclass(frozen=True)
+class EntryTile:
+    recipe: Recipe
+    file: str | None  # the saved PNG, as the manifest names it (a client's path: check it)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One run of a session, or one pin (no tiles; its parent is the pinned tile)."""
+
+    id: int
+    kind: str
+    parent: TileAt | None
+    tiles: tuple[EntryTile, ...]
+
+
 class Manifest:
     """Append-only record of a session: which request made which tiles, from which pin."""
 
@@ -197,6 +221,21 @@ class Manifest:
             ordered.append((depth, entry))
             stack += [(depth + 1, child) for child in reversed(children.get(entry["id"], []))]
         return ordered
+
+    def entry(self, entry_id: int) -> Entry:
+        """Entry `entry_id` (counted from 1), typed."""
+        data = self.entries[entry_id - 1]
+        parent = data["parent"]
+        return Entry(
+            data["id"],
+            data["kind"],
+            None if parent is None else TileAt(parent["entry"], parent["tile"]),
+            tuple(EntryTile(Recipe.from_dict(t["recipe"]), t["file"]) for t in data["tiles"]),
+        )
+
+    def lineage(self) -> list[tuple[int, Entry]]:
+        """`tree()` typed: (depth, entry) for every entry, depth first."""
+        return [(depth, self.entry(data["id"])) for depth, data in self.tree()]
 
     def to_json(self) -> str:
         return json.dumps({**self.header, "entries": self.entries}, indent=1, ensure_ascii=False)

@@ -132,6 +132,8 @@ class Planner:
         prompt = check_prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
         to_seed = one_seed("To seed", request.to_seed)
+        if to_seed == seed:
+            raise RequestError("To seed", f"is the pinned seed {seed}: travel to another one")
         frames = optional_whole("Frames", request.frames)
         if frames is None or not 2 <= frames <= self.limits.max_tiles:
             raise RequestError(

@@ -35,6 +35,7 @@ class Limits:
 
     max_tiles: int = 16
     max_steps: int = 150
+    min_side: int = 8  # the Width and Height sliders start here too
     max_side: int = 1536
     max_guidance: float = 30.0
     max_prompt_chars: int = 2000
@@ -304,10 +305,11 @@ def check_multiple(field_name: str, side: int, step: int) -> None:
 
 
 def check_side(field_name: str, side: Any, limits: Limits) -> int:
-    """A side in pixels: a multiple of 8 up to max_side."""
-    if not is_whole(side) or not 8 <= side <= limits.max_side or side % 8:
+    """A side in pixels: a multiple of 8 from min_side (where the sliders start) to max_side."""
+    if not is_whole(side) or not limits.min_side <= side <= limits.max_side or side % 8:
         raise RequestError(
-            field_name, f"must be a multiple of 8 from 8 to {limits.max_side}, got {side!r}"
+            field_name,
+            f"must be a multiple of 8 from {limits.min_side} to {limits.max_side}, got {side!r}",
         )
     return side
 

@@ -21,7 +21,7 @@ from PIL import Image
 from pipeline.engine import Engine
 from pipeline.requests import RequestError
 from pipeline.seeds import MAX_SEED
-from ui import tabs, validation
+from ui import specs, validation
 
 GRID = ("a kite", "", "0-3", "DDIM", 20, 7.5, 768, 768)
 REFINE = ("a kite", "", "8", ", artsy\n, trending", "DDIM", 20, 7.5, 64, 64)
@@ -33,12 +33,16 @@ def with_value(values: tuple, inputs: tuple[str, ...], name: str, value: Any) ->
     return tuple(value if key == name else old for key, old in zip(inputs, values, strict=True))
 
 
-def validate(engine: Engine, spec: tabs.TabSpec, values: tuple, *states: object) -> list[dict]:
-    return validation.validator(engine, spec)(*values, *states)
+def named(spec: specs.TabSpec, values: tuple) -> dict[str, Any]:
+    return dict(zip(spec.inputs, values, strict=True))
+
+
+def validate(engine: Engine, spec: specs.TabSpec, values: tuple, **states: object) -> list[dict]:
+    return validation.validator(engine, spec)(**named(spec, values), **states)
 
 
 def test_validators_pass_good_input(engine: Engine) -> None:
-    for spec, values in [(tabs.GRID, GRID), (tabs.REFINE, REFINE), (tabs.COMPARE, COMPARE)]:
+    for spec, values in [(specs.GRID, GRID), (specs.REFINE, REFINE), (specs.COMPARE, COMPARE)]:
         verdicts = validate(engine, spec, values)
         assert [v["__type__"] for v in verdicts] == ["validate"] * len(spec.inputs)
         assert all(v["is_valid"] for v in verdicts)
@@ -49,17 +53,17 @@ def test_validators_pass_good_input(engine: Engine) -> None:
 @pytest.mark.parametrize(
     ("spec", "values", "name", "value", "marked", "words"),
     [
-        (tabs.GRID, GRID, "seeds", "0-x", "seeds", "Seeds: cannot read '0-x'"),
-        (tabs.GRID, GRID, "guidance_scale", 31, "guidance_scale", "must be 0..30.0, got 31"),
-        (tabs.GRID, GRID, "seeds", "0-8", "width", "Size: 9 tiles at 768x768 is 5,308,416"),
-        (tabs.REFINE, REFINE, "seed", "", "seed", "Pinned seed: no seed pinned yet"),
-        (tabs.COMPARE, COMPARE, "scheduler_steps", "Euler: 0", "scheduler_steps", "Steps for"),
-        (tabs.COMPARE, COMPARE, "scheduler_steps", "Eulr: 9", "scheduler_steps", "Steps per"),
+        (specs.GRID, GRID, "seeds", "0-x", "seeds", "Seeds: cannot read '0-x'"),
+        (specs.GRID, GRID, "guidance_scale", 31, "guidance_scale", "must be 0..30.0, got 31"),
+        (specs.GRID, GRID, "seeds", "0-8", "width", "Size: 9 tiles at 768x768 is 5,308,416"),
+        (specs.REFINE, REFINE, "seed", "", "seed", "Pinned seed: no seed pinned yet"),
+        (specs.COMPARE, COMPARE, "scheduler_steps", "Euler: 0", "scheduler_steps", "Steps for"),
+        (specs.COMPARE, COMPARE, "scheduler_steps", "Eulr: 9", "scheduler_steps", "Steps per"),
     ],
 )
 def test_validators_mark_the_refused_input_with_the_plans_message(
     engine: Engine,
-    spec: tabs.TabSpec,
+    spec: specs.TabSpec,
     values: tuple,
     name: str,
     value: Any,
@@ -75,10 +79,10 @@ def test_validators_mark_the_refused_input_with_the_plans_message(
 
 def test_the_states_a_button_also_passes_are_left_alone(engine: Engine) -> None:
     manifest, pinned = object(), None
-    verdicts = validate(engine, tabs.REFINE, REFINE, manifest, pinned)
+    verdicts = validate(engine, specs.REFINE, REFINE, manifest=manifest, pin=pinned)
     assert [v["is_valid"] for v in verdicts] == [True] * (len(REFINE) + 2)
-    bad = with_value(REFINE, tabs.REFINE.inputs, "seed", "")
-    verdicts = validate(engine, tabs.REFINE, bad, manifest, pinned)
+    bad = with_value(REFINE, specs.REFINE.inputs, "seed", "")
+    verdicts = validate(engine, specs.REFINE, bad, manifest=manifest, pin=pinned)
     assert [v["is_valid"] for v in verdicts] == [True, True, False] + [True] * (len(REFINE) - 1)
 
 
@@ -199,7 +203,7 @@ def test_a_prompt_longer_than_clips_77_tokens_still_renders(client: Client) -> N
 
 
 def test_a_browsers_precheck_raises_the_validators_refusal_as_a_toast(engine: Engine) -> None:
-    toast = validation.as_toast(validation.validator(engine, tabs.GRID))
-    toast(*GRID)  # good input passes
+    toast = validation.as_toast(validation.validator(engine, specs.GRID))
+    toast(**named(specs.GRID, GRID))  # good input passes
     with pytest.raises(gr.Error, match="Seeds: cannot read '0-x'"):
-        toast(*with_value(GRID, tabs.GRID.inputs, "seeds", "0-x"))
+        toast(**named(specs.GRID, with_value(GRID, specs.GRID.inputs, "seeds", "0-x")))

@@ -376,7 +376,7 @@ def test_a_forged_manifest_shows_no_byte_of_a_file_outside_and_verify_reads_none
     upload = page.upload("session.json", forged_manifest(tile, list(targets)))
     message, warnings = page.call("history-import", "upload", [upload])
     assert message["success"], message
-    _, gallery, _ = message["output"]["data"]
+    _, gallery, *_ = message["output"]["data"]
     refused = [f"entry {n} tile 0" for n in range(1, len(targets) + 1)]
     assert warnings == [
         f"Import a session manifest: file of {', '.join(refused[:5])} and 3 more is outside "

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.requests import parse_steps_table
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
+from ui.widgets import SharedInputs, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
     engine = services.engine
-    offered = engine.model.registry.names
-    chosen = engine.planner.defaults()["compare"]
+    offered = engine.schedulers
+    chosen = engine.defaults()["compare"]
     with gr.Tab("Compare", id="compare"):
         with gr.Row(equal_height=True):
             schedulers = gr.Dropdown(
@@ -40,7 +42,7 @@ def build(services: Services, shared: SharedInputs) -> None:
                 0,
                 label="Steps for all",
                 elem_id="compare-steps",
-                info="0 = each scheduler's own steps",
+                info="0 = each scheduler's own; the Settings' Steps is not used here",
                 precision=0,
                 minimum=0,
                 maximum=engine.limits.max_steps,
@@ -48,7 +50,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             )
         parts = tab_results("Schedulers", "compare", 6, run, stop)
     own = {"schedulers": schedulers, "steps": steps, "scheduler_steps": scheduler_steps}
-    tabs.connect(services, tabs.COMPARE, shared, parts, own)
+    wiring.connect(services, specs.COMPARE, shared, parts, own)
     schedulers.change(
         lambda names, current: steps_table(engine, names, current),
         [schedulers, scheduler_steps],
@@ -56,10 +58,20 @@ def build(services: Services, shared: SharedInputs) -> None:
         queue=False,
         api_visibility="private",
     )
+    steps.change(
+        lambda every, names: steps_table(engine, names, every=every),
+        [steps, schedulers],
+        scheduler_steps,
+        queue=False,
+        api_visibility="private",
+    )
 
 
-def steps_table(engine: Engine, names: list[str], current: str = "") -> str:
-    """The steps table for the chosen schedulers, keeping numbers the user already typed."""
+def steps_table(engine: Engine, names: list[str], current: str = "", every: Any = 0) -> str:
+    """The steps table for the chosen schedulers: `every` (not 0) for each, else the numbers
+    the user already typed, else each scheduler's own."""
     typed = parse_steps_table(current)
-    own = engine.planner.scheduler_steps(names or [])
+    own = engine.scheduler_steps(names or [])
+    if isinstance(every, int | float) and every > 0:
+        typed = dict.fromkeys(own, int(every))
     return "\n".join(f"{name}: {typed.get(name, steps)}" for name, steps in own.items())

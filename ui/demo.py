@@ -1,4 +1,4 @@
-"""The page: header, shared inputs, the three tabs, and the About line."""
+"""The page: header, shared inputs, Reproduce, the run tabs and History, the About line."""
 
 from __future__ import annotations
 
@@ -17,9 +17,10 @@ from ui import (
     reproduce,
     travel_tab,
     vary_tab,
+    wiring,
 )
-from ui.runner import Services
-from ui.shared import build_shared
+from ui.context import Services
+from ui.widgets import build_shared
 
 INTRO = (
     "# Seed Explorer\n"
@@ -50,12 +51,19 @@ RUN_VISIBLE_TAB = """() => {
 
 def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = True) -> gr.Blocks:
     """The whole app around one engine; `outputs` is where every render is saved (None: not)."""
-    services = Services(engine, outputs and OutputFolder(outputs), previews)
+    return build_page(Services(engine, outputs and OutputFolder(outputs), previews))
+
+
+def build_page(services: Services) -> gr.Blocks:
+    """The page over the app's shared context."""
+    engine = services.engine
+    outputs = services.outputs and services.outputs.root
     with gr.Blocks(title="Seed Explorer") as demo:
         gr.Markdown(INTRO)
         banner = model_banner(engine)
         gr.Markdown(banner, elem_id="model-banner", visible=bool(banner))
         shared = build_shared(engine)
+        wiring.connect_shared(shared)
         reproduce.build(services, shared)
         with gr.Tabs():
             grid_tab.build(services, shared)
@@ -78,10 +86,10 @@ def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = Tru
 
 def model_banner(engine: Engine) -> str:
     """Says plainly when the images are noise, and why."""
-    model = engine.model
-    if model.notice:
-        return f"⚠️ {model.notice}"
-    if model.is_tiny:
+    card = engine.card
+    if card.notice:
+        return f"⚠️ {card.notice}"
+    if card.is_tiny:
         return (
             "⚠️ The built-in **tiny model** is running: random weights, so every image is "
             "noise. It shows how the app works; start with `--model` and a Stable Diffusion "
@@ -91,7 +99,7 @@ def model_banner(engine: Engine) -> str:
 
 
 def about_line(engine: Engine, outputs: Path | None = None) -> str:
-    model = engine.model
+    card = engine.card
     seen = engine.provenance
     versions = " · ".join(
         f"{name} {version}" for name, version in {**seen.versions, "gradio": gr.__version__}.items()
@@ -100,14 +108,12 @@ def about_line(engine: Engine, outputs: Path | None = None) -> str:
     batches = f"micro-batches of {engine.micro_batch}" if engine.micro_batch else "one call per run"
     mode = "deterministic mode on" if seen.deterministic else "deterministic mode off"
     saving = f"saving to {outputs}" if outputs else "not saving"
-    loras = ", ".join(f"{lora.name} ({lora.weight:g})" for lora in model.loras)
-    few_step = model.few_step.describe() if model.few_step else ""
     return (
-        f"**Model** {model.model_id} · {model.family.label}, {model.native_size} px · "
-        f"{model.device} ({seen.device_name}) · {seen.dtype} · "
-        f"generators on {engine.generator_device} · loaded in {model.seconds:.1f} s  \n"
-        + (f"**LoRAs** {loras}  \n" if loras else "")
-        + (f"**Defaults** {few_step}  \n" if few_step else "")
+        f"**Model** {card.model_id} · {card.family_label}, {card.native_size} px · "
+        f"{card.device} ({seen.device_name}) · {seen.dtype} · "
+        f"generators on {engine.generator_device} · loaded in {card.seconds:.1f} s  \n"
+        + (f"**LoRAs** {', '.join(card.loras)}  \n" if card.loras else "")
+        + (f"**Defaults** {card.few_step}  \n" if card.few_step else "")
         + f"**Reproducibility** {batches} · {mode} · {saving}  \n"
         f"**Limits** {limits.max_tiles} tiles · {limits.max_steps} steps · "
         f"{limits.max_side} px per side  \n{versions}"

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from pipeline.seeds import random_seeds
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
+from ui.widgets import SharedInputs, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -24,7 +24,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             dice = gr.Button("🎲 Random", elem_id="seeds-random", scale=0, min_width=110)
             run, stop = run_buttons("Generate", "grid")
         parts = tab_results("Grid", "grid", 4, run, stop)
-    tabs.connect(services, tabs.GRID, shared, parts, {"seeds": seeds})
+    wiring.connect(services, specs.GRID, shared, parts, {"seeds": seeds})
     dice.click(
         lambda: ", ".join(map(str, random_seeds(4))),
         None,

@@ -1,32 +1,57 @@
 """History: the session as its lineage, grid → pin → refine / compare / vary / travel /
-matrix, one thumbnail per node; clicking a node restores its settings and its pin. Importing
-an exported session manifest brings the tree back after a reload."""
+matrix: an indented outline with every run's full label and the pin it grew from, and one
+thumbnail per node; clicking a thumbnail restores its settings and its pin. Importing an
+exported session manifest brings the tree back after a reload."""
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from pipeline.manifest import Manifest, ManifestError, inside
-from pipeline.recipe import Recipe, replay_plan
+from pipeline.manifest import Entry, Manifest, ManifestError, TileAt, inside
+from pipeline.recipe import Recipe
 from pipeline.requests import RequestError
-from ui.runner import Services
-from ui.shared import SharedInputs, pin_values, variation_of
-from ui.state import TileRef
+from ui.context import Services
+from ui.state import Pin, TileRef
+from ui.widgets import SharedInputs, Updates
 
 PLACEHOLDER = (64, 64)
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+\-.!<>|~])")
+
+
+@dataclass(frozen=True)
+class Shown:
+    """A manifest tile with the PNG it can be shown from (None: this session has none)."""
+
+    at: TileAt
+    recipe: Recipe
+    file: str | None
+
+
+@dataclass(frozen=True)
+class Node:
+    """What a click on a node restores: a run's settings with the tile it grew from as the
+    pin; a pin's tile, pinned again."""
+
+    entry: int
+    shown: Shown  # its thumbnail's tile, whose settings it restores
+    pinned: Shown | None
+    detail: str
 
 
 def build(services: Services, shared: SharedInputs) -> None:
+    engine = services.engine
     with gr.Tab("History", id="history") as tab:
         gr.Markdown(
-            "Every run of this session under the tile it grew from. Click a node to bring "
+            "Every run of this session under the pin it grew from. Click a thumbnail to bring "
             "back its settings and its pin.",
             elem_id="history-note",
         )
+        outline = gr.Markdown(elem_id="history-outline")
         nodes = gr.State([])
         tree = gr.Gallery(
             label="Session tree",
@@ -47,39 +72,60 @@ def build(services: Services, shared: SharedInputs) -> None:
                 height=100,
             )
 
-    def show(manifest: Manifest, request: gr.Request) -> tuple[Any, Any]:
+    def show(manifest: Manifest, request: gr.Request) -> Updates:
         session = request.session_hash
-        folder, roots = services.folder(session), services.readable(session)
-        found = [node(manifest, depth, entry, folder, roots) for depth, entry in manifest.tree()]
-        return [(thumb, caption) for thumb, caption, _ in found], [n for _, _, n in found]
+        found = [
+            (depth, entry, node(services, session, manifest, entry))
+            for depth, entry in manifest.lineage()
+        ]
+        gallery = [
+            (
+                n.shown.file or _placeholder(entry.kind, services.folder(session)),
+                f"#{n.entry} {entry.kind}",
+            )
+            for _, entry, n in found
+        ]
+        lines = [f"{'  ' * depth}- {label(manifest, entry)}" for depth, entry, _ in found]
+        return {
+            # A line before the list: Gradio dedents a Markdown value by its lines' common
+            # indent, which the list's first item would otherwise set.
+            outline: "\n".join(["Runs, each under the pin it grew from:", "", *lines])
+            if lines
+            else "Nothing rendered yet.",
+            tree: gallery,
+            nodes: [n for _, _, n in found],
+        }
 
-    def restore(shown: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:
+    def restore(shown: list[Node], evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return (gr.skip(),) * (len(shared.restore_outputs()) + 1)
+            return gr.skip()
         chosen = shown[evt.index]
-        recipe = Recipe.from_dict(chosen["recipe"])
-        prompt = recipe.prompt.removesuffix(recipe.suffix or "")
-        settings = (recipe.sampler, recipe.steps, recipe.guidance_scale, recipe.width)
-        values = (prompt, recipe.negative_prompt, *settings, recipe.height)
-        pin = chosen["pin"]
-        if pin is None:
-            return *values, *(gr.skip(),) * len(shared.pin_outputs()), chosen["detail"]
-        pinned = Recipe.from_dict(pin["recipe"])
+        recipe = chosen.shown.recipe
+        updates = shared.restore(recipe, None)
+        if recipe.sampler not in engine.schedulers:
+            gr.Warning(
+                f"History: #{chosen.entry} used {recipe.sampler}, which this model does "
+                "not offer: the scheduler stays as it is"
+            )
+            del updates[shared.scheduler]
+        pinned = chosen.pinned
+        if pinned is None:
+            return updates | {detail: chosen.detail}
         tile = None
         try:
-            replay_plan(pinned, services.engine.planner)
+            engine.replay_plan(pinned.recipe)
         except RequestError as error:
-            gr.Warning(f"History: #{chosen['id']}'s pinned tile cannot be verified here: {error}")
+            gr.Warning(f"History: #{chosen.entry}'s pinned tile cannot be verified here: {error}")
         else:
-            if pin["file"] is not None:
-                tile = TileRef(
-                    pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"]
-                )
-        return *values, *pin_values(pinned.seed, tile, variation_of(pinned)), chosen["detail"]
+            if pinned.file is not None:
+                caption = f"seed {pinned.recipe.seed}"
+                tile = TileRef(pinned.recipe, pinned.file, caption, pinned.at.entry, pinned.at.tile)
+        pin = Pin.of_recipe(pinned.recipe, tile)
+        return updates | shared.show_pin(pin) | {detail: chosen.detail}
 
-    def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def load(path: str | None, request: gr.Request) -> Updates:
         if not path:
-            return gr.skip(), gr.skip(), gr.skip()
+            return gr.skip()
         try:
             manifest = Manifest.from_json(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ManifestError) as error:
@@ -91,76 +137,88 @@ def build(services: Services, shared: SharedInputs) -> None:
                 f"Import a session manifest: file of {', '.join(refused[:5])}{more} is outside "
                 "the app's folders: ignored"
             )
-        return manifest, *show(manifest, request)
+        made_with, running = manifest.header["model"], engine.card.model_id
+        if made_with != running:
+            gr.Warning(
+                f"Import a session manifest: made with {made_with}, and this app runs "
+                f"{running}: its settings come back, its images will differ"
+            )
+        return {shared.manifest: manifest} | show(manifest, request)
 
-    tab.select(show, shared.manifest, [tree, nodes], api_visibility="private")
-    refresh.click(show, shared.manifest, [tree, nodes], api_visibility="private")
+    shown_parts = [tree, nodes, outline]
+    tab.select(show, shared.manifest, shown_parts, api_visibility="private")
+    refresh.click(show, shared.manifest, shown_parts, api_visibility="private")
     tree.select(restore, nodes, [*shared.restore_outputs(), detail], api_visibility="private")
     manifest_file.upload(
-        load, manifest_file, [shared.manifest, tree, nodes], api_visibility="private"
+        load, manifest_file, [shared.manifest, *shown_parts], api_visibility="private"
     )
 
 
-def node(
-    manifest: Manifest,
-    depth: int,
-    entry: dict[str, Any],
-    folder: Path,
-    roots: tuple[Path, ...],
-) -> tuple[Any, str, dict[str, Any]]:
-    """One node: its thumbnail, its caption, and what clicking it restores (plain values).
-
-    A run shows its first tile and restores its settings with the tile it grew from as the
-    pin; a pin shows and restores its tile. Files are looked for only in `roots`.
-    """
-    parent = entry["parent"]
-    pin = None
-    if parent is not None:
-        pin = _tile(manifest, parent["entry"], parent["tile"], folder, roots)
-    shown = pin if entry["kind"] == "pin" else _tile(manifest, entry["id"], 0, folder, roots)
-    recipe = Recipe.from_dict(shown["recipe"])
-    caption = f"{'↳ ' * depth}#{entry['id']} {_what(entry, recipe)}"
+def node(services: Services, session: str, manifest: Manifest, entry: Entry) -> Node:
+    """What clicking the entry's node restores. Files are looked for only in the folders
+    this session may read."""
+    pinned = None if entry.parent is None else tile_of(services, session, manifest, entry.parent)
+    if entry.kind == "pin" and pinned is not None:
+        shown = pinned
+    else:
+        shown = tile_of(services, session, manifest, TileAt(entry.id, 0))
+    recipe = shown.recipe
     detail = (
-        f"**#{entry['id']} {entry['kind']}** · {recipe.prompt} · {recipe.sampler}, "
+        f"**#{entry.id} {entry.kind}** · {_text(recipe.prompt)} · {recipe.sampler}, "
         f"{recipe.steps} steps, CFG {recipe.guidance_scale:g}, {recipe.width}x{recipe.height}"
     )
-    thumb = shown["file"] or _placeholder(entry["kind"], folder)
+    return Node(entry.id, shown, pinned, detail)
+
+
+def label(manifest: Manifest, entry: Entry) -> str:
+    """A node's line in the outline: its number and kind, what it was, and the pin it grew
+    from."""
+    if entry.kind == "pin" and entry.parent is not None:
+        at = entry.parent
+        recipe = manifest.entry(at.entry).tiles[at.tile].recipe
+        variation = Pin.of_recipe(recipe).note().replace("**", "")
+        more = f" {variation}" if variation else ""
+        return f"**#{entry.id} pin** · seed {recipe.seed}{more} (tile {at.tile + 1} of #{at.entry})"
+    recipe = entry.tiles[0].recipe
+    grew = ""
+    if entry.parent is not None:
+        at = entry.parent
+        grew = f" · from seed {manifest.entry(at.entry).tiles[at.tile].recipe.seed} (#{at.entry})"
+    settings = (
+        f"{recipe.sampler}, {recipe.steps} steps, CFG {recipe.guidance_scale:g}, "
+        f"{recipe.width}x{recipe.height}"
+    )
     return (
-        thumb,
-        caption,
-        {"id": entry["id"], "recipe": shown["recipe"], "pin": pin, "detail": detail},
+        f"**#{entry.id} {entry.kind}** · {_what(entry)}{grew} · "
+        f"“{_text(recipe.prompt)}” · {settings}"
     )
 
 
-def _what(entry: dict[str, Any], recipe: Recipe) -> str:
-    """A node's caption after its number: what the run was."""
-    tiles = entry["tiles"]
-    kind = entry["kind"]
-    if kind == "pin":
-        variation = variation_of(recipe)
-        more = f" → {recipe.variation_seed} at {recipe.variation_strength:g}" if variation else ""
-        return f"pin · seed {recipe.seed}{more}"
-    if kind == "matrix" and recipe.cell:
-        return f"matrix · {recipe.cell.get('x_axis')} by {recipe.cell.get('y_axis')}"
-    if kind == "travel":
-        return f"travel · {recipe.seed} → {recipe.variation_seed}, {len(tiles)} frames"
-    if kind == "vary":
-        return f"vary · {len(tiles)} seeds at {tiles[-1]['recipe']['variation_strength']:g}"
-    seeds = ", ".join(dict.fromkeys(str(tile["recipe"]["seed"]) for tile in tiles))
-    return f"{kind} · {len(tiles)} tiles · seed {seeds}"
+def _what(entry: Entry) -> str:
+    """What the run was, in a few words."""
+    tiles = [tile.recipe for tile in entry.tiles]
+    first = tiles[0]
+    if entry.kind == "matrix" and first.cell:
+        return f"{first.cell.get('x_axis')} by {first.cell.get('y_axis')}, {len(tiles)} cells"
+    if entry.kind == "travel":
+        return f"seed {first.seed} to {first.variation_seed} in {len(tiles)} frames"
+    if entry.kind == "vary":
+        return f"{len(tiles)} variation seeds at {tiles[-1].variation_strength:g}"
+    if entry.kind == "compare":
+        return ", ".join(f"{tile.sampler} {tile.steps} steps" for tile in tiles)
+    seeds = ", ".join(dict.fromkeys(str(tile.seed) for tile in tiles))
+    return f"{len(tiles)} tiles, seed {seeds}"
 
 
-def _tile(
-    manifest: Manifest, entry: int, index: int, folder: Path, roots: tuple[Path, ...]
-) -> dict[str, Any]:
-    """A manifest tile with the PNG it can be shown from: this session's served copy (the
-    runner names it by entry, place and seed), else its saved copy if that lies in `roots`,
-    else None (a refused file and a missing one look the same)."""
-    tile = manifest.entries[entry - 1]["tiles"][index]
-    served = folder / f"{entry:04d}-{index:02d}-{tile['recipe']['seed']}.png"
-    saved = inside(tile["file"], roots)
+def tile_of(services: Services, session: str, manifest: Manifest, at: TileAt) -> Shown:
+    """A manifest tile with the PNG it can be shown from: this session's served copy, else its
+    saved copy if that lies in the session's readable folders, else None (a refused file and
+    a missing one look the same)."""
+    tile = manifest.entry(at.entry).tiles[at.tile]
+    served = services.tile_path(session, at.entry, at.tile, tile.recipe.seed)
+    saved = inside(tile.file, services.readable(session))
     file = served if served.is_file() else saved if saved and saved.is_file() else None
-    return {"recipe": tile["recipe"], "file": file and str(file), "entry": entry, "tile": index}
+    return Shown(at, tile.recipe, file and str(file))
 
 
 def outside(manifest: Manifest, roots: tuple[Path, ...]) -> list[str]:
@@ -172,6 +230,11 @@ def outside(manifest: Manifest, roots: tuple[Path, ...]) -> list[str]:
         for index, tile in enumerate(entry["tiles"])
         if tile["file"] is not None and inside(tile["file"], roots) is None
     ]
+
+
+def _text(text: str) -> str:
+    """Client text shown as itself in Markdown."""
+    return _MARKDOWN.sub(r"\\\1", text)
 
 
 def _placeholder(kind: str, folder: Path) -> str:

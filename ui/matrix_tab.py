@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 from PIL import Image
 
@@ -11,10 +9,10 @@ from pipeline import axes
 from pipeline.contact_sheet import labelled_grid
 from pipeline.metadata import grid_png_bytes
 from pipeline.recipe import Recipe
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, restore_values, run_buttons, tab_results
-from ui.state import TileRef
+from ui import specs, wiring
+from ui.context import Services
+from ui.state import Pin, TileRef
+from ui.widgets import SharedInputs, Updates, run_buttons, tab_results
 
 VALUES_INFO = "Comma or newline separated; ranges as A1111's: 1-10 · 1-10 (+2) · 0-1 [5]"
 # What the footer says of a setting when it is not an axis.
@@ -61,12 +59,12 @@ def build(services: Services, shared: SharedInputs) -> None:
             visible=False,
         )
     own = {"x_axis": x_axis, "x_values": x_values, "y_axis": y_axis, "y_values": y_values}
-    event = tabs.connect(services, tabs.MATRIX, shared, parts, own)
+    event = wiring.connect(services, specs.MATRIX, shared, parts, own)
 
-    def draw(tiles: list[TileRef], request: gr.Request) -> tuple[Any, Any]:
+    def draw(tiles: list[TileRef], request: gr.Request) -> Updates:
         """The labelled grid, and the gallery in as many columns as the matrix has."""
         if not tiles:
-            return gr.update(value=None, visible=False), gr.skip()
+            return {grid: gr.update(value=None, visible=False)}
         recipes = [tile.recipe for tile in tiles]
         columns = [r.cell["x"] for r in recipes if r.cell["row"] == 0]
         rows = [r.cell["y"] for r in recipes if r.cell["column"] == 0]
@@ -74,12 +72,17 @@ def build(services: Services, shared: SharedInputs) -> None:
         sheet = labelled_grid(images, columns, rows, footer(recipes[0]))
         path = services.folder(request.session_hash) / f"matrix-{tiles[0].entry}.png"
         path.write_bytes(grid_png_bytes(sheet, recipes))
-        return gr.update(value=str(path), visible=True), gr.update(columns=len(columns))
+        return {
+            grid: gr.update(value=str(path), visible=True),
+            parts.gallery: gr.update(columns=len(columns)),
+        }
 
-    def pin_cell(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, ...]:
+    def pin_cell(shown: list[TileRef], evt: gr.SelectData) -> Updates:
+        """A cell's settings and its whole pin: the matrix's axes become the settings."""
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return (gr.skip(),) * len(shared.restore_outputs())
-        return restore_values(shown[evt.index])
+            return gr.skip()
+        tile = shown[evt.index]
+        return shared.restore(tile.recipe, Pin.of_tile(tile))
 
     event.then(draw, parts.tiles, [grid, parts.gallery], api_visibility="private")
     parts.gallery.select(

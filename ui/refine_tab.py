@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 
 from pipeline.requests import DEFAULT_SUFFIXES
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
 from ui.state import TileRef
+from ui.widgets import SharedInputs, Updates, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -31,13 +29,16 @@ def build(services: Services, shared: SharedInputs) -> None:
         parts = tab_results("Refinements", "refine", 4, run, stop)
         chosen_prompt = gr.State("")
 
-    def offer_prompt(shown: list[TileRef], evt: gr.SelectData) -> tuple[Any, Any]:
+    def offer_prompt(shown: list[TileRef], evt: gr.SelectData) -> Updates:
         if not isinstance(evt.index, int) or not 0 <= evt.index < len(shown):
-            return gr.skip(), gr.skip()
+            return gr.skip()
         prompt = shown[evt.index].recipe.prompt
-        return prompt, gr.update(visible=True, value=f"Use “{prompt}” as the prompt")
+        return {
+            chosen_prompt: prompt,
+            use_prompt: gr.update(visible=True, value=f"Use “{prompt}” as the prompt"),
+        }
 
-    tabs.connect(services, tabs.REFINE, shared, parts, {"suffixes": suffixes})
+    wiring.connect(services, specs.REFINE, shared, parts, {"suffixes": suffixes})
     parts.gallery.select(
         offer_prompt,
         parts.tiles,
@@ -46,7 +47,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         api_visibility="private",
     )
     use_prompt.click(
-        lambda chosen: (chosen, gr.update(visible=False)),
+        lambda chosen: {shared.prompt: chosen, use_prompt: gr.update(visible=False)},
         chosen_prompt,
         [shared.prompt, use_prompt],
         queue=False,

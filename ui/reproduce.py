@@ -10,7 +10,6 @@ import gradio as gr
 from PIL import Image
 
 from pipeline.a1111 import noise_of
-from pipeline.engine import Hooks
 from pipeline.manifest import Manifest, inside
 from pipeline.metadata import (
     MetadataError,
@@ -18,14 +17,12 @@ from pipeline.metadata import (
     fields_from_recipe,
     read_png,
 )
-from pipeline.plan import Plan
-from pipeline.recipe import replay_plan
 from pipeline.replay import drift
 from pipeline.requests import RequestError
-from ui.gpu import gpu
-from ui.runner import Services
-from ui.shared import MODEL_QUEUE, SharedInputs, pin_values
-from ui.state import TileRef
+from ui import runner
+from ui.context import MODEL_QUEUE, Services
+from ui.state import Pin, TileRef
+from ui.widgets import LIVE_POLL, SharedInputs, Updates
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -41,6 +38,8 @@ def build(services: Services, shared: SharedInputs) -> None:
             loaded = gr.Markdown(elem_id="recipe-status")
         with gr.Column():
             verify = gr.Button("Verify the pinned tile", elem_id="verify-run")
+            progress = gr.Markdown(elem_id="verify-progress", visible=False)
+            poll = gr.Timer(LIVE_POLL, active=False)
             verdict = gr.Markdown(elem_id="verify-status")
             heatmap = gr.Image(
                 label="Difference (brighter = larger)",
@@ -55,18 +54,18 @@ def build(services: Services, shared: SharedInputs) -> None:
                 label="Session manifest", elem_id="manifest-file", visible=False
             )
 
-    def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
+    def load(path: str | None, request: gr.Request) -> Updates:
         if not path:
-            return (gr.skip(),) * 11 + ("",)
-        names, family = engine.model.registry.names, engine.model.family.name
+            return {loaded: ""}
+        card = engine.card
+        names, family = engine.schedulers, card.family
         try:
             _, recipe, infotext = read_png(path)
             if recipe is not None:
-                replay_plan(recipe, engine.planner)  # refused here, as a request, not at Verify
+                engine.replay_plan(recipe)  # refused here, as a request, not at Verify
                 fields = fields_from_recipe(recipe, names, family)
             elif infotext is not None:
-                identity = engine.model.identity
-                model = (engine.model.model_id, identity and identity.a1111_hash)
+                model = (card.model_id, card.a1111_hash)
                 noise = noise_of(engine.generator_device)
                 fields = fields_from_infotext(infotext, names, family, model, noise)
         except (OSError, MetadataError, RequestError) as error:
@@ -78,49 +77,42 @@ def build(services: Services, shared: SharedInputs) -> None:
             )
         for warning in fields.warnings:
             gr.Warning(f"Load a recipe: {warning}")
-        pinned = recipe and TileRef(
-            recipe,
-            _keep(path, services.folder(request.session_hash)),
-            f"seed {recipe.seed}",
-            None,
-            0,
-        )
-        variation: dict[str, Any] = {}
-        if fields.variation_seed is not None:
-            variation["variation_seed"] = fields.variation_seed
-            variation["variation_strength"] = fields.variation_strength
-        if fields.resize_from:
-            variation["resize_from"] = list(fields.resize_from)
+        tile = None
+        if recipe is not None:
+            kept = _keep(path, services.folder(request.session_hash))
+            tile = TileRef(recipe, kept, f"seed {recipe.seed}", None, 0)
+        resize = tuple(fields.resize_from) if fields.resize_from else None
         seed = "" if fields.seed is None else fields.seed
+        pin = Pin(seed, fields.variation_seed, fields.variation_strength or 0.0, resize, tile)
         note = (
             "Loaded the full recipe: Verify renders it again."
             if recipe
             else "Loaded the AUTOMATIC1111 parameters (no batch shape or noise hash in them)."
         )
-        return (
-            fields.prompt or gr.skip(),
-            fields.negative_prompt,
-            fields.scheduler or gr.skip(),
-            fields.steps or gr.skip(),
-            gr.skip() if fields.guidance_scale is None else fields.guidance_scale,
-            fields.width or gr.skip(),
-            fields.height or gr.skip(),
-            *pin_values(seed, pinned, variation or None),
-            note,
-        )
+        given = {
+            shared.prompt: fields.prompt,
+            shared.negative_prompt: fields.negative_prompt,
+            shared.scheduler: fields.scheduler,
+            shared.steps: fields.steps,
+            shared.guidance_scale: fields.guidance_scale,
+            shared.width: fields.width,
+            shared.height: fields.height,
+        }
+        found = {widget: value for widget, value in given.items() if value is not None}
+        return found | shared.show_pin(pin) | {loaded: note}
 
-    def check(
-        pinned: TileRef | None, request: gr.Request, progress: gr.Progress = gr.Progress()
-    ) -> tuple[Any, Any]:
-        """The pinned tile rendered again and compared. Its PNG must be one the app wrote
-        where this session may read, and its recipe pass the planner, before the model (or
-        a ZeroGPU GPU) is asked for anything."""
+    def check(pin: Pin | None, request: gr.Request) -> Updates:
+        """The pinned tile rendered again, with the usual progress line, and compared. Its PNG
+        must be one the app wrote where this session may read, and its recipe pass the
+        planner, before the model (or a ZeroGPU GPU) is asked for anything."""
+        pinned = pin and pin.tile
         if pinned is None:
             raise gr.Error(
                 "Verify: pin a tile first (click it) or load one of this app's PNGs",
                 print_exception=False,
             )
-        original = inside(pinned.file, services.readable(request.session_hash))
+        session = request.session_hash
+        original = inside(pinned.file, services.readable(session))
         if original is None or not original.is_file():
             raise gr.Error(
                 "Verify: the pinned tile's PNG is not in this session's folders: pin it again "
@@ -128,25 +120,27 @@ def build(services: Services, shared: SharedInputs) -> None:
                 print_exception=False,
             )
         try:
-            plan = replay_plan(pinned.recipe, engine.planner)
+            plan = engine.replay_plan(pinned.recipe)
         except RequestError as error:
             raise gr.Error(f"Verify: {error}", print_exception=False) from None
-        replayed = render(plan, pinned.recipe.batch_index, progress)
+        outcome = runner.render(services, plan, session, None)
+        if isinstance(outcome, Exception):
+            return {verdict: runner.refusal(outcome).status}
+        replayed = outcome[pinned.recipe.batch_index].image
         with Image.open(original) as image:
             result = drift(image, replayed)
         if result.bit_exact:
             text = f"**Bit-exact**: seed {pinned.seed} rendered again matches pixel for pixel."
-            return text, gr.update(value=None, visible=False)
+            return {verdict: text, heatmap: gr.update(value=None, visible=False)}
         text = (
             f"**Drift** for seed {pinned.seed}: max pixel difference {result.max_diff}, "
             f"PSNR {result.psnr:.1f} dB."
         )
-        return text, gr.update(value=result.heatmap, visible=True)
+        return {verdict: text, heatmap: gr.update(value=result.heatmap, visible=True)}
 
-    @gpu
-    def render(plan: Plan, index: int, progress: gr.Progress) -> Image.Image:
-        hooks = Hooks(progress=lambda fraction, text: progress(fraction, desc=text))
-        return engine.render(plan, hooks)[index].image
+    def look(request: gr.Request) -> Updates:
+        latest = services.live.latest(request.session_hash)
+        return gr.skip() if latest is None else {progress: latest.line}
 
     def export_manifest(manifest: Manifest, request: gr.Request) -> Any:
         """Written to the session's served folder, which goes when the session does."""
@@ -159,22 +153,32 @@ def build(services: Services, shared: SharedInputs) -> None:
         [*shared.restore_outputs(), loaded],
         api_visibility="private",
     )
+    ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private"}
     verify.click(
+        lambda: {
+            poll: gr.Timer(active=True),
+            progress: gr.update(value=runner.WAITING, visible=True),
+            verdict: "",
+            heatmap: gr.update(visible=False),
+        },
+        None,
+        [poll, progress, verdict, heatmap],
+        **ui_only,
+    ).then(
         check,
-        shared.pinned,
+        shared.pin,
         [verdict, heatmap],
         concurrency_id=MODEL_QUEUE,
         api_visibility="private",
-    )
-    export.click(export_manifest, shared.manifest, manifest_file, api_visibility="private")
-    # A seed typed by hand is not the pinned tile any more, nor its variation.
-    shared.pinned_seed.input(
-        lambda: (None, None, ""),
+        show_progress="hidden",  # the progress line says what is re-rendered and how far
+    ).then(
+        lambda: {poll: gr.Timer(active=False), progress: gr.update(visible=False)},
         None,
-        [shared.pinned, shared.variation, shared.pin_note],
-        queue=False,
-        api_visibility="private",
+        [poll, progress],
+        **ui_only,
     )
+    poll.tick(look, None, progress, **ui_only)
+    export.click(export_manifest, shared.manifest, manifest_file, api_visibility="private")
 
 
 def _keep(upload: str, folder: Path) -> str:

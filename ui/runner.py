@@ -1,170 +1,166 @@
-"""A run from click to gallery: progress and live previews while it denoises, Stop, then
-the tiles.
+"""One run, from a click's values to the tiles: the request planned (a refusal names the
+field), the render streamed (progress and live frames kept for the browser's poll, Stop
+heard), then each tile's PNG written once, entered in the manifest, and summed up.
 
-The render is `Services.render`: a generator of events (progress, previews, then the tiles or
-the error), made by `render_stream` and wrapped for ZeroGPU (ui/gpu.py), where it runs in a
-forked process; elsewhere it runs here, in a thread. This module keeps the latest progress
-line and draws the previews as one live frame (ui/live.py), which the browser polls for, and
-returns the finished tiles, written by ui/tiles.py, as the run's one response: an API caller
-downloads each tile once (gradio_client fetches the files of every streamed update, and a
-generator's last update twice) and is sent nothing it cannot show.
+The tiles are the run's one response: an API caller downloads each tile once (gradio_client
+fetches the files of every streamed update, and a generator's last update twice) and is sent
+nothing it cannot show. The served copy is written straight into Gradio's file cache
+(ui/context.py), so Gradio serves it as it is instead of hashing and copying it again.
 """
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import queue
-import shutil
-import tempfile
-import threading
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
-from gradio.utils import get_upload_folder
 
-from pipeline.engine import Engine, Hooks, RenderError, Stopped
+from pipeline.engine import RenderError, Stopped
 from pipeline.manifest import Manifest
-from pipeline.outputs import OutputFolder
-from pipeline.plan import Plan
-from pipeline.preview import PREVIEW_INTERVAL
+from pipeline.metadata import png_bytes
+from pipeline.plan import Matrix, Plan
+from pipeline.recipe import Tile
 from pipeline.requests import RequestError
-from ui.gpu import gpu, render_duration
-from ui.live import Live
-from ui.runs import Runs, StopFlag
-from ui.state import TileRef
-from ui.tiles import write_tiles
-
-if TYPE_CHECKING:
-    from ui.tabs import TabSpec
+from ui.context import Services
+from ui.render import Failed, Preview, Progress, Rendered
+from ui.specs import TabSpec, first_seed
+from ui.state import Pin, TileRef
 
 log = logging.getLogger("seed_explorer")
 
-# gallery, tiles, status, manifest
-Update = tuple[Any, Any, Any, Any]
-# ("progress", fraction, text), ("preview", first tile, images), ("tiles", tiles), ("error", e)
-Event = tuple[Any, ...]
-Render = Callable[[Plan, StopFlag, float | None], Iterator[Event]]
-
-
-def _served() -> Path:
-    """A folder inside Gradio's file cache: Gradio serves a file there as it is, where it
-    would hash and copy one from anywhere else."""
-    cache = Path(get_upload_folder())
-    cache.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix="seed-explorer-", dir=cache))
+WAITING = "Waiting for the model…"
 
 
 @dataclass(frozen=True)
-class Services:
-    """What every session's handlers share: the engine, where tiles go, and the render."""
+class Outcome:
+    """What a run shows: the gallery's items, the tiles behind them, the line under them."""
 
-    engine: Engine
-    outputs: OutputFolder | None = None
-    previews: bool = True
-    runs: Runs = field(default_factory=Runs)
-    live: Live = field(default_factory=Live)
-    served: Path = field(default_factory=_served)
-    preview_interval: float = PREVIEW_INTERVAL
-    render: Render = field(init=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "render", render_stream(self.engine))
-
-    def folder(self, session: str) -> Path:
-        """Where one browser session's served files go, apart from every other session's."""
-        folder = self._folder_of(session)
-        folder.mkdir(exist_ok=True)
-        return folder
-
-    def readable(self, session: str) -> tuple[Path, ...]:
-        """The folders a path from a client (a manifest, a recipe) may point into: the
-        outputs folder and this session's own served folder, never anywhere else."""
-        outputs = () if self.outputs is None else (self.outputs.root,)
-        return (*outputs, self.folder(session))
-
-    def forget(self, session: str) -> None:
-        """The session has ended (its tab closed): its served files go."""
-        shutil.rmtree(self._folder_of(session), ignore_errors=True)
-
-    def _folder_of(self, session: str) -> Path:
-        # Named by a hash: the session id comes from the client and never becomes a path.
-        return self.served / hashlib.sha256(session.encode()).hexdigest()[:24]
-
-
-def render_stream(engine: Engine) -> Render:
-    """The render as a generator of events, asking ZeroGPU for a GPU sized from the plan.
-
-    Its arguments and events are plain, picklable values, since on ZeroGPU it runs in a forked
-    process; the engine is that process's copy (inherited, never sent).
-    """
-
-    def render(plan: Plan, stop: StopFlag, preview_interval: float | None) -> Iterator[Event]:
-        events: queue.Queue = queue.Queue()
-        hooks = Hooks(
-            progress=lambda fraction, text: events.put(("progress", fraction, text)),
-            preview=None
-            if preview_interval is None
-            else lambda first, images: events.put(("preview", first, images)),
-            preview_interval=preview_interval or 0.0,
-            stop=stop,
-        )
-
-        def work() -> None:
-            try:
-                events.put(("tiles", engine.render(plan, hooks)))
-            except Exception as error:  # reported to the user by the runner
-                events.put(("error", error))
-            finally:
-                events.put(None)
-
-        threading.Thread(target=work, name="render", daemon=True).start()
-        while (event := events.get()) is not None:
-            yield event
-
-    return gpu(render, duration=render_duration)
+    items: list[tuple[str, str]]  # (served PNG, caption)
+    tiles: list[TileRef]
+    status: str
 
 
 def run(
     services: Services,
     spec: TabSpec,
-    plan: Plan,
+    values: dict[str, Any],
+    pin: Pin | None,
+    manifest: Manifest,
+    session: str,
+) -> Outcome:
+    """The tab's values (by input name) planned, rendered and written; the manifest gains the
+    run, grown from the pinned tile where the tab's runs grow from the pin. A refusal or a
+    fault becomes a toast."""
+    engine = services.engine
+    try:
+        plan = engine.plan(spec.request_of(values, pin and pin.variation()))
+    except RequestError as error:
+        raise gr.Error(str(error), print_exception=False) from None
+    parent = pin.parent(first_seed(plan)) if pin and spec.grows_from_pin else None
+    return run_plan(services, spec, plan, manifest, parent, session)
+
+
+def run_plan(
+    services: Services,
+    spec: TabSpec,
+    plan: Plan | Matrix,
     manifest: Manifest,
     parent: TileRef | None,
     session: str,
-) -> Update:
-    """Renders the plan, keeping its progress and live frame for the browser's poll; returns
-    the tiles. A refusal or a fault becomes a toast."""
+) -> Outcome:
+    """A checked plan rendered for the session and its tiles written, entered in the
+    manifest as grown from `parent` (None: from nothing)."""
+    notes = _warnings(services, plan)
+    outcome = _render(services, spec, plan, session)
+    if isinstance(outcome, Exception):
+        return refusal(outcome)
+    return write_tiles(services, spec, outcome, manifest, parent, session, notes)
+
+
+def _warnings(services: Services, plan: Plan | Matrix) -> list[str]:
+    """What the user should know before the run: a prompt the model reads only part of."""
+    plans = plan.plans if isinstance(plan, Matrix) else [plan]
+    prompts = {item.prompt for each in plans for item in each.items}
+    if not any(services.engine.truncated(prompt) for prompt in prompts):
+        return []
+    gr.Warning("Prompt truncated: the model reads the first 77 tokens; the tail is ignored.")
+    return ["the prompt is longer than the model reads (77 tokens): the tail is ignored"]
+
+
+def _render(
+    services: Services, spec: TabSpec, plan: Plan | Matrix, session: str
+) -> list[Tile] | Exception:
+    """The plan rendered, its progress and live frame kept for the browser's poll."""
+    labels = [spec.label(plan, index) for index in range(plan.tiles)]
+    return render(services, plan, session, labels if services.previews else None)
+
+
+def render(
+    services: Services, plan: Plan | Matrix, session: str, labels: list[str] | None
+) -> list[Tile] | Exception:
+    """A plan rendered for the session: its progress line (and, with `labels` for its
+    tiles, its live frame) kept for the browser's poll, Stop heard; the tiles, or what
+    stopped or refused them."""
     stop = services.runs.start(session)
     started = time.monotonic()
-    labels = [spec.label(plan, index) for index in range(plan.tiles)]
-    seeds = plan.seeds
-    interval = services.preview_interval if services.previews else None
-    shown: list[Any] = [None] * len(labels)
-    outcome: dict[str, Any] = {}
-    services.live.say(session, "Waiting for the model…")
+    interval = None if labels is None else services.preview_interval
+    shown: list[Any] = [None] * plan.tiles
+    outcome: list[Tile] | Exception = RenderError("The render ended without its tiles")
+    services.live.say(session, WAITING)
     try:
         for event in services.render(plan, stop, interval):
-            if event[0] == "progress":
-                services.live.say(session, progress_line(*event[1:], started))
-            elif event[0] == "preview":
-                _, first, images = event
-                shown[first : first + len(images)] = images
-                services.live.show(session, services.folder(session), shown, labels, seeds)
-            else:
-                outcome[event[0]] = event[1]
+            match event:
+                case Progress(fraction, text):
+                    services.live.say(session, progress_line(fraction, text, started))
+                case Preview(first, images) if labels is not None:
+                    shown[first : first + len(images)] = images
+                    folder = services.folder(session)
+                    services.live.show(session, folder, shown, labels, plan.seeds)
+                case Rendered(tiles):
+                    outcome = tiles
+                case Failed(error):
+                    outcome = error
     except Exception as error:  # the render could not start (ZeroGPU: no GPU granted)
-        outcome["error"] = error
+        outcome = error
     finally:
         services.runs.finish(session, stop)
         services.live.end(session)
-    if "error" in outcome:
-        return _refusal(outcome["error"])
-    return write_tiles(services, spec, outcome["tiles"], manifest, parent, services.folder(session))
+    return outcome
+
+
+def write_tiles(
+    services: Services,
+    spec: TabSpec,
+    tiles: list[Tile],
+    manifest: Manifest,
+    parent: TileRef | None,
+    session: str,
+    notes: list[str],
+) -> Outcome:
+    """Each tile's PNG encoded once (both recipe chunks), saved to the outputs folder when
+    saving is on, served from the session's folder; the run entered in the manifest."""
+    encoded = [png_bytes(tile.image, tile.recipe) for tile in tiles]
+    saved: list[str | None] = [None] * len(tiles)
+    if services.outputs is not None:
+        try:
+            for index, tile in enumerate(tiles):
+                saved[index] = str(services.outputs.save(tile, encoded[index]))
+        except OSError as error:
+            done = sum(path is not None for path in saved)
+            notes.append(f"saved {done} of {len(tiles)} to the outputs folder, then: {error}")
+    entry = manifest.append(spec.kind, tiles, parent and (parent.entry, parent.index), saved)
+    refs = []
+    for index, tile in enumerate(tiles):
+        path = services.tile_path(session, entry, index, tile.recipe.seed)
+        path.write_bytes(encoded[index])  # a temporary copy: no fsync, unlike a saved tile
+        refs.append(TileRef(tile.recipe, str(path), spec.caption(tile), entry, index, saved[index]))
+    if saved[0] is not None:
+        notes.append(f"saved to {Path(saved[0]).parent}")
+    items = [(ref.file, ref.caption) for ref in refs]
+    return Outcome(items, refs, " · ".join([summary(tiles), *notes]))
 
 
 def progress_line(fraction: float, text: str, started: float) -> str:
@@ -176,18 +172,30 @@ def progress_line(fraction: float, text: str, started: float) -> str:
     return line
 
 
-def parent(pinned: TileRef | None, seed: int) -> TileRef | None:
-    """The pinned tile a refinement or comparison grows from, when the seed is still its."""
-    if pinned is None or pinned.entry is None or pinned.seed != seed:
-        return None
-    return pinned
+def summary(tiles: list[Tile]) -> str:
+    """One line under a gallery: what was rendered and how long it took. A setting that
+    differs between tiles (a matrix's axis) is given as its range."""
+    recipes = [tile.recipe for tile in tiles]
+    seconds = sum(t.seconds for t in tiles)  # each tile's share of the call that rendered it
+    seeds = ", ".join(str(s) for s in dict.fromkeys(r.seed for r in recipes))
+    sizes = " or ".join(dict.fromkeys(f"{r.width}x{r.height}" for r in recipes))
+    return (
+        f"{len(tiles)} tiles · seeds {seeds} · {sizes} · "
+        f"CFG {_span([r.guidance_scale for r in recipes])} · {seconds:.1f} s"
+    )
 
 
-def _refusal(error: Exception) -> Update:
-    """A refused or failed run as a toast; the gallery stays empty, the app keeps serving."""
+def _span(values: list[float]) -> str:
+    low, high = min(values), max(values)
+    return f"{low:g}" if low == high else f"{low:g} to {high:g}"
+
+
+def refusal(error: Exception) -> Outcome:
+    """A refused, stopped or failed run: Stop says so under an empty gallery; anything else
+    is a toast, and the app keeps serving."""
     if isinstance(error, Stopped):
         gr.Info(str(error))
-        return [], [], f"{error}.", gr.skip()
+        return Outcome([], [], f"{error}.")
     if isinstance(error, (RequestError, RenderError)):
         raise gr.Error(str(error), print_exception=False)
     log.error("Render failed", exc_info=error)

@@ -3,16 +3,14 @@ looping animation."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import gradio as gr
 from PIL import Image
 
 from pipeline.contact_sheet import animated_webp
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
 from ui.state import TileRef
+from ui.widgets import SharedInputs, Updates, run_buttons, tab_results
 
 
 def build(services: Services, shared: SharedInputs) -> None:
@@ -35,17 +33,20 @@ def build(services: Services, shared: SharedInputs) -> None:
                 label="Animation", elem_id="travel-animation", type="filepath", visible=False
             )
             movie_file = gr.File(label="Animated WebP", elem_id="travel-webp", visible=False)
-    event = tabs.connect(
-        services, tabs.TRAVEL, shared, parts, {"to_seed": to_seed, "frames": frames}
+    event = wiring.connect(
+        services, specs.TRAVEL, shared, parts, {"to_seed": to_seed, "frames": frames}
     )
 
-    def animate(tiles: list[TileRef], request: gr.Request) -> tuple[Any, Any]:
+    def animate(tiles: list[TileRef], request: gr.Request) -> Updates:
         if not tiles:
-            return gr.update(visible=False), gr.update(visible=False)
+            return {movie: gr.update(visible=False), movie_file: gr.update(visible=False)}
         first = tiles[0].recipe
         name = f"travel-{tiles[0].entry}-{first.seed}-to-{first.variation_seed}.webp"
         folder = services.folder(request.session_hash)
         path = str(animated_webp([Image.open(tile.file) for tile in tiles], folder / name))
-        return gr.update(value=path, visible=True), gr.update(value=path, visible=True)
+        return {
+            movie: gr.update(value=path, visible=True),
+            movie_file: gr.update(value=path, visible=True),
+        }
 
     event.then(animate, parts.tiles, [movie, movie_file], api_visibility="private")

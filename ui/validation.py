@@ -9,15 +9,13 @@ plan itself (pipeline/plan.py): the job makes the same plan when it runs.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.requests import RequestError
-
-if TYPE_CHECKING:
-    from ui.tabs import TabSpec
+from ui.specs import TabSpec
 
 # A refusal's field, where it is not the input's label: which input to mark.
 _INPUT_OF_FIELD = {
@@ -31,20 +29,20 @@ Validator = Callable[..., list[dict[str, Any]]]
 
 
 def validator(engine: Engine, spec: TabSpec) -> Validator:
-    """For a tab's run button: its inputs made into the request and planned as the run will
-    be (pipeline/plan.py); states the button also passes (manifest, pinned tile) follow,
-    unchecked."""
+    """For a tab's run button: its values (by input name) made into the request and planned
+    as the run will be (pipeline/plan.py); the session states the button also passes
+    (manifest, pin) follow, unchecked."""
     inputs = spec.inputs
 
-    def validate(*values: Any) -> list[dict[str, Any]]:
-        given, states = spec.split(values)
+    def validate(**values: Any) -> list[dict[str, Any]]:
+        pin = values.get("pin")
         try:
-            engine.plan(spec.request_of(given, states.get("variation")))
+            engine.plan(spec.request_of(values, pin and pin.variation()))
         except RequestError as error:
             verdicts = verdict(inputs, error)
         else:
             verdicts = verdict(inputs, None)
-        return verdicts + [gr.validate(True, "") for _ in values[len(inputs) :]]
+        return verdicts + [gr.validate(True, "") for _ in range(len(values) - len(inputs))]
 
     return validate
 
@@ -70,8 +68,8 @@ def input_of(field_name: str) -> str:
 def as_toast(validate: Validator) -> Callable[..., None]:
     """A validator as a plain check: its first refusal is raised as a toast."""
 
-    def check(*values: Any) -> None:
-        for verdict in validate(*values):
+    def check(**values: Any) -> None:
+        for verdict in validate(**values):
             if not verdict["is_valid"]:
                 raise gr.Error(verdict["message"], print_exception=False)
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import gradio as gr
 
 from pipeline.requests import DEFAULT_STRENGTH
-from ui import tabs
-from ui.runner import Services
-from ui.shared import SharedInputs, run_buttons, tab_results
+from ui import specs, wiring
+from ui.context import Services
+from ui.widgets import SharedInputs, run_buttons, tab_results
 
 ANCESTRAL_NOTE = (
     "The start noise moves from the pinned seed's towards each variation seed's "
@@ -49,4 +49,4 @@ def build(services: Services, shared: SharedInputs) -> None:
         gr.Markdown(ANCESTRAL_NOTE, elem_id="vary-note")
         parts = tab_results("Variations", "vary", 4, run, stop)
     own = {"variation_seeds": variation_seeds, "strength": strength, "resize_from": resize_from}
-    tabs.connect(services, tabs.VARY, shared, parts, own)
+    wiring.connect(services, specs.VARY, shared, parts, own)

@@ -5,8 +5,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ui.context import Services
 from ui.live import Frame
-from ui.runner import Services
 
 
 def live_frames(services: Services) -> list[Frame]:

@@ -12,18 +12,19 @@ from pipeline.engine import Engine, OutOfMemory
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
-from pipeline.requests import GridRequest, RefineRequest
+from pipeline.requests import GridRequest
 from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
-from ui import runner, tabs
+from ui import runner, specs
 from ui.bundle import bundle
-from ui.runner import Services
+from ui.context import Services
+from ui.state import Pin
 
 
 def grid_run(
     services: Services, manifest: Manifest, request: GridRequest, session: str = "session"
-) -> tuple:
+) -> runner.Outcome:
     plan = services.engine.plan(request)
-    return runner.run(services, tabs.GRID, plan, manifest, None, session)
+    return runner.run_plan(services, specs.GRID, plan, manifest, None, session)
 
 
 def test_a_run_keeps_progress_and_live_frames_for_the_browser_then_returns_the_tiles(
@@ -33,7 +34,8 @@ def test_a_run_keeps_progress_and_live_frames_for_the_browser_then_returns_the_t
     frames, lines = live_frames(services), live_lines(services)
     manifest = Manifest("tiny")
     request = GridRequest("a lighthouse", (3, 4), steps=10, scheduler="Euler")
-    items, refs, status, returned = grid_run(services, manifest, request)
+    outcome = grid_run(services, manifest, request)
+    items, refs, status = outcome.items, outcome.tiles, outcome.status
 
     # The one response is the tiles; progress and previews were the browser's poll's.
     assert lines[0] == "Waiting for the model…" and lines[-1] == "Euler: step 10/10 · 100%"
@@ -46,7 +48,7 @@ def test_a_run_keeps_progress_and_live_frames_for_the_browser_then_returns_the_t
     assert services.live.latest("session") is None  # over: the tiles replace it
     assert [caption for _, caption in items] == ["seed 3", "seed 4"]
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
-    assert returned is manifest and [e["kind"] for e in manifest.entries] == ["grid"]
+    assert [e["kind"] for e in manifest.entries] == ["grid"]
     for (file, _), ref in zip(items, refs, strict=True):
         image, recipe, infotext = read_png(file)
         assert recipe == ref.recipe and f"Seed: {ref.seed}" in infotext
@@ -54,15 +56,15 @@ def test_a_run_keeps_progress_and_live_frames_for_the_browser_then_returns_the_t
             assert np.array_equal(np.asarray(saved), np.asarray(image))
 
 
-def test_a_refinement_records_the_tile_it_grew_from(engine: Engine) -> None:
+def test_a_refinement_records_the_pinned_tile_it_grew_from(engine: Engine) -> None:
     services = Services(engine, previews=False)
     manifest = Manifest("tiny")
-    _, refs, _, _ = grid_run(services, manifest, GridRequest("a", (7, 8), steps=2))
-    pinned = refs[1]
-    plan = engine.plan(RefineRequest("a", 8, (", artsy",), steps=2))
-    runner.run(services, tabs.REFINE, plan, manifest, runner.parent(pinned, 8), "session")
+    pinned = grid_run(services, manifest, GridRequest("a", (7, 8), steps=2)).tiles[1]
+    values = {"prompt": "a", "negative_prompt": "", "seed": "8", "suffixes": ", artsy"}
+    values |= {"scheduler": None, "steps": 2, "guidance_scale": None, "width": None, "height": None}
+    runner.run(services, specs.REFINE, values, Pin.of_tile(pinned), manifest, "session")
     assert manifest.entries[1]["parent"] == {"entry": 1, "tile": 1}
-    assert runner.parent(pinned, 9) is None  # a seed typed since is not the pinned tile
+    assert Pin.of_tile(pinned).parent(9) is None  # a seed typed since is not the pinned tile
 
 
 def test_stop_ends_the_run_and_says_so(engine: Engine) -> None:
@@ -70,11 +72,12 @@ def test_stop_ends_the_run_and_says_so(engine: Engine) -> None:
     plan = engine.plan(GridRequest("a lighthouse", (0, 1), steps=150))
     lines = live_lines(services)
     result = in_the_background(
-        lambda: runner.run(services, tabs.GRID, plan, Manifest("tiny"), None, "session")
+        lambda: runner.run_plan(services, specs.GRID, plan, Manifest("tiny"), None, "session")
     )
     wait_for(lambda: bool(lines) and "step" in lines[-1])  # a progress line: the run is denoising
     assert services.runs.stop("session")
-    items, refs, status, _ = result()
+    outcome = result()
+    items, refs, status = outcome.items, outcome.tiles, outcome.status
     assert (items, refs) == ([], [])
     assert status.startswith("Stopped at step") and status.endswith("of 150.")
     assert not services.runs.stop("session")  # the run is over
@@ -94,8 +97,8 @@ def test_sessions_never_share_served_files_and_a_closed_one_leaves_none(
     (tmp_path / "served").mkdir()
     request = GridRequest("a lighthouse", (0, 1), steps=2)
     other = GridRequest("a kite", (0, 1), steps=2)  # same entry, index, seeds
-    mine = grid_run(services, Manifest("tiny"), request, "../../mine")[1]
-    theirs = grid_run(services, Manifest("tiny"), other, "theirs")[1]
+    mine = grid_run(services, Manifest("tiny"), request, "../../mine").tiles
+    theirs = grid_run(services, Manifest("tiny"), other, "theirs").tiles
 
     assert {ref.file for ref in mine}.isdisjoint(ref.file for ref in theirs)
     for ref in mine:

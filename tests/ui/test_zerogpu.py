@@ -21,8 +21,8 @@ from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.requests import CompareRequest, GridRequest
 from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
-from ui import gpu, runner, tabs
-from ui.runner import Services
+from ui import gpu, runner, specs
+from ui.context import Services
 
 
 class ForkedGPU:
@@ -84,7 +84,8 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     frames = live_frames(services)
     manifest = Manifest("tiny")
     plan = engine.plan(GridRequest("a lighthouse", (3, 4), steps=8))
-    items, refs, status, returned = runner.run(services, tabs.GRID, plan, manifest, None, "session")
+    outcome = runner.run_plan(services, specs.GRID, plan, manifest, None, "session")
+    items, refs, status = outcome.items, outcome.tiles, outcome.status
 
     assert zerogpu.pids and os.getpid() not in zerogpu.pids
     assert zerogpu.durations == [gpu.render_duration(plan)] and zerogpu.durations[0] > 0
@@ -92,7 +93,7 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     assert frames and frames[-1].seeds == (3, 4)
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
     # The manifest and the files are this process's: written here from the yielded tiles.
-    assert returned is manifest and [e["kind"] for e in manifest.entries] == ["grid"]
+    assert [e["kind"] for e in manifest.entries] == ["grid"]
     assert [read_png(file)[1].seed for file, _ in items] == [3, 4]
     assert all(Path(ref.saved).is_file() for ref in refs)
 
@@ -102,11 +103,12 @@ def test_stop_reaches_the_forked_render(engine: Engine, zerogpu: ForkedGPU) -> N
     plan = engine.plan(CompareRequest("a lighthouse", 1, ("Euler", "DDIM"), steps=150))
     lines = live_lines(services)
     result = in_the_background(
-        lambda: runner.run(services, tabs.COMPARE, plan, Manifest("tiny"), None, "session")
+        lambda: runner.run_plan(services, specs.COMPARE, plan, Manifest("tiny"), None, "session")
     )
     wait_for(lambda: bool(lines) and "step" in lines[-1])  # the forked render is denoising
     assert services.runs.stop("session")
-    items, refs, status, _ = result()
+    outcome = result()
+    items, refs, status = outcome.items, outcome.tiles, outcome.status
     assert (items, refs) == ([], [])
     assert status.startswith("Stopped at step") and status.endswith("of 150.")
     assert zerogpu.pids and not services.runs.stop("session")  # over, in both processes

@@ -1,0 +1,73 @@
+"""What every tab and every session's handlers share: the engine, where tiles go, the render,
+the runs going and their live frames. Built once per app (ui/demo.py) and handed down."""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from gradio.utils import get_upload_folder
+
+from pipeline.engine import Engine
+from pipeline.outputs import OutputFolder
+from pipeline.preview import PREVIEW_INTERVAL
+from ui.live import Live
+from ui.render import Render, render_stream
+from ui.runs import Runs
+
+# Every event that runs the model shares one queue slot: one render at a time, in order.
+MODEL_QUEUE = "model"
+
+
+def _served() -> Path:
+    """A folder inside Gradio's file cache: Gradio serves a file there as it is, where it
+    would hash and copy one from anywhere else."""
+    cache = Path(get_upload_folder())
+    cache.mkdir(parents=True, exist_ok=True)
+    return Path(tempfile.mkdtemp(prefix="seed-explorer-", dir=cache))
+
+
+@dataclass(frozen=True)
+class Services:
+    """The app-wide context: the engine, the outputs folder, previews on or off, each
+    session's run and live frame, the served files, and the render."""
+
+    engine: Engine
+    outputs: OutputFolder | None = None
+    previews: bool = True
+    runs: Runs = field(default_factory=Runs)
+    live: Live = field(default_factory=Live)
+    served: Path = field(default_factory=_served)
+    preview_interval: float = PREVIEW_INTERVAL
+    render: Render = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "render", render_stream(self.engine))
+
+    def folder(self, session: str) -> Path:
+        """Where one browser session's served files go, apart from every other session's."""
+        folder = self._folder_of(session)
+        folder.mkdir(exist_ok=True)
+        return folder
+
+    def readable(self, session: str) -> tuple[Path, ...]:
+        """The folders a path from a client (a manifest, a recipe) may point into: the
+        outputs folder and this session's own served folder, never anywhere else."""
+        outputs = () if self.outputs is None else (self.outputs.root,)
+        return (*outputs, self.folder(session))
+
+    def tile_path(self, session: str, entry: int, index: int, seed: int) -> Path:
+        """The served PNG of the manifest's tile (entry, index): the one name the runner
+        writes it under and History finds it by."""
+        return self.folder(session) / f"{entry:04d}-{index:02d}-{seed}.png"
+
+    def forget(self, session: str) -> None:
+        """The session has ended (its tab closed): its served files go."""
+        shutil.rmtree(self._folder_of(session), ignore_errors=True)
+
+    def _folder_of(self, session: str) -> Path:
+        # Named by a hash: the session id comes from the client and never becomes a path.
+        return self.served / hashlib.sha256(session.encode()).hexdigest()[:24]

@@ -1,0 +1,191 @@
+"""The layout every tab shares: the inputs above the tabs (prompt, pin, settings) and the parts
+under each run tab (Run and Stop, live preview, gallery, status, "download all"); and the one
+place the pin and a tile's settings become widget values."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import gradio as gr
+
+from pipeline.engine import Engine
+from pipeline.manifest import Manifest
+from pipeline.recipe import Recipe
+from ui.state import Pin
+
+LIVE_POLL = 0.5  # seconds between a browser's looks at its run's progress and live frame
+Updates = dict[gr.components.Component, Any]
+
+
+@dataclass(frozen=True)
+class SharedInputs:
+    """The inputs every tab reads, and the session's pin and manifest."""
+
+    prompt: gr.Textbox
+    negative_prompt: gr.Textbox
+    pinned_seed: gr.Textbox
+    scheduler: gr.Dropdown
+    steps: gr.Slider
+    guidance_scale: gr.Slider
+    width: gr.Slider
+    height: gr.Slider
+    pin: gr.State  # the Pin (ui/state.py) the pinned-seed field shows; None: a seed typed
+    pin_note: gr.Markdown  # the pin's variation, which the field cannot show
+    manifest: gr.State  # everything this session rendered
+
+    def pin_outputs(self) -> list[gr.components.Component]:
+        """What `show_pin` sets."""
+        return [self.pinned_seed, self.pin, self.pin_note]
+
+    def restore_outputs(self) -> list[gr.components.Component]:
+        """What `restore` sets."""
+        return [self.prompt, self.negative_prompt, *self.render_settings(), *self.pin_outputs()]
+
+    def render_settings(self) -> list[gr.components.Component]:
+        """The settings every render takes, in the API's order."""
+        return [self.scheduler, self.steps, self.guidance_scale, self.width, self.height]
+
+    def show_pin(self, pin: Pin) -> Updates:
+        """The pin, and the widgets that show it."""
+        return {self.pinned_seed: str(pin.seed), self.pin: pin, self.pin_note: pin.note()}
+
+    def restore(self, recipe: Recipe, pin: Pin | None) -> Updates:
+        """A tile's prompt (before a refinement's suffix) and settings as they were for it,
+        and `pin` (None: the pin stays)."""
+        shown: Updates = {
+            self.prompt: recipe.prompt.removesuffix(recipe.suffix or ""),
+            self.negative_prompt: recipe.negative_prompt,
+            self.scheduler: recipe.sampler,
+            self.steps: recipe.steps,
+            self.guidance_scale: recipe.guidance_scale,
+            self.width: recipe.width,
+            self.height: recipe.height,
+        }
+        return shown | (self.show_pin(pin) if pin else {})
+
+
+@dataclass(frozen=True)
+class TabParts:
+    """What every run tab has under its own inputs."""
+
+    run: gr.Button
+    stop: gr.Button
+    live: gr.Image  # the run's live frame (ui/live.py), shown while it renders
+    poll: gr.Timer  # looks for new progress and a new frame, active while the run renders
+    seen: gr.State  # what the poll last showed (Sight): its frame finds the seed under a click
+    progress: gr.Markdown  # the run's progress line (the poll's), shown while it renders
+    gallery: gr.Gallery
+    status: gr.Markdown  # what the run's one response says: what was rendered, or why not
+    download: gr.DownloadButton  # the zip of the tiles shown, made when they arrive
+    tiles: gr.State
+
+
+def run_buttons(label: str, prefix: str) -> tuple[gr.Button, gr.Button]:
+    with gr.Column(scale=1, min_width=140):
+        run = gr.Button(label, variant="primary", elem_id=f"{prefix}-run")
+        stop = gr.Button("Stop", variant="stop", elem_id=f"{prefix}-stop", size="sm")
+    return run, stop
+
+
+def tab_results(label: str, prefix: str, columns: int, run: gr.Button, stop: gr.Button) -> TabParts:
+    """The live preview, the gallery (every tile shown, as the app's own PNG files), its
+    summary and "download all"."""
+    live = gr.Image(
+        label="Live preview: click a tile to pin its seed",
+        elem_id=f"{prefix}-live",
+        type="filepath",
+        interactive=False,
+        visible=False,
+        buttons=[],
+    )
+    poll = gr.Timer(LIVE_POLL, active=False)
+    gallery = gr.Gallery(
+        label=label,
+        elem_id=f"{prefix}-gallery",
+        columns=columns,
+        object_fit="contain",
+        height="auto",
+        fit_columns=False,
+    )
+    with gr.Row(equal_height=True):
+        progress = gr.Markdown(elem_id=f"{prefix}-progress", visible=False)
+        status = gr.Markdown(elem_id=f"{prefix}-status")
+        download = gr.DownloadButton(
+            "Download all (.zip)",
+            elem_id=f"{prefix}-download",
+            size="sm",
+            scale=0,
+            min_width=170,
+            visible=False,
+        )
+    seen, tiles = gr.State(), gr.State([])
+    return TabParts(run, stop, live, poll, seen, progress, gallery, status, download, tiles)
+
+
+def build_shared(engine: Engine) -> SharedInputs:
+    defaults = engine.defaults()
+    limits = engine.limits
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=4):
+            prompt = gr.Textbox(
+                label="Prompt",
+                elem_id="prompt",
+                lines=1,
+                max_lines=4,
+                placeholder="A photograph of an astronaut riding a horse on Mars",
+            )
+            negative_prompt = gr.Textbox(
+                "", label="Negative prompt", elem_id="negative-prompt", placeholder="optional"
+            )
+        with gr.Column(scale=1, min_width=220):
+            pinned_seed = gr.Textbox(
+                label="Pinned seed",
+                elem_id="pinned-seed",
+                info="Click any tile to pin it; Refine, Compare, Vary and Matrix use it.",
+                buttons=["copy"],
+            )
+            pin_note = gr.Markdown(elem_id="pin-variation")
+    with gr.Accordion("Settings", open=True), gr.Row():
+        scheduler = gr.Dropdown(
+            engine.schedulers,
+            value=defaults["scheduler"],
+            label="Scheduler",
+            elem_id="scheduler",
+            info="Grid and Refine; Compare picks its own.",
+        )
+        steps = gr.Slider(
+            1, limits.max_steps, value=defaults["steps"], step=1, label="Steps", elem_id="steps"
+        )
+        guidance_scale = gr.Slider(
+            0,
+            limits.max_guidance,
+            value=defaults["guidance_scale"],
+            step=0.5,
+            label=engine.card.guidance_label,
+            elem_id="guidance-scale",
+        )
+        width, height = (
+            gr.Slider(
+                limits.min_side,
+                limits.max_side,
+                value=defaults[name.lower()],
+                step=8,
+                label=name,
+                elem_id=name.lower(),
+            )
+            for name in ("Width", "Height")
+        )
+    return SharedInputs(
+        prompt,
+        negative_prompt,
+        pinned_seed,
+        scheduler,
+        steps,
+        guidance_scale,
+        width,
+        height,
+        pin=gr.State(None),
+        pin_note=pin_note,
+        manifest=gr.State(Manifest(engine.card.model_id)),
+    )
