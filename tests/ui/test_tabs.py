@@ -52,7 +52,7 @@ def test_a_handler_refuses_a_bad_request_with_a_toast_naming_the_field(engine: E
     handler = tabs.handler(Services(engine), tabs.REFINE)
     values = ["a", "", "", ", x", None, 2, None, None, None]
     with pytest.raises(gr.Error, match="Pinned seed: no seed pinned yet"):
-        next(handler(*values, None, None, None, None))
+        handler(*values, None, None, None, None)  # as Gradio calls it: values, states, request
 
 
 def imported_modules(folder: str) -> set[str]:
