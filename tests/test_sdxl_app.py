@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from gradio_client import Client
 
+import app
 from pipeline.loading import load_model
-from tests.conftest import ROOT, launch_app
+from tests.conftest import ROOT, served
 
 
 @pytest.fixture(scope="module")
@@ -25,10 +26,10 @@ def sdxl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(sdxl_folder: Path) -> Iterator[Client]:
-    process, url = launch_app("--model", str(sdxl_folder), "--no-save")
-    yield Client(url, verbose=False)
-    process.terminate()
-    process.wait(timeout=20)
+    """The app as `python app.py --model FOLDER --no-save` sets it up, served here."""
+    args = app.parse_args(["--model", str(sdxl_folder), "--no-save"])
+    with served(app.create_engine(args), args.queue_size) as url:
+        yield Client(url, verbose=False)
 
 
 def test_a_saved_sdxl_folder_serves_every_tab_and_its_tiles_replay_bit_exact(
