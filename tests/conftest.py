@@ -1,4 +1,5 @@
-"""Shared fixtures: the tiny model, an engine on it, and the app launched on a free port."""
+"""Shared fixtures: the tiny model, an engine on it, the app launched on a free port, and the
+app served from this process for an engine already loaded."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+import app
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel, load_model
+from ui import build_demo
 
 ROOT = Path(__file__).resolve().parent.parent
 ARTIFACTS = ROOT / "test-artifacts"
@@ -101,3 +105,22 @@ def app_url() -> Iterator[str]:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@contextmanager
+def served(engine: Engine, queue_size: int) -> Iterator[str]:
+    """The page `python app.py --no-save` serves for `engine`, from this process: no other
+    process importing torch and loading the model again. Yields its URL."""
+    demo = build_demo(engine, outputs=None)
+    app.queue(demo, queue_size)
+    demo.launch(
+        server_name="127.0.0.1",
+        server_port=free_port(),
+        prevent_thread_lock=True,
+        quiet=True,
+        max_file_size=app.MAX_UPLOAD,
+    )
+    try:
+        yield demo.local_url
+    finally:
+        demo.close()

@@ -37,17 +37,6 @@ def fresh_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     clear_settings(monkeypatch)
 
 
-def run_app(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "app.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, **(env or {})},
-    )
-
-
 def test_flags_default_to_loopback_and_read_the_environment(monkeypatch) -> None:
     assert app.parse_args([]).host == "127.0.0.1"
     monkeypatch.setenv("SEED_EXPLORER_MODEL", "tiny")
@@ -127,8 +116,26 @@ def test_a_malformed_auth_is_refused_without_echoing_it(value: str) -> None:
     assert "s3cret" not in str(caught.value)
 
 
+def exit_line(monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
+    """What `python app.py ARGV` exits with, in-process: the one line it prints on stderr
+    (sys.exit with a message: status 1). The app would launch only past the model."""
+    monkeypatch.setattr(app, "keep_freed_memory", lambda: False)  # this process's malloc
+    monkeypatch.setattr(app, "build_demo", lambda *args, **kwargs: pytest.fail("launched"))
+    with pytest.raises(SystemExit) as caught:
+        app.main(list(argv))
+    assert isinstance(caught.value.code, str) and "\n" not in caught.value.code
+    return caught.value.code
+
+
 def test_a_malformed_auth_exits_with_one_line_before_loading_anything() -> None:
-    result = run_app("--model", "tiny", "--auth", "ann:s3cret,bob")
+    """The one launched app.py of these: its exit status and stderr as a shell shows them."""
+    result = subprocess.run(
+        [sys.executable, "app.py", "--model", "tiny", "--auth", "ann:s3cret,bob"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 1
     assert result.stderr.strip().splitlines()[-1] == (
         "error: --auth / SEED_EXPLORER_AUTH entry 2 is not user:password "
@@ -164,18 +171,22 @@ def test_exposure_beyond_loopback_without_a_login_is_a_loud_warning(argv, level)
         assert ("gradio.live" in notice[1]) == ("--share" in argv)
 
 
-def test_a_named_model_that_cannot_load_exits_with_one_line_and_a_hint(tmp_path) -> None:
-    result = run_app("--model", str(tmp_path / "missing"))
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert (
-        last.startswith("error: cannot load model") and "Hint:" in last and "--model tiny" in last
-    )
+def test_a_named_model_that_cannot_load_exits_with_one_line_and_a_hint(
+    tmp_path, monkeypatch
+) -> None:
+    line = exit_line(monkeypatch, "--model", str(tmp_path / "missing"))
+    assert line.startswith("error: cannot load model") and "Hint:" in line
+    assert "--model tiny" in line
 
 
-def test_help_lists_every_flag_and_never_a_password_from_the_environment() -> None:
-    result = run_app("--help", env={"SEED_EXPLORER_AUTH": "ann:s3cret"})
-    assert result.returncode == 0
+def test_help_lists_every_flag_and_never_a_password_from_the_environment(
+    monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("SEED_EXPLORER_AUTH", "ann:s3cret")
+    with pytest.raises(SystemExit) as caught:
+        app.parse_args(["--help"])
+    assert caught.value.code == 0
+    result = capsys.readouterr()
     for flag in (
         "--model",
         "--host",
@@ -196,8 +207,8 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment() -> No
         "--default-guidance",
         "--default-scheduler",
     ):
-        assert flag in result.stdout
-    assert "s3cret" not in result.stdout
+        assert flag in result.out
+    assert "s3cret" not in result.out
 
 
 def test_the_flags_become_the_engines_settings(monkeypatch) -> None:
@@ -243,13 +254,12 @@ def test_checkpoint_lora_and_default_flags_and_their_environment_variables(monke
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="this machine has CUDA")
-def test_asking_for_cuda_without_it_exits_with_one_line_and_a_hint_that_fits() -> None:
-    result = run_app("--model", "tiny", "--device", "cuda")
-    assert result.returncode == 1
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("error: ") and "--device cuda, but this torch" in last
-    assert "Hint: use --device cpu" in last and "--model tiny" not in last
-    assert "Traceback" not in result.stderr
+def test_asking_for_cuda_without_it_exits_with_one_line_and_a_hint_that_fits(
+    monkeypatch,
+) -> None:
+    line = exit_line(monkeypatch, "--model", "tiny", "--device", "cuda")
+    assert line.startswith("error: ") and "--device cuda, but this torch" in line
+    assert "Hint: use --device cpu" in line and "--model tiny" not in line
 
 
 def test_speed_switches_come_from_flags_or_the_environment_and_reach_the_model(

@@ -1,5 +1,5 @@
-"""End to end in headless Chromium: grid, pin, refine, compare, a refused input, vary and its
-pin, seed travel, a matrix cell clicked, and the history tree.
+"""End to end in headless Chromium: grid, pin, refine, compare, a refused input, a live frame
+clicked then Stop, vary and its pin, seed travel, a matrix cell clicked, and the history tree.
 
 Drives the app launched by the `app_url` fixture (tiny model, CPU) the way a user does: typing,
 clicking tiles and tabs, reading captions and toasts. Locators come from the live Gradio 6 DOM:
@@ -258,8 +258,11 @@ def test_bad_seeds_get_a_toast_naming_the_field_and_the_next_run_works(page: Pag
     screenshot(page, "bad-input-recovered")
 
 
-def test_a_run_shows_per_step_progress_and_a_live_frame_whose_tiles_pin(page: Page) -> None:
-    # Long enough for the estimate (after 1 s) and the previews (one a second) on a fast CPU.
+def test_a_run_shows_per_step_progress_and_a_live_frame_whose_tiles_pin_then_stops(
+    page: Page,
+) -> None:
+    # Long enough for the estimate (after 1 s) and the previews (one a second) on a fast CPU;
+    # Stop ends it once the frame has been clicked.
     set_number(page.locator("#steps input[type=number]"), 150)
     textbox(page, "prompt").fill(PROMPT)
     textbox(page, "seeds").fill("0-3")
@@ -278,9 +281,15 @@ def test_a_run_shows_per_step_progress_and_a_live_frame_whose_tiles_pin(page: Pa
     # Four tiles as 2 x 2 in one frame: the top right one is seed 1.
     live.click(position={"x": box["width"] * 0.75, "y": box["height"] * 0.25})
     expect(textbox(page, "pinned-seed")).to_have_value("1")
-    expect(captions(page, "grid-gallery")).to_have_text(
-        [f"seed {seed}" for seed in range(4)], timeout=RENDER_TIMEOUT_MS
+
+    page.locator("#grid-stop").click()
+
+    expect(page.locator("#grid-status")).to_contain_text(
+        re.compile(r"Stopped at step \d+ of 150"), timeout=RENDER_TIMEOUT_MS
     )
+    expect(page.locator("#grid-progress")).to_be_hidden()  # no late progress line
+    expect(captions(page, "grid-gallery")).to_have_count(0)
+    expect(textbox(page, "pinned-seed")).to_have_value("1")  # the pin outlives the run
 
 
 def readme_picture(page: Page, name: str, gallery_id: str) -> None:

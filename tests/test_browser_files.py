@@ -1,13 +1,11 @@
-"""In headless Chromium: Stop, Enter, downloads, the session manifest exported and imported
-after a reload, and a pinned tile's round trip — download it, drop it back in, verify it in
-the app and replay it from the command line, bit-exact."""
+"""In headless Chromium: the dice, a narrow window, Enter, downloads, the session manifest
+exported and imported after a reload, and a pinned tile's round trip — download it, drop it
+back in, verify it in the app and replay it with the command line's code, bit-exact."""
 
 from __future__ import annotations
 
 import json
 import re
-import subprocess
-import sys
 import zipfile
 from pathlib import Path
 
@@ -16,7 +14,6 @@ import pytest
 from tests.test_browser import (
     PROMPT,
     RENDER_TIMEOUT_MS,
-    ROOT,
     captions,
     close_preview,
     open_tab,
@@ -33,56 +30,9 @@ pytest.importorskip("playwright")
 from playwright.sync_api import Browser, Page, expect  # noqa: E402
 
 from pipeline.metadata import read_png  # noqa: E402
+from pipeline.replay import main as replay  # noqa: E402
 
 pytest_plugins = ["tests.test_browser"]
-
-
-def test_stop_ends_a_run_and_the_next_run_works(page: Page) -> None:
-    set_number(page.locator("#steps input[type=number]"), 150)
-    textbox(page, "prompt").fill(PROMPT)
-    textbox(page, "seeds").fill("0-3")
-    page.locator("#grid-run").click()
-    expect(page.locator("#grid-progress")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
-
-    page.locator("#grid-stop").click()
-
-    expect(page.locator("#grid-status")).to_contain_text(
-        "Stopped at step", timeout=RENDER_TIMEOUT_MS
-    )
-    screenshot(page, "stopped", full_page=False)
-    set_number(page.locator("#steps input[type=number]"), 4)
-    run_grid(page, PROMPT, "0-1", [0, 1])
-
-
-@pytest.mark.parametrize("tab", ["Refine", "Compare"])
-def test_stop_ends_a_refinement_or_a_comparison_and_the_next_run_works(
-    page: Page, tab: str
-) -> None:
-    prefix = tab.lower()
-    steps_id = "compare-steps" if tab == "Compare" else "steps"
-    steps = page.locator(f"#{steps_id} input[type=number]")
-    textbox(page, "prompt").fill(PROMPT)
-    textbox(page, "pinned-seed").fill("8")  # typing a seed pins it too
-    open_tab(page, tab)
-    set_number(steps, 150)
-    page.locator(f"#{prefix}-run").click()
-    expect(page.locator(f"#{prefix}-progress")).to_contain_text("step", timeout=RENDER_TIMEOUT_MS)
-
-    page.locator(f"#{prefix}-stop").click()
-
-    expect(page.locator(f"#{prefix}-status")).to_contain_text(
-        "Stopped at step", timeout=RENDER_TIMEOUT_MS
-    )
-    expect(page.locator(f"#{prefix}-progress")).to_be_hidden()  # no late progress line
-    expect(captions(page, f"{prefix}-gallery")).to_have_count(0)
-    set_number(steps, 2)
-    page.locator(f"#{prefix}-run").click()
-    expect(page.locator(f"#{prefix}-status")).to_contain_text(
-        "tiles · seeds 8", timeout=RENDER_TIMEOUT_MS
-    )
-    expect(captions(page, f"{prefix}-gallery").first).to_contain_text(
-        "seed 8" if tab == "Refine" else "2 steps"
-    )
 
 
 def test_dice_draws_four_seeds_and_the_pinned_seed_copies_in_one_click(page: Page) -> None:
@@ -160,15 +110,7 @@ def test_a_pinned_tile_downloads_drops_back_in_and_verifies_bit_exact(
     expect(page.locator("#verify-status")).to_contain_text("Bit-exact", timeout=RENDER_TIMEOUT_MS)
     screenshot(page, "verified", full_page=False)
 
-    replay = subprocess.run(
-        [sys.executable, "-m", "pipeline.replay", str(png), "--out", str(tmp_path / "out")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert replay.returncode == 0, replay.stdout + replay.stderr
-    assert "bit-exact" in replay.stdout
+    assert replay([str(png), "--out", str(tmp_path / "out")]) == 0  # 0: bit-exact
 
 
 def test_download_all_and_the_session_manifest_brings_the_tree_back_after_a_reload(

@@ -20,7 +20,8 @@ from gradio_client import Client
 from gradio_client.utils import QueueError, Status
 from PIL import Image
 
-from tests.conftest import launch_app
+from pipeline.engine import Engine
+from tests.conftest import served
 
 # Small on purpose (a 2-core CI runner); stochastic schedulers included, whose noise comes
 # from each tile's own generator.
@@ -83,13 +84,11 @@ def test_a_crowd_of_clients_gets_exactly_what_each_request_gets_alone(app_url: s
             assert np.array_equal(tile, reference), REQUESTS[index]
 
 
-@pytest.fixture(scope="module")
-def one_slot_app() -> Iterator[str]:
+@pytest.fixture
+def one_slot_app(engine: Engine) -> Iterator[str]:
     """An app whose queue holds one waiting request (besides the one running)."""
-    process, url = launch_app("--model", "tiny", "--queue-size", "1")
-    yield url
-    process.terminate()
-    process.wait(timeout=20)
+    with served(engine, queue_size=1) as url:
+        yield url
 
 
 def wait_for(job, statuses: set[Status], seconds: float = 60) -> None:

@@ -3,18 +3,16 @@ API's grid, refinement and comparison, and every tile replaying bit-exact from i
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
+import app
 from pipeline.loading import load_model
-from tests.conftest import ROOT, launch_app, replay_pngs
+from tests.conftest import replay_pngs, served
 
 
 @pytest.fixture(scope="module")
@@ -26,10 +24,10 @@ def sdxl_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def client(sdxl_folder: Path) -> Iterator[Client]:
-    process, url = launch_app("--model", str(sdxl_folder), "--no-save")
-    yield Client(url, verbose=False)
-    process.terminate()
-    process.wait(timeout=20)
+    """The app as `python app.py --model FOLDER --no-save` sets it up, served here."""
+    args = app.parse_args(["--model", str(sdxl_folder), "--no-save"])
+    with served(app.create_engine(args), args.queue_size) as url:
+        yield Client(url, verbose=False)
 
 
 def test_a_saved_sdxl_folder_serves_every_tab_and_its_tiles_replay_bit_exact(
@@ -49,19 +47,3 @@ def test_a_saved_sdxl_folder_serves_every_tab_and_its_tiles_replay_bit_exact(
         shutil.copy(tile["image"], pngs[-1])
     verdicts = replay_pngs(pngs, tmp_path / "out")
     assert verdicts == [f"tile-{i}.png: bit-exact" for i in range(3)]
-
-
-def test_another_family_is_refused_at_start_with_one_line(tmp_path: Path) -> None:
-    (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": "Flux2Pipeline"}))
-    result = subprocess.run(
-        [sys.executable, "app.py", "--model", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    lines = result.stderr.strip().splitlines()
-    assert "Flux2Pipeline is not supported" in lines[-1]
-    assert "Stable Diffusion 1.x, 2.x, XL, 3/3.5 and Flux.1" in lines[-1]
-    assert "Hint: start with" in lines[-1]

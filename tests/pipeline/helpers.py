@@ -11,18 +11,22 @@ from pipeline.engine import Hooks
 
 
 def record_calls(
-    monkeypatch: pytest.MonkeyPatch, model: object, measure: Callable[[Any], Any]
+    monkeypatch: pytest.MonkeyPatch,
+    model: object,
+    measure: Callable[[Any], Any],
+    method: str = "forward",
 ) -> list[Any]:
-    """`measure(first argument)` of every forward call of `model`'s class from now on."""
+    """`measure(first argument)` of every call of `model`'s class's `method` from now on
+    (a pipeline decodes through `vae.decode`, never the VAE's `forward`)."""
     seen: list[Any] = []
     cls = type(model)
-    forward = cls.forward
+    original = getattr(cls, method)
 
     def recording(self, first, *args, **kwargs):
         seen.append(measure(first))
-        return forward(self, first, *args, **kwargs)
+        return original(self, first, *args, **kwargs)
 
-    monkeypatch.setattr(cls, "forward", recording)
+    monkeypatch.setattr(cls, method, recording)
     return seen
 
 

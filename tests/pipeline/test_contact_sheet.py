@@ -19,7 +19,6 @@ from pipeline.contact_sheet import (
     zip_bundle,
 )
 from pipeline.metadata import MATRIX_KEY, grid_png_bytes
-from tests.conftest import ARTIFACTS
 from tests.pipeline.test_metadata import sample_recipe
 
 LONG_PROMPT = (
@@ -35,23 +34,6 @@ def noise_tiles(count: int, side: int, seed: int = 0) -> list[Image.Image]:
     return [
         Image.fromarray(rng.integers(0, 256, (side, side, 3), dtype=np.uint8)) for _ in range(count)
     ]
-
-
-def gradient_tiles(count: int, side: int) -> list[Image.Image]:
-    ramp = np.linspace(0, 255, side, dtype=np.float32)
-    tiles = []
-    for index in range(count):
-        hue = index / count
-        rgb = np.stack(
-            [
-                np.add.outer(ramp * hue, ramp * (1 - hue)) / 2,
-                np.tile(ramp, (side, 1))[::-1],
-                np.tile(ramp[:, None], (1, side)) * (1 - hue),
-            ],
-            axis=-1,
-        )
-        tiles.append(Image.fromarray(rgb.astype(np.uint8)))
-    return tiles
 
 
 def png_bytes(image: Image.Image, recipe: str) -> bytes:
@@ -266,36 +248,22 @@ def test_a_failed_zip_leaves_the_older_bundle_and_no_temp_file(
         assert bundle.read("a.png") == b"old"
 
 
-@pytest.mark.parametrize(
-    ("name", "tiles", "labels"),
-    [
-        ("contact-sheet-64px.png", noise_tiles(4, 64), [f"seed {i}" for i in range(4)]),
-        (
-            "contact-sheet-512px.png",
-            gradient_tiles(8, 512),
-            [
-                "PNDM · 50 steps",
-                "DDIM · 50 steps",
-                "LMS · 50 steps",
-                "Euler · 30 steps",
-                "Euler a · 30 steps",
-                "DPM++ 2M · 20 steps",
-                "UniPC · 20 steps",
-                "DPM++ 2M Karras with a needlessly long name · 20 steps · 3.2 s",
-            ],
-        ),
-    ],
-)
-def test_sample_sheets_for_a_look(name: str, tiles: list[Image.Image], labels: list[str]) -> None:
-    footer = [
-        f"prompt: {LONG_PROMPT}",
-        "negative: blurry, low quality",
-        "seed 8 · 512x512 · CFG 7.5 · tiny model",
-    ]
-    sheet = contact_sheet(tiles, labels, footer)
-    ARTIFACTS.mkdir(exist_ok=True)
-    sheet.save(ARTIFACTS / name)
-    assert sheet.width > tiles[0].width * default_columns(len(tiles))
+def label_ink_height(tile: Image.Image, label: str) -> int:
+    """How many pixel rows the label under a one-tile sheet's tile inks."""
+    sheet = contact_sheet([tile], [label], [])
+    side = tile.width * tile_scale([tile])
+    gap = (sheet.width - side) // 2
+    strip = np.asarray(sheet.convert("L"))[gap + side :]
+    rows = np.nonzero((strip < 128).any(axis=1))[0]
+    return int(rows.max() - rows.min() + 1) if rows.size else 0
+
+
+def test_a_sheet_of_large_tiles_labels_them_in_a_larger_font() -> None:
+    """A label stays as readable beside a 512 px tile as beside the tiny model's 64 px."""
+    label = "Euler · 30 steps"
+    small = label_ink_height(Image.new("RGB", (64, 64), "white"), label)
+    large = label_ink_height(Image.new("RGB", (512, 512), "white"), label)
+    assert small >= 8 and large >= small * 1.5
 
 
 def test_a_labelled_grid_has_a_header_row_and_column_and_carries_every_cells_recipe() -> None:

@@ -89,14 +89,21 @@ def test_a_mixed_group_with_second_order_schedulers(
     assert seconds[0] == pytest.approx(seconds[4]) and seconds[1] == pytest.approx(3 * seconds[2])
 
 
-def test_stop_mid_run_then_an_identical_rerun(engine: Engine) -> None:
+def test_stop_mid_run_decodes_nothing_then_an_identical_rerun(
+    engine: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
     names = ("Euler", "DDIM", "DPM++ 2M", "PNDM", "Euler a")
     hooks, seen = stopping_after(3)
-    with pytest.raises(Stopped, match="Stopped at step 3 of 4"):
-        engine.run(CompareRequest(PROMPT, SEED, names, steps=4), hooks)
+    with monkeypatch.context() as patch:
+        vae = engine.model.pipe.vae
+        decoded = record_calls(patch, vae, lambda latents: latents.shape[0], "decode")
+        with pytest.raises(Stopped, match="Stopped at step 3 of 4"):
+            engine.run(CompareRequest(PROMPT, SEED, names, steps=4), hooks)
+        assert decoded == []  # no VAE decode after Stop
+        after = compare(engine, names)
+        assert sum(decoded) == len(names)  # a finished group's decode is seen
     # One call a step (PNDM makes one evaluation more than its steps).
     assert seen == [f"5 schedulers: step {step}/4" for step in (1, 2, 3)]
-    after = compare(engine, names)
     fresh = compare(Engine(engine.model), names)
     assert all(
         np.array_equal(pixels(a.image), pixels(b.image)) for a, b in zip(after, fresh, strict=True)

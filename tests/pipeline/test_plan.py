@@ -84,7 +84,6 @@ def test_requests_within_the_limits_pass(request_: object, native_size: int) -> 
         (GridRequest("a", ()), "Seeds", "is empty: give 1 to 16"),
         (GridRequest("a", tuple(range(17))), "Seeds", "17 tiles is more than the 16"),
         (GridRequest("a", "0-16"), "Seeds", "17 seeds is more than the 16"),
-        (GridRequest("a", "0-x"), "Seeds", "cannot read '0-x'"),
         (GridRequest("a", "9" * 5000), "Seeds", r"999999999999\.\.\. \(5000 digits\)"),
         (GridRequest("a", 3), "Seeds", "must be a seed list like 0-3"),
         (GridRequest("a", (MAX_SEED + 1,)), "Seeds", f"outside 0..{MAX_SEED}"),

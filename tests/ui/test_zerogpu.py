@@ -19,7 +19,8 @@ from pipeline.engine import Engine
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
-from pipeline.requests import CompareRequest, GridRequest
+from pipeline.plan import Planner
+from pipeline.requests import CompareRequest, GridRequest, Limits, MatrixRequest
 from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
 from ui import gpu, runner, specs
 from ui.context import Services
@@ -88,7 +89,7 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     items, refs, status = outcome.items, outcome.tiles, outcome.status
 
     assert zerogpu.pids and os.getpid() not in zerogpu.pids
-    assert zerogpu.durations == [gpu.render_duration(plan)] and zerogpu.durations[0] > 0
+    assert zerogpu.durations == [10]  # asked once, for this plan: 16 small image-steps
     # The previews came from the fork; the live frame is drawn here, where the browser polls.
     assert frames and frames[-1].seeds == (3, 4)
     assert status.startswith("2 tiles · seeds 3, 4") and "saved to" in status
@@ -96,6 +97,41 @@ def test_a_grid_streams_live_frames_and_tiles_from_the_forked_render(
     assert [e["kind"] for e in manifest.entries] == ["grid"]
     assert [read_png(file)[1].seed for file, _ in items] == [3, 4]
     assert all(Path(ref.saved).is_file() for ref in refs)
+
+
+SD15 = {"width": 512, "height": 512}
+
+
+@pytest.mark.parametrize(
+    ("request_", "seconds"),
+    [
+        (GridRequest("a", "0-3", steps=20, **SD15), 12),  # 80 image-steps: 10 + 80 / 40
+        (GridRequest("a", "0, 1", steps=8), 10),  # the tiny model's 64 px: start-up only
+        (GridRequest("a", "0-3", steps=50, width=1024, height=1024), 30),  # 4x the area
+        (  # in lockstep: each scheduler its own steps, 40 + 80
+            CompareRequest(
+                "a", 1, ("Euler", "DDIM"), scheduler_steps="Euler: 40\nDDIM: 80", **SD15
+            ),
+            13,
+        ),
+        (  # every cell: 3 seeds at 20 and at 40 steps, at 2.25x the area
+            MatrixRequest("a", 1, "Seed", "1, 2, 3", "Steps", "20, 40", width=768, height=768),
+            20,
+        ),
+    ],
+    ids=["grid", "tiny", "large", "compare", "matrix"],
+)
+def test_a_render_asks_zerogpu_for_start_up_plus_its_image_steps_by_area(
+    engine: Engine, request_: object, seconds: int
+) -> None:
+    """10 s to start, then 1 s per 40 image-steps at 512x512 (an H200 slice, with CFG)."""
+    assert gpu.render_duration(engine.plan(request_)) == seconds
+
+
+def test_a_render_asks_zerogpu_for_at_most_its_longest_call(engine: Engine) -> None:
+    planner = Planner(engine.model, Limits(max_steps=1000))
+    plan = planner.plan(GridRequest("a", "0-15", steps=1000, **SD15))  # 16,000 image-steps
+    assert gpu.render_duration(plan) == 300
 
 
 def test_stop_reaches_the_forked_render(engine: Engine, zerogpu: ForkedGPU) -> None:
