@@ -19,7 +19,7 @@ from pipeline.engine import Engine
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
-from pipeline.plan import Planner
+from pipeline.planner import Planner
 from pipeline.requests import CompareRequest, GridRequest, Limits, MatrixRequest
 from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
 from ui import gpu, runner, specs
