@@ -11,12 +11,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from PIL import Image, PngImagePlugin
 
 from pipeline import axes
-from pipeline.engine import Engine, Hooks
+from pipeline.engine import Engine, Hooks, Stopped
 from pipeline.families import FLUX, SD3
 from pipeline.loading import load_model
-from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext
+from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext, read_png
 from pipeline.recipe import pixels_sha256, replay_plan
 from pipeline.requests import (
     CompareRequest,
@@ -27,6 +28,7 @@ from pipeline.requests import (
 )
 from pipeline.schedulers import FLOW_SAMPLERS
 from pipeline.tiny import build_tiny_pipeline
+from tests.pipeline.helpers import stopping_after
 
 PROMPT = "a lighthouse at dusk"
 SIDE = 32
@@ -202,6 +204,17 @@ def test_flux_previews_show_the_unpacked_latents_in_colour(flux: Engine) -> None
     assert (rgb[..., 0] != rgb[..., 2]).any()  # Flux's colours, not the grey fallback
 
 
+def test_stop_ends_a_flow_render_before_its_decode(
+    flux: Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hooks, seen = stopping_after(1)
+    decoded: list[object] = []
+    monkeypatch.setattr(flux.model.pipe.vae, "decode", decoded.append)
+    with pytest.raises(Stopped, match="Stopped at step 1 of 3"):
+        flux.render(flux.plan(GridRequest(PROMPT, "1", steps=3, width=SIDE, height=SIDE)), hooks)
+    assert seen == ["Euler: step 1/3"] and decoded == []
+
+
 def test_vary_at_strength_0_is_the_pinned_flux_tile(flux: Engine) -> None:
     pinned = grid(flux, "9")[0]
     varied = flux.run(
@@ -226,8 +239,8 @@ def test_flux_infotext_is_forges_and_a1111s_pattern_reads_it(flux: Engine) -> No
     )
 
 
-def test_a_forge_flux_png_loads() -> None:
-    """A Flux.1 [dev] infotext as Forge writes it."""
+def test_a_forge_flux_png_loads(tmp_path: Path) -> None:
+    """A Flux.1 [dev] PNG as Forge writes it: its `parameters` chunk."""
     text = (
         "a cat in a hat\n"
         "Steps: 20, Sampler: Euler, Schedule type: Simple, CFG scale: 1, "
@@ -235,8 +248,13 @@ def test_a_forge_flux_png_loads() -> None:
         "Model: flux1-dev-bnb-nf4-v2, Version: f2.0.1v1.10.1-previous-304-g394da019, "
         "Module 1: ae, Module 2: clip_l, Module 3: t5xxl_fp16"
     )
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", text)
+    Image.new("RGB", (8, 8)).save(tmp_path / "forge.png", pnginfo=info)
+    _, recipe, parameters = read_png(tmp_path / "forge.png")
+    assert recipe is None and parameters is not None
     names = [entry.name for entry in FLOW_SAMPLERS]
-    fields = fields_from_infotext(text, names, "flux")
+    fields = fields_from_infotext(parameters, names, "flux")
     assert (fields.prompt, fields.seed, fields.steps, fields.scheduler) == (
         "a cat in a hat",
         1234,
