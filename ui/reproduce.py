@@ -19,7 +19,7 @@ from pipeline.metadata import (
 )
 from pipeline.replay import drift
 from pipeline.requests import RequestError
-from ui import runner
+from ui import history_tab, runner
 from ui.context import MODEL_QUEUE, Services
 from ui.state import Pin, TileRef
 from ui.widgets import LIVE_POLL, SharedInputs, Updates
@@ -143,8 +143,12 @@ def build(services: Services, shared: SharedInputs) -> None:
         return gr.skip() if latest is None else {progress: latest.line}
 
     def export_manifest(manifest: Manifest, request: gr.Request) -> Any:
-        """Written to the session's served folder, which goes when the session does."""
-        path = manifest.write(services.folder(request.session_hash) / "seed-explorer-session.json")
+        """Written to the session's served folder, which goes when the session does, with
+        small thumbnails of what History shows."""
+        session = request.session_hash
+        folder = services.folder(session)
+        small = history_tab.thumbnails(services, session, manifest)
+        path = manifest.write(folder / "seed-explorer-session.json", small)
         return gr.update(value=str(path), visible=True)
 
     recipe_file.upload(
@@ -154,17 +158,9 @@ def build(services: Services, shared: SharedInputs) -> None:
         api_visibility="private",
     )
     ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private"}
+    # Two listeners on one click: the check is the click's own event (an API caller's too);
+    # the progress line shows at once beside it, unqueued, and goes when the check ends.
     verify.click(
-        lambda: {
-            poll: gr.Timer(active=True),
-            progress: gr.update(value=runner.WAITING, visible=True),
-            verdict: "",
-            heatmap: gr.update(visible=False),
-        },
-        None,
-        [poll, progress, verdict, heatmap],
-        **ui_only,
-    ).then(
         check,
         shared.pin,
         [verdict, heatmap],
@@ -175,6 +171,17 @@ def build(services: Services, shared: SharedInputs) -> None:
         lambda: {poll: gr.Timer(active=False), progress: gr.update(visible=False)},
         None,
         [poll, progress],
+        **ui_only,
+    )
+    verify.click(
+        lambda: {
+            poll: gr.Timer(active=True),
+            progress: gr.update(value=runner.WAITING, visible=True),
+            verdict: "",
+            heatmap: gr.update(visible=False),
+        },
+        None,
+        [poll, progress, verdict, heatmap],
         **ui_only,
     )
     poll.tick(look, None, progress, **ui_only)

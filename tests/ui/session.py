@@ -56,7 +56,8 @@ class Session:
             if (component._id, event) in fn.targets and fn.trigger_after is None
         ]
         assert listening, f"nothing listens to {event} on {component}"
-        for fn in listening:
+        # Unqueued events answer at once; queued ones wait their turn in the queue.
+        for fn in sorted(listening, key=lambda fn: fn.queue is not False):
             self._run(fn, EventData(component, data) if data is not None else None)
 
     def close(self) -> None:

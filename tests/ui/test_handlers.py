@@ -4,6 +4,7 @@ fails if a handler raises, and checks what the user then sees."""
 
 from __future__ import annotations
 
+import base64
 import json
 import shutil
 from pathlib import Path
@@ -305,7 +306,10 @@ def test_history_shows_the_tree_restores_a_node_and_imports_an_export(
     fresh.set(part(fresh, "history-import"), uploaded(exported))
     with pytest.warns(UserWarning, match="made with other, and this app runs tiny"):
         fresh.trigger(part(fresh, "history-import"), "upload")
-    assert len(fresh.value(part(fresh, "history-tree"))) == 3
+    pictures = [item["image"]["path"] for item in fresh.value(part(fresh, "history-tree"))]
+    assert len(pictures) == 3
+    # Not saved (no outputs folder) and not this session's files: the manifest's thumbnails.
+    assert all(Path(picture).name.startswith("thumbnail-") for picture in pictures)
     assert [e["kind"] for e in manifest_of(fresh).entries] == ["grid", "pin", "refine"]
 
 
@@ -329,3 +333,21 @@ def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
     session.set(part(session, "travel-to-seed"), "5")
     with pytest.raises(gr.Error, match="To seed: is the pinned seed 5"):
         session.trigger(part(session, "travel-run"))
+
+
+def test_an_imported_thumbnail_that_is_no_small_png_shows_the_placeholder(
+    session: Session, tmp_path: Path
+) -> None:
+    grid(session, "4")
+    session.trigger(part(session, "manifest-export"))
+    exported = Path(session.value(part(session, "manifest-file"))["path"])
+    data = json.loads(exported.read_text())
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    data["entries"][0]["tiles"][0]["thumbnail"] = base64.b64encode(svg).decode()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(data))
+    fresh = Session(session.demo, "fresh-forged")
+    fresh.set(part(fresh, "history-import"), uploaded(forged))
+    fresh.trigger(part(fresh, "history-import"), "upload")
+    [shown] = fresh.value(part(fresh, "history-tree"))
+    assert Path(shown["image"]["path"]).name == "history-grid.png"
