@@ -328,6 +328,20 @@ def test_a_size_outside_the_sliders_range_is_refused_naming_that_range(session: 
         grid(session)
 
 
+def test_travel_from_a_variation_pin_says_it_starts_from_the_plain_seed(
+    session: Session,
+) -> None:
+    session.set(part(session, "pinned-seed"), "5")
+    session.set(part(session, "vary-seeds"), "7")
+    session.trigger(part(session, "vary-run"))
+    session.select(part(session, "vary-gallery"), 0)
+    assert "variation seed **7**" in session.value(part(session, "pin-variation"))
+    session.set(part(session, "travel-to-seed"), "6")
+    session.set(part(session, "travel-frames"), 2)
+    with pytest.warns(UserWarning, match="Travel starts from seed 5 itself: the pin's variation"):
+        session.trigger(part(session, "travel-run"))
+
+
 def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
     session.set(part(session, "pinned-seed"), "5")
     session.set(part(session, "travel-to-seed"), "5")
