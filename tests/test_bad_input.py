@@ -203,7 +203,7 @@ def test_a_prompt_longer_than_clips_77_tokens_still_renders(client: Client) -> N
 
 
 def test_a_browsers_precheck_raises_the_validators_refusal_as_a_toast(engine: Engine) -> None:
-    toast = validation.as_toast(validation.validator(engine, specs.GRID))
+    toast = validation.as_toast(validation.validator(engine, specs.GRID), engine.limits)
     toast(**named(specs.GRID, GRID))  # good input passes
     with pytest.raises(gr.Error, match="Seeds: cannot read '0-x'"):
         toast(**named(specs.GRID, with_value(GRID, specs.GRID.inputs, "seeds", "0-x")))

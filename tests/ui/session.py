@@ -85,17 +85,30 @@ class Session:
                 self._run(after, event_data)
 
     def _call(self, fn: BlockFunction, inputs: list[Any], event_data: EventData | None) -> list:
-        result = asyncio.run(
-            self.demo.process_api(
+        """The event's outputs; a generator's updates are kept as they stream, and its last
+        are returned."""
+        return asyncio.run(self._stream(fn, inputs, event_data))
+
+    async def _stream(
+        self, fn: BlockFunction, inputs: list[Any], event_data: EventData | None
+    ) -> list:
+        iterator = None
+        while True:
+            result = await self.demo.process_api(
                 block_fn=fn,
                 inputs=inputs,
                 state=self.state,
                 request=self.request,
+                iterator=iterator,
                 session_hash=self.request.session_hash,
                 event_data=event_data,
             )
-        )
-        return result["data"]
+            if not result["is_generating"]:
+                # A generator's end says "finished", not new values: its last ones stand.
+                return result["data"] if iterator is None else []
+            for block, output in zip(fn.outputs, result["data"], strict=False):
+                self._keep(block, output)
+            iterator = result["iterator"]
 
     def _keep(self, block: gr.blocks.Block, output: Any) -> None:
         if block.stateful:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -321,10 +322,21 @@ def test_a_closed_session_leaves_no_served_files(session: Session, services: Ser
     assert not folder.exists()
 
 
-def test_a_size_outside_the_sliders_range_is_refused_naming_that_range(session: Session) -> None:
-    width = part(session, "width")
-    session.set(width, 7)
-    with pytest.raises(gr.Error, match=f"Width: must be a multiple of 8 from {width.minimum} to "):
+@pytest.mark.parametrize(
+    ("elem_id", "value", "shown", "message"),
+    [
+        ("steps", 0, "1 to 150", "Steps: must be a whole number 1..150, got 0"),
+        ("steps", 10000, "1 to 150", "Steps: must be a whole number 1..150, got 10000"),
+        ("width", 7, "8 to 1536", "Width: must be a multiple of 8 from 8 to 1536, got 7"),
+        ("height", 0, "8 to 1536", "Height: must be a multiple of 8 from 8 to 1536, got 0"),
+    ],
+)
+def test_a_number_outside_the_range_its_box_shows_is_refused_naming_both(
+    session: Session, elem_id: str, value: int, shown: str, message: str
+) -> None:
+    assert part(session, elem_id).info.startswith(shown)
+    session.set(part(session, elem_id), value)
+    with pytest.raises(gr.Error, match=re.escape(message)):
         grid(session)
 
 
