@@ -29,6 +29,8 @@ MAX_ENTRIES = 2000
 MAX_TILES_PER_ENTRY = 256
 MAX_DEPTH = 32  # nesting of JSON objects and lists; an exported manifest nests about 10 deep
 MAX_PATH_CHARS = 4096
+THUMBNAIL_SIDE = 64  # an exported node's picture, so History shows it after a reload
+MAX_THUMBNAIL_CHARS = 32_000  # base64 of a 64 px PNG is well under this
 
 
 class ManifestError(ValueError):
@@ -58,6 +60,7 @@ class TileAt:
 class EntryTile:
     recipe: Recipe
     file: str | None  # the saved PNG, as the manifest names it (a client's path: check it)
+    thumbnail: str | None = None  # a small PNG, base64, from an exported manifest
 
 
 @dataclass(frozen=True)
@@ -230,20 +233,39 @@ class Manifest:
             data["id"],
             data["kind"],
             None if parent is None else TileAt(parent["entry"], parent["tile"]),
-            tuple(EntryTile(Recipe.from_dict(t["recipe"]), t["file"]) for t in data["tiles"]),
+            tuple(
+                EntryTile(Recipe.from_dict(t["recipe"]), t["file"], t.get("thumbnail"))
+                for t in data["tiles"]
+            ),
         )
 
     def lineage(self) -> list[tuple[int, Entry]]:
         """`tree()` typed: (depth, entry) for every entry, depth first."""
         return [(depth, self.entry(data["id"])) for depth, data in self.tree()]
 
-    def to_json(self) -> str:
-        return json.dumps({**self.header, "entries": self.entries}, indent=1, ensure_ascii=False)
+    def to_json(self, thumbnails: dict[tuple[int, int], str] | None = None) -> str:
+        """The manifest as JSON; `thumbnails` (base64 PNGs by entry and tile) go with their
+        tiles, so an exported session shows its pictures again without the PNG files."""
+        entries = self.entries
+        if thumbnails:
+            entries = [
+                {
+                    **entry,
+                    "tiles": [
+                        {**tile, "thumbnail": thumbnails[(entry["id"], index)]}
+                        if (entry["id"], index) in thumbnails
+                        else tile
+                        for index, tile in enumerate(entry["tiles"])
+                    ],
+                }
+                for entry in entries
+            ]
+        return json.dumps({**self.header, "entries": entries}, indent=1, ensure_ascii=False)
 
-    def write(self, path: str | Path) -> Path:
+    def write(self, path: str | Path, thumbnails: dict[tuple[int, int], str] | None = None) -> Path:
         """Write the manifest atomically (for download, or for replay)."""
         path = Path(path)
-        write_atomic(path, self.to_json().encode())
+        write_atomic(path, self.to_json(thumbnails).encode())
         return path
 
     @staticmethod
@@ -308,11 +330,17 @@ def _checked_tile(where: str, tile: Any) -> dict[str, Any]:
     file = tile.get("file")
     if file is not None and (not isinstance(file, str) or not 0 < len(file) <= MAX_PATH_CHARS):
         raise ManifestError(f"{where}: file must be a path (text) or null, got {_kind(file)}")
+    thumbnail = tile.get("thumbnail")
+    if thumbnail is not None and (
+        not isinstance(thumbnail, str) or len(thumbnail) > MAX_THUMBNAIL_CHARS
+    ):
+        raise ManifestError(f"{where}: thumbnail must be a small base64 PNG")
     try:
         recipe = recipe_from_dict(tile.get("recipe"), where)
     except MetadataError as error:
         raise ManifestError(str(error)) from None
-    return {"recipe": recipe.to_dict(), "image_sha256": sha, "file": file}
+    checked = {"recipe": recipe.to_dict(), "image_sha256": sha, "file": file}
+    return checked | ({"thumbnail": thumbnail} if thumbnail else {})
 
 
 def _check_depth(data: Any) -> None:

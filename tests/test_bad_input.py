@@ -200,7 +200,7 @@ def test_a_prompt_longer_than_clips_77_tokens_still_renders(client: Client) -> N
 
 
 def test_a_browsers_precheck_raises_the_validators_refusal_as_a_toast(engine: Engine) -> None:
-    toast = validation.as_toast(validation.validator(engine, specs.GRID))
+    toast = validation.as_toast(validation.validator(engine, specs.GRID), engine.limits)
     toast(**named(specs.GRID, GRID))  # good input passes
     with pytest.raises(gr.Error, match=r"Guidance scale: must be 0\.\.30\.0, got 31"):
         toast(**named(specs.GRID, with_value(GRID, specs.GRID.inputs, "guidance_scale", 31)))

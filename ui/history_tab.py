@@ -5,6 +5,10 @@ exported session manifest brings the tree back after a reload."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
+import io
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,7 +16,7 @@ from pathlib import Path
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from pipeline.manifest import Entry, Manifest, ManifestError, TileAt, inside
+from pipeline.manifest import THUMBNAIL_SIDE, Entry, Manifest, ManifestError, TileAt, inside
 from pipeline.recipe import Recipe
 from pipeline.requests import RequestError
 from ui.context import Services
@@ -218,7 +222,40 @@ def tile_of(services: Services, session: str, manifest: Manifest, at: TileAt) ->
     served = services.tile_path(session, at.entry, at.tile, tile.recipe.seed)
     saved = inside(tile.file, services.readable(session))
     file = served if served.is_file() else saved if saved and saved.is_file() else None
+    if file is None and tile.thumbnail:
+        file = _from_thumbnail(tile.thumbnail, services.folder(session))
     return Shown(at, tile.recipe, file and str(file))
+
+
+def thumbnails(services: Services, session: str, manifest: Manifest) -> dict[tuple[int, int], str]:
+    """Small PNGs (base64) of the tiles History shows, by (entry, tile), from the files this
+    session has: an exported manifest brings its pictures back after a reload, saved or not."""
+    found: dict[tuple[int, int], str] = {}
+    for _, entry in manifest.lineage():
+        at = entry.parent if entry.kind == "pin" else TileAt(entry.id, 0)
+        shown = at and tile_of(services, session, manifest, at)
+        if shown is not None and shown.file and (at.entry, at.tile) not in found:
+            with Image.open(shown.file) as image:
+                image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE))
+                buffer = io.BytesIO()
+                image.convert("RGB").save(buffer, format="PNG", optimize=True)
+            found[(at.entry, at.tile)] = base64.b64encode(buffer.getvalue()).decode()
+    return found
+
+
+def _from_thumbnail(text: str, folder: Path) -> Path | None:
+    """An imported thumbnail drawn again by the app into the session's folder (never the
+    client's bytes served as they came); None for one that is not a small picture."""
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(text, validate=True))) as image:
+            if image.format != "PNG" or max(image.size) > THUMBNAIL_SIDE:
+                return None
+            picture = image.convert("RGB")
+    except (binascii.Error, OSError, ValueError, Image.DecompressionBombError):
+        return None
+    path = folder / f"thumbnail-{hashlib.sha256(text.encode()).hexdigest()[:16]}.png"
+    picture.save(path)
+    return path
 
 
 def outside(manifest: Manifest, roots: tuple[Path, ...]) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +20,7 @@ from pipeline.metadata import (
 )
 from pipeline.replay import drift
 from pipeline.requests import RequestError
-from ui import runner
+from ui import history_tab, runner
 from ui.context import MODEL_QUEUE, Services
 from ui.state import Pin, TileRef
 from ui.widgets import LIVE_POLL, SharedInputs, Updates
@@ -101,7 +102,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         found = {widget: value for widget, value in given.items() if value is not None}
         return found | shared.show_pin(pin) | {loaded: note}
 
-    def check(pin: Pin | None, request: gr.Request) -> Updates:
+    def check(pin: Pin | None, request: gr.Request) -> Iterator[Updates]:
         """The pinned tile rendered again, with the usual progress line, and compared. Its PNG
         must be one the app wrote where this session may read, and its recipe pass the
         planner, before the model (or a ZeroGPU GPU) is asked for anything."""
@@ -123,28 +124,42 @@ def build(services: Services, shared: SharedInputs) -> None:
             plan = engine.replay_plan(pinned.recipe)
         except RequestError as error:
             raise gr.Error(f"Verify: {error}", print_exception=False) from None
+        # One event from start to verdict: the progress line shows when the render starts
+        # and goes with the verdict, in that order.
+        yield {
+            poll: gr.Timer(active=True),
+            progress: gr.update(value=runner.WAITING, visible=True),
+            verdict: "",
+            heatmap: gr.update(visible=False),
+        }
         outcome = runner.render(services, plan, session, None)
         if isinstance(outcome, Exception):
-            return {verdict: runner.refusal(outcome).status}
+            yield {verdict: runner.refusal(outcome).status}
+            return
         replayed = outcome[pinned.recipe.batch_index].image
         with Image.open(original) as image:
             result = drift(image, replayed)
         if result.bit_exact:
             text = f"**Bit-exact**: seed {pinned.seed} rendered again matches pixel for pixel."
-            return {verdict: text, heatmap: gr.update(value=None, visible=False)}
+            yield {verdict: text, heatmap: gr.update(value=None, visible=False)}
+            return
         text = (
             f"**Drift** for seed {pinned.seed}: max pixel difference {result.max_diff}, "
             f"PSNR {result.psnr:.1f} dB."
         )
-        return {verdict: text, heatmap: gr.update(value=result.heatmap, visible=True)}
+        yield {verdict: text, heatmap: gr.update(value=result.heatmap, visible=True)}
 
     def look(request: gr.Request) -> Updates:
         latest = services.live.latest(request.session_hash)
         return gr.skip() if latest is None else {progress: latest.line}
 
     def export_manifest(manifest: Manifest, request: gr.Request) -> Any:
-        """Written to the session's served folder, which goes when the session does."""
-        path = manifest.write(services.folder(request.session_hash) / "seed-explorer-session.json")
+        """Written to the session's served folder, which goes when the session does, with
+        small thumbnails of what History shows."""
+        session = request.session_hash
+        folder = services.folder(session)
+        small = history_tab.thumbnails(services, session, manifest)
+        path = manifest.write(folder / "seed-explorer-session.json", small)
         return gr.update(value=str(path), visible=True)
 
     recipe_file.upload(
@@ -155,19 +170,9 @@ def build(services: Services, shared: SharedInputs) -> None:
     )
     ui_only: dict[str, Any] = {"queue": False, "api_visibility": "private"}
     verify.click(
-        lambda: {
-            poll: gr.Timer(active=True),
-            progress: gr.update(value=runner.WAITING, visible=True),
-            verdict: "",
-            heatmap: gr.update(visible=False),
-        },
-        None,
-        [poll, progress, verdict, heatmap],
-        **ui_only,
-    ).then(
         check,
         shared.pin,
-        [verdict, heatmap],
+        [poll, progress, verdict, heatmap],
         concurrency_id=MODEL_QUEUE,
         api_visibility="private",
         show_progress="hidden",  # the progress line says what is re-rendered and how far

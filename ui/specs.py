@@ -30,11 +30,16 @@ class TabSpec:
     label: Callable[[Any, int], str]  # (plan, i): under tile i's live preview
     grows_from_pin: bool  # its run is entered in the manifest as grown from the pinned tile
 
+    @property
+    def takes_pin(self) -> bool:
+        """Whether its request takes the whole pin (a variation too), not only its seed."""
+        return issubclass(self.request, requests.Pin)
+
     def request_of(self, values: dict[str, Any], variation: dict[str, Any] | None = None) -> Any:
         """The request the values (by input name) make, with the pin's variation where the
         request takes the whole pin; nothing checked yet."""
         request = self.request(**{name: values[name] for name in self.inputs})
-        if variation and issubclass(self.request, requests.Pin):
+        if variation and self.takes_pin:
             request = dataclasses.replace(request, **variation)
         return request
 

@@ -14,7 +14,7 @@ from typing import Any
 import gradio as gr
 
 from pipeline.engine import Engine
-from pipeline.requests import RequestError
+from pipeline.requests import Limits, RequestError
 from ui.specs import TabSpec
 
 # A refusal's field, where it is not the input's label: which input to mark.
@@ -65,10 +65,22 @@ def input_of(field_name: str) -> str:
     return _INPUT_OF_FIELD.get(field_name, field_name.lower().replace(" ", "_"))
 
 
-def as_toast(validate: Validator) -> Callable[..., None]:
-    """A validator as a plain check: its first refusal is raised as a toast."""
+def as_toast(validate: Validator, limits: Limits) -> Callable[..., None]:
+    """A validator as a browser's plain check: its first refusal is raised as a toast. A
+    box that shows a range refuses 0 there, which the API reads as "the model's default"."""
+    shown = {
+        "steps": ("Steps", f"must be a whole number 1..{limits.max_steps}"),
+        "width": ("Width", f"must be a multiple of 8 from {limits.min_side} to {limits.max_side}"),
+        "height": (
+            "Height",
+            f"must be a multiple of 8 from {limits.min_side} to {limits.max_side}",
+        ),
+    }
 
     def check(**values: Any) -> None:
+        for name, (field_name, rule) in shown.items():
+            if values.get(name) == 0:
+                raise gr.Error(f"{field_name}: {rule}, got 0", print_exception=False)
         for verdict in validate(**values):
             if not verdict["is_valid"]:
                 raise gr.Error(verdict["message"], print_exception=False)

@@ -26,10 +26,10 @@ class SharedInputs:
     negative_prompt: gr.Textbox
     pinned_seed: gr.Textbox
     scheduler: gr.Dropdown
-    steps: gr.Slider
-    guidance_scale: gr.Slider
-    width: gr.Slider
-    height: gr.Slider
+    steps: gr.Number
+    guidance_scale: gr.Number
+    width: gr.Number
+    height: gr.Number
     pin: gr.State  # the Pin (ui/state.py) the pinned-seed field shows; None: a seed typed
     pin_note: gr.Markdown  # the pin's variation, which the field cannot show
     manifest: gr.State  # everything this session rendered
@@ -154,25 +154,30 @@ def build_shared(engine: Engine) -> SharedInputs:
             elem_id="scheduler",
             info="Grid and Refine; Compare picks its own.",
         )
-        steps = gr.Slider(
-            1, limits.max_steps, value=defaults["steps"], step=1, label="Steps", elem_id="steps"
+        # Number boxes, not sliders: a slider's box moves a number outside its range to the
+        # nearest end without a word; here the run is refused naming the field and the range.
+        steps = gr.Number(
+            defaults["steps"],
+            label="Steps",
+            elem_id="steps",
+            info=f"1 to {limits.max_steps}",
+            precision=0,
         )
-        guidance_scale = gr.Slider(
-            0,
-            limits.max_guidance,
-            value=defaults["guidance_scale"],
-            step=0.5,
+        guidance_scale = gr.Number(
+            defaults["guidance_scale"],
             label=engine.card.guidance_label,
             elem_id="guidance-scale",
+            info=f"0 to {limits.max_guidance:g}",
+            step=0.5,
         )
         width, height = (
-            gr.Slider(
-                limits.min_side,
-                limits.max_side,
-                value=defaults[name.lower()],
-                step=8,
+            gr.Number(
+                defaults[name.lower()],
                 label=name,
                 elem_id=name.lower(),
+                info=f"{limits.min_side} to {limits.max_side}, a multiple of 8",
+                precision=0,
+                step=8,
             )
             for name in ("Width", "Height")
         )

@@ -59,7 +59,7 @@ def connect(
     validate = validation.validator(services.engine, spec)
     event = (
         parts.run.click(
-            validation.as_toast(validate),
+            validation.as_toast(validate, services.engine.limits),
             None,
             None,
             inputs_kwargs=inputs,
@@ -89,7 +89,10 @@ def connect(
         """ "Download all" ready as soon as the tiles are: one click saves the zip."""
         if not tiles:
             return gr.skip()
-        zipped = bundle(tiles, services.folder(request.session_hash))
+        try:
+            zipped = bundle(tiles, services.folder(request.session_hash))
+        except OSError:  # the session ended meanwhile (its tab closed), and its files went
+            return gr.skip()
         return {parts.download: gr.update(value=zipped, visible=True)}
 
     event.then(

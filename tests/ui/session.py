@@ -56,7 +56,8 @@ class Session:
             if (component._id, event) in fn.targets and fn.trigger_after is None
         ]
         assert listening, f"nothing listens to {event} on {component}"
-        for fn in listening:
+        # Unqueued events answer at once; queued ones wait their turn in the queue.
+        for fn in sorted(listening, key=lambda fn: fn.queue is not False):
             self._run(fn, EventData(component, data) if data is not None else None)
 
     def close(self) -> None:
@@ -84,17 +85,30 @@ class Session:
                 self._run(after, event_data)
 
     def _call(self, fn: BlockFunction, inputs: list[Any], event_data: EventData | None) -> list:
-        result = asyncio.run(
-            self.demo.process_api(
+        """The event's outputs; a generator's updates are kept as they stream, and its last
+        are returned."""
+        return asyncio.run(self._stream(fn, inputs, event_data))
+
+    async def _stream(
+        self, fn: BlockFunction, inputs: list[Any], event_data: EventData | None
+    ) -> list:
+        iterator = None
+        while True:
+            result = await self.demo.process_api(
                 block_fn=fn,
                 inputs=inputs,
                 state=self.state,
                 request=self.request,
+                iterator=iterator,
                 session_hash=self.request.session_hash,
                 event_data=event_data,
             )
-        )
-        return result["data"]
+            if not result["is_generating"]:
+                # A generator's end says "finished", not new values: its last ones stand.
+                return result["data"] if iterator is None else []
+            for block, output in zip(fn.outputs, result["data"], strict=False):
+                self._keep(block, output)
+            iterator = result["iterator"]
 
     def _keep(self, block: gr.blocks.Block, output: Any) -> None:
         if block.stateful:

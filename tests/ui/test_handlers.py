@@ -4,7 +4,9 @@ fails if a handler raises, and checks what the user then sees."""
 
 from __future__ import annotations
 
+import base64
 import json
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -305,7 +307,10 @@ def test_history_shows_the_tree_restores_a_node_and_imports_an_export(
     fresh.set(part(fresh, "history-import"), uploaded(exported))
     with pytest.warns(UserWarning, match="made with other, and this app runs tiny"):
         fresh.trigger(part(fresh, "history-import"), "upload")
-    assert len(fresh.value(part(fresh, "history-tree"))) == 3
+    pictures = [item["image"]["path"] for item in fresh.value(part(fresh, "history-tree"))]
+    assert len(pictures) == 3
+    # Not saved (no outputs folder) and not this session's files: the manifest's thumbnails.
+    assert all(Path(picture).name.startswith("thumbnail-") for picture in pictures)
     assert [e["kind"] for e in manifest_of(fresh).entries] == ["grid", "pin", "refine"]
 
 
@@ -317,11 +322,36 @@ def test_a_closed_session_leaves_no_served_files(session: Session, services: Ser
     assert not folder.exists()
 
 
-def test_a_size_outside_the_sliders_range_is_refused_naming_that_range(session: Session) -> None:
-    width = part(session, "width")
-    session.set(width, 7)
-    with pytest.raises(gr.Error, match=f"Width: must be a multiple of 8 from {width.minimum} to "):
+@pytest.mark.parametrize(
+    ("elem_id", "value", "shown", "message"),
+    [
+        ("steps", 0, "1 to 150", "Steps: must be a whole number 1..150, got 0"),
+        ("steps", 10000, "1 to 150", "Steps: must be a whole number 1..150, got 10000"),
+        ("width", 7, "8 to 1536", "Width: must be a multiple of 8 from 8 to 1536, got 7"),
+        ("height", 0, "8 to 1536", "Height: must be a multiple of 8 from 8 to 1536, got 0"),
+    ],
+)
+def test_a_number_outside_the_range_its_box_shows_is_refused_naming_both(
+    session: Session, elem_id: str, value: int, shown: str, message: str
+) -> None:
+    assert part(session, elem_id).info.startswith(shown)
+    session.set(part(session, elem_id), value)
+    with pytest.raises(gr.Error, match=re.escape(message)):
         grid(session)
+
+
+def test_travel_from_a_variation_pin_says_it_starts_from_the_plain_seed(
+    session: Session,
+) -> None:
+    session.set(part(session, "pinned-seed"), "5")
+    session.set(part(session, "vary-seeds"), "7")
+    session.trigger(part(session, "vary-run"))
+    session.select(part(session, "vary-gallery"), 0)
+    assert "variation seed **7**" in session.value(part(session, "pin-variation"))
+    session.set(part(session, "travel-to-seed"), "6")
+    session.set(part(session, "travel-frames"), 2)
+    with pytest.warns(UserWarning, match="Travel starts from seed 5 itself: the pin's variation"):
+        session.trigger(part(session, "travel-run"))
 
 
 def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
@@ -329,3 +359,21 @@ def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
     session.set(part(session, "travel-to-seed"), "5")
     with pytest.raises(gr.Error, match="To seed: is the pinned seed 5"):
         session.trigger(part(session, "travel-run"))
+
+
+def test_an_imported_thumbnail_that_is_no_small_png_shows_the_placeholder(
+    session: Session, tmp_path: Path
+) -> None:
+    grid(session, "4")
+    session.trigger(part(session, "manifest-export"))
+    exported = Path(session.value(part(session, "manifest-file"))["path"])
+    data = json.loads(exported.read_text())
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>'
+    data["entries"][0]["tiles"][0]["thumbnail"] = base64.b64encode(svg).decode()
+    forged = tmp_path / "forged.json"
+    forged.write_text(json.dumps(data))
+    fresh = Session(session.demo, "fresh-forged")
+    fresh.set(part(fresh, "history-import"), uploaded(forged))
+    fresh.trigger(part(fresh, "history-import"), "upload")
+    [shown] = fresh.value(part(fresh, "history-tree"))
+    assert Path(shown["image"]["path"]).name == "history-grid.png"
