@@ -152,8 +152,8 @@ def _expand_ints(item: str, field: str, room: int) -> list[Value]:
     step_match = _INT_STEP.fullmatch(item)
     count_match = _INT_COUNT.fullmatch(item)
     if step_match:
-        start, end = _int(step_match[1]), _int(step_match[2])
-        step = _int(step_match[3]) if step_match[3] else 1
+        start, end = _int(step_match[1], field), _int(step_match[2], field)
+        step = _int(step_match[3], field) if step_match[3] else 1
         if step == 0:
             raise RequestError(field, f"{item!r} has a step of 0")
         # A1111's end + 1, whichever way the step runs; cut to size before len() can overflow.
@@ -161,7 +161,7 @@ def _expand_ints(item: str, field: str, room: int) -> list[Value]:
         _check_room(_nonempty(len(span), item, field), room, field)
         return list(span)
     if count_match:
-        start, end, count = (_int(group) for group in count_match.groups())
+        start, end, count = (_int(group, field) for group in count_match.groups())
         _check_room(_nonempty(count, item, field), room, field)
         return [int(x) for x in np.linspace(start, end, count).tolist()]
     _check_room(1, room, field)
@@ -198,8 +198,12 @@ def _expand_floats(item: str, field: str, room: int) -> list[Value]:
     return [round(value, DECIMALS) for value in values]
 
 
-def _int(digits: str) -> int:
-    return int(re.sub(r"\s", "", digits))
+def _int(digits: str, field: str) -> int:
+    """A whole number no wider than a seed: a wider one is refused, never handed to numpy."""
+    digits = re.sub(r"\s", "", digits)
+    if len(digits.lstrip("+-0")) > len(str(MAX_SEED)):
+        raise RequestError(field, f"{digits[:24]}... is out of range")
+    return int(digits)
 
 
 def _float(digits: str) -> float:

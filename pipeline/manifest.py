@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pipeline.metadata import APP_VERSION, write_atomic
+from pipeline.metadata import APP_VERSION, MetadataError, recipe_from_dict, write_atomic
 from pipeline.recipe import Recipe, pixels_sha256
 
 if TYPE_CHECKING:
@@ -23,6 +23,12 @@ if TYPE_CHECKING:
 
 FORMAT = "seed-explorer-session"
 KINDS = ("grid", "refine", "compare", "vary", "travel", "matrix")
+# An imported manifest is client text: caps on what reading it may cost, each named when hit.
+MAX_MANIFEST_BYTES = 4 * 1024 * 1024  # a long session's manifest is well under 1 MB
+MAX_ENTRIES = 2000
+MAX_TILES_PER_ENTRY = 256
+MAX_DEPTH = 32  # nesting of JSON objects and lists; an exported manifest nests about 10 deep
+MAX_PATH_CHARS = 4096
 
 
 class ManifestError(ValueError):
@@ -104,41 +110,74 @@ class Manifest:
     @classmethod
     def from_json(cls, text: str) -> Manifest:
         """A manifest written by `to_json` (an exported session), checked entry by entry so
-        that its lineage points only at what it holds; a session goes on from it."""
+        that its lineage points only at what it holds and every value is of its kind; a
+        session goes on from it. Over a cap (size, entries, tiles, nesting) it is refused by
+        name, before it costs more than reading it."""
+        if len(text) > MAX_MANIFEST_BYTES:
+            raise ManifestError(
+                f"{len(text):,} characters is over the {MAX_MANIFEST_BYTES:,} a manifest may have"
+            )
         try:
             data = json.loads(text)
+        except RecursionError:
+            raise ManifestError(f"nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as error:
             raise ManifestError(f"cannot read the manifest: {error}") from None
+        _check_depth(data)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             raise ManifestError(f"not a {FORMAT} manifest")
         entries = data.get("entries")
         if not isinstance(entries, list):
             raise ManifestError("the manifest has no list of entries")
-        manifest = cls(str(data.get("model", "")), str(data.get("app_version", APP_VERSION)))
+        if len(entries) > MAX_ENTRIES:
+            raise ManifestError(
+                f"{len(entries):,} entries is over the {MAX_ENTRIES:,} a manifest may have"
+            )
+        model, version = data.get("model", ""), data.get("app_version", APP_VERSION)
+        if not isinstance(model, str) or not isinstance(version, str):
+            raise ManifestError("model and app_version must be text")
+        manifest = cls(model[:MAX_PATH_CHARS], version[:100])
         for number, entry in enumerate(entries, start=1):
-            if not isinstance(entry, dict) or entry.get("id") != number:
-                raise ManifestError(f"entry {number} is missing or out of order")
-            if entry.get("kind") not in (*KINDS, "pin") or not isinstance(entry.get("tiles"), list):
-                raise ManifestError(f"entry {number} has no known kind or no tiles")
-            parent = entry.get("parent")
-            if parent is not None:
-                try:
-                    manifest._check_tile(parent["entry"], parent["tile"])
-                except (KeyError, TypeError):
-                    raise ManifestError(f"entry {number} has a malformed parent") from None
-            for tile in entry["tiles"]:
-                try:
-                    Recipe.from_dict(tile["recipe"])
-                except (KeyError, TypeError) as error:
-                    raise ManifestError(f"entry {number} has a malformed tile: {error!r}") from None
-            manifest.entries.append(entry)
+            manifest.entries.append(manifest._checked_entry(number, entry))
         return manifest
+
+    def _checked_entry(self, number: int, entry: Any) -> dict[str, Any]:
+        """Entry `number` as `append` and `pin` write one, from what a client sent."""
+        if not isinstance(entry, dict) or entry.get("id") != number:
+            raise ManifestError(f"entry {number} is missing or out of order")
+        kind, tiles = entry.get("kind"), entry.get("tiles")
+        if kind not in (*KINDS, "pin") or not isinstance(tiles, list):
+            raise ManifestError(f"entry {number} has no known kind or no tiles")
+        if not tiles and kind != "pin":
+            raise ManifestError(f"entry {number}: a {kind} has tiles")
+        if len(tiles) > MAX_TILES_PER_ENTRY:
+            raise ManifestError(
+                f"entry {number}: {len(tiles):,} tiles is over the {MAX_TILES_PER_ENTRY} an "
+                "entry may have"
+            )
+        parent = entry.get("parent")
+        if parent is not None:
+            if not isinstance(parent, dict) or not all(
+                _is_whole(parent.get(key)) for key in ("entry", "tile")
+            ):
+                raise ManifestError(f"entry {number} has a malformed parent")
+            self._check_tile(parent["entry"], parent["tile"])
+            parent = {"entry": parent["entry"], "tile": parent["tile"]}
+        time = entry.get("time")
+        return {
+            "id": number,
+            "kind": kind,
+            "time": time[:40] if isinstance(time, str) else "",
+            "parent": parent,
+            "tiles": [_checked_tile(f"entry {number} tile {i}", t) for i, t in enumerate(tiles)],
+        }
 
     def tree(self) -> list[tuple[int, dict[str, Any]]]:
         """The session as its lineage, depth first: (depth, entry) for every entry.
 
         A pin hangs under the run whose tile it pinned; a run grown from a tile hangs under
         the last pin of that tile before it (under the tile's run if it was never pinned).
+        Walked with a stack, not recursion: a lineage may be thousands deep.
         """
         children: dict[int | None, list[dict[str, Any]]] = {}
         pins: dict[tuple[int, int], int] = {}
@@ -152,13 +191,11 @@ class Manifest:
                     pins[tile] = entry["id"]
             children.setdefault(owner, []).append(entry)
         ordered: list[tuple[int, dict[str, Any]]] = []
-
-        def visit(owner: int | None, depth: int) -> None:
-            for entry in children.get(owner, []):
-                ordered.append((depth, entry))
-                visit(entry["id"], depth + 1)
-
-        visit(None, 0)
+        stack = [(0, entry) for entry in reversed(children.get(None, []))]
+        while stack:
+            depth, entry = stack.pop()
+            ordered.append((depth, entry))
+            stack += [(depth + 1, child) for child in reversed(children.get(entry["id"], []))]
         return ordered
 
     def to_json(self) -> str:
@@ -186,22 +223,74 @@ def load_manifest(path: str | Path) -> list[ManifestTile]:
     """Every tile of a manifest file, in order; relative file paths are from its folder."""
     path = Path(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except (OSError, ValueError) as error:
         raise ManifestError(f"{path.name}: cannot read the manifest: {error}") from None
-    if not isinstance(data, dict) or data.get("format") != FORMAT:
-        raise ManifestError(f"{path.name}: not a {FORMAT} manifest")
     try:
-        return [
-            ManifestTile(
-                entry=entry["id"],
-                index=index,
-                recipe=Recipe.from_dict(tile["recipe"]),
-                image_sha256=tile["image_sha256"],
-                file=None if tile["file"] is None else path.parent / tile["file"],
-            )
-            for entry in data["entries"]
-            for index, tile in enumerate(entry["tiles"])
-        ]
-    except (KeyError, TypeError) as error:
-        raise ManifestError(f"{path.name}: a malformed entry: {error!r}") from None
+        manifest = Manifest.from_json(text)
+    except ManifestError as error:
+        raise ManifestError(f"{path.name}: {error}") from None
+    return [
+        ManifestTile(
+            entry=entry["id"],
+            index=index,
+            recipe=Recipe.from_dict(tile["recipe"]),
+            image_sha256=tile["image_sha256"],
+            file=None if tile["file"] is None else path.parent / tile["file"],
+        )
+        for entry in manifest.entries
+        for index, tile in enumerate(entry["tiles"])
+    ]
+
+
+def inside(file: str | None, roots: Sequence[Path | None]) -> Path | None:
+    """`file` resolved (symlinks too), if it lies inside one of `roots`; else None.
+
+    What a manifest or recipe names is a client's path: only the app's own folders (the
+    outputs folder, the session's served folder) are read from. Whether the file exists plays
+    no part, so a refused path and a missing one look the same.
+    """
+    if not file:
+        return None
+    resolved = Path(file).resolve()
+    for root in roots:
+        if root is not None and resolved.is_relative_to(root.resolve()):
+            return resolved
+    return None
+
+
+def _checked_tile(where: str, tile: Any) -> dict[str, Any]:
+    """A manifest tile from a client: a recipe of the right types, a hash, a file path."""
+    if not isinstance(tile, dict):
+        raise ManifestError(f"{where} is not an object")
+    sha = tile.get("image_sha256")
+    if not isinstance(sha, str) or len(sha) > 64:
+        raise ManifestError(f"{where}: image_sha256 must be a sha256 in hex")
+    file = tile.get("file")
+    if file is not None and (not isinstance(file, str) or not 0 < len(file) <= MAX_PATH_CHARS):
+        raise ManifestError(f"{where}: file must be a path (text) or null, got {_kind(file)}")
+    try:
+        recipe = recipe_from_dict(tile.get("recipe"), where)
+    except MetadataError as error:
+        raise ManifestError(str(error)) from None
+    return {"recipe": recipe.to_dict(), "image_sha256": sha, "file": file}
+
+
+def _check_depth(data: Any) -> None:
+    """Nesting within MAX_DEPTH, walked with a stack (JSON nested deeper than Python's
+    recursion limit is already refused by the reader)."""
+    stack = [(data, 1)] if isinstance(data, dict | list) else []
+    while stack:
+        value, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ManifestError(f"nested deeper than {MAX_DEPTH} levels")
+        children = value.values() if isinstance(value, dict) else value
+        stack += [(child, depth + 1) for child in children if isinstance(child, dict | list)]
+
+
+def _is_whole(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _kind(value: Any) -> str:
+    return repr(value)[:40] if isinstance(value, int | float | bool) else type(value).__name__

@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import os
 import re
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field
+from functools import cache
 from pathlib import Path
-from typing import Any
+from types import UnionType
+from typing import Any, get_args, get_origin, get_type_hints
 
 from PIL import Image, PngImagePlugin
 
@@ -30,9 +35,18 @@ INFOTEXT_KEY = "parameters"  # AUTOMATIC1111's chunk
 RECIPE_KEY = "seed-explorer"  # ours: {"recipe": {...}, "pixels_sha256": ...}
 MATRIX_KEY = "seed-explorer-matrix"  # a matrix's labelled grid: {"cells": [recipe, ...]}
 
-# AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last line.
+# Infotext is client text: it is read in one pass (`settings_pairs`), up to this many characters
+# (A1111's own run to a few thousand; a prompt here is at most 2,000).
+MAX_INFOTEXT_CHARS = 65_536
+# A PNG a recipe is read from: at most this many pixels (16 megapixels, far above any render
+# here), checked from its header before any pixel is decoded.
+MAX_PNG_PIXELS = 4096 * 4096
+# AUTOMATIC1111's `re_param` (modules/infotext_utils.py): one "Key: value" pair of the last
+# line. What A1111 reads, and what `settings_pairs` reads the same as; never run on client
+# text here (under `findall` it is quadratic).
 A1111_PARAM = re.compile(r'\s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$)')
-_SIZE = re.compile(r"^(\d+)x(\d+)$")
+_KEY_CHARS = re.compile(r"[\w \-/]*")
+_SIZE = re.compile(r"^(\d{1,5})x(\d{1,5})$")
 _NEGATIVE = "Negative prompt:"
 
 # Our display name -> A1111's sampler, where they differ; the schedule is a field of its own
@@ -53,7 +67,7 @@ _SGM_UNIFORM_OF = {
     "DDIM": "DDIM trailing",
 }
 # A1111's extra-network tags, which it strips from the prompt before encoding it.
-_LORA_TAG = re.compile(r"\s*<lora:[^<>]*>")
+_LORA_TAG = re.compile(r"(?<!\s)\s*<lora:[^<>]*>")  # (?<!\s): each run of spaces tried once
 _KARRAS_OF = {"DPM++ 2M": "DPM++ 2M Karras"}
 
 # Keys that either become a field or say nothing about how the pixels were made.
@@ -83,7 +97,7 @@ _UNDERSTOOD = {
 
 
 class MetadataError(ValueError):
-    """A PNG whose recipe chunk is present but cannot be read."""
+    """A PNG, recipe or infotext that cannot be read (or is over a cap), said with its field."""
 
 
 @dataclass
@@ -253,9 +267,26 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def read_png(path: str | Path) -> tuple[Image.Image, Recipe | None, str | None]:
-    """The image, our recipe (None if the PNG has none) and the A1111 infotext (or None)."""
-    with Image.open(path) as image:
-        image.load()
+    """The image, our recipe (None if the PNG has none) and the A1111 infotext (or None).
+
+    The size is checked from the header before a pixel is decoded, and Pillow's own refusals
+    (a decompression bomb, a text chunk that inflates too far, a broken file) say which they are.
+    """
+    try:
+        with Image.open(path) as image:
+            width, height = image.size
+            if width * height > MAX_PNG_PIXELS:
+                raise MetadataError(
+                    f"the image is {width}x{height}, over the {MAX_PNG_PIXELS:,} pixels a "
+                    "recipe's PNG may have"
+                )
+            image.load()
+    except MetadataError:
+        raise
+    except (Image.DecompressionBombError, ValueError) as error:  # Pillow's caps on chunks
+        raise MetadataError(f"refused as a PNG bomb: {error}") from None
+    except (SyntaxError, struct.error, zlib.error) as error:
+        raise MetadataError(f"not a readable PNG: {error}") from None
     return image, _recipe_of(image), _text_chunk(image, INFOTEXT_KEY)
 
 
@@ -264,9 +295,61 @@ def _recipe_of(image: Image.Image) -> Recipe | None:
     if text is None:
         return None
     try:
-        return Recipe.from_dict(json.loads(text)["recipe"])
-    except (ValueError, KeyError, TypeError) as error:
+        data = json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise MetadataError(f"the {RECIPE_KEY} chunk cannot be read: {error}") from None
+    if not isinstance(data, dict):
+        raise MetadataError(f"the {RECIPE_KEY} chunk holds no recipe")
+    return recipe_from_dict(data.get("recipe"), f"the {RECIPE_KEY} chunk")
+
+
+def recipe_from_dict(data: Any, where: str) -> Recipe:
+    """A recipe a client sent (a PNG's chunk, a manifest's tile), each field of its own type.
+
+    Checked here so that a forged `guidance_scale: "abc"` is refused naming the field, not
+    met later as a crash; the values themselves are the planner's to check.
+    """
+    if not isinstance(data, dict):
+        raise MetadataError(f"{where}: the recipe must be an object, got {type(data).__name__}")
+    hints = _recipe_types()
+    missing = [name for name in _REQUIRED if name not in data]
+    if missing:
+        raise MetadataError(f"{where}: the recipe has no {', '.join(missing)}")
+    for name, value in data.items():
+        kinds = hints.get(name)
+        if (kinds is not None and not isinstance(value, kinds)) or _bad_number(value):
+            raise MetadataError(f"{where}: recipe field {str(name)[:40]} cannot be {_short(value)}")
+    return Recipe.from_dict(data)
+
+
+_REQUIRED = tuple(
+    name
+    for name, spec in Recipe.__dataclass_fields__.items()
+    if spec.default is MISSING and spec.default_factory is MISSING
+)
+
+
+@cache
+def _recipe_types() -> dict[str, tuple[type, ...]]:
+    """Each recipe field's JSON types: `int | None` is (int, NoneType); a float takes an int."""
+    types: dict[str, tuple[type, ...]] = {}
+    for name, hint in get_type_hints(Recipe).items():
+        kinds = []
+        for kind in get_args(hint) if get_origin(hint) is UnionType else (hint,):
+            kind = get_origin(kind) or kind
+            kinds += [int, float] if kind is float else [kind]
+        types[name] = tuple(kinds)
+    return types
+
+
+def _bad_number(value: Any) -> bool:
+    """NaN and infinity, which JSON readers accept and no recipe field means."""
+    return isinstance(value, float) and not math.isfinite(value)
+
+
+def _short(value: Any) -> str:
+    text = repr(value) if isinstance(value, str | int | float | bool) or value is None else ""
+    return text[:60] if text else f"a {type(value).__name__}"
 
 
 def parse_infotext(text: str) -> dict[str, str]:
@@ -274,9 +357,16 @@ def parse_infotext(text: str) -> dict[str, str]:
 
     The last line holds the settings when A1111's pattern finds at least three pairs in it;
     otherwise the whole text is prompt. Everything before `Negative prompt:` is the prompt.
+    Text over MAX_INFOTEXT_CHARS is refused (a MetadataError naming the cap).
     """
+    if len(text) > MAX_INFOTEXT_CHARS:
+        raise MetadataError(
+            f"the parameters text is {len(text):,} characters, over the "
+            f"{MAX_INFOTEXT_CHARS:,} it may have"
+        )
     *lines, last = text.strip().split("\n")
-    if len(A1111_PARAM.findall(last)) < 3:
+    pairs = settings_pairs(last)
+    if len(pairs) < 3:
         lines.append(last)
         last = ""
     prompt: list[str] = []
@@ -290,9 +380,72 @@ def parse_infotext(text: str) -> dict[str, str]:
         else:
             prompt.append(line)
     params = {"Prompt": "\n".join(prompt), "Negative prompt": "\n".join(negative)}
-    for key, value in A1111_PARAM.findall(last):
+    for key, value in pairs if last else []:
         params[key] = _unquote(value)
     return params
+
+
+def settings_pairs(line: str) -> list[tuple[str, str]]:
+    """What `A1111_PARAM.findall(line)` finds, in one pass.
+
+    A key is a whole run of word characters, spaces, `-` and `/` starting with a word
+    character, right before a colon; its value a quoted string ending at a comma or the end,
+    else everything to the next comma. A failed key is skipped whole: every start inside it
+    fails the same way, which is what keeps this linear.
+    """
+    closing = _closing_quotes(line) if '"' in line else {}
+    pairs = []
+    position, end = 0, len(line)
+    while position < end:
+        start = position
+        while start < end and line[start].isspace():
+            start += 1
+        if start == end:
+            break
+        if not (line[start].isalnum() or line[start] == "_"):
+            position = start + 1
+            continue
+        colon = _KEY_CHARS.match(line, start).end()
+        if colon - start < 2 or colon == end or line[colon] != ":":
+            position = max(colon, start + 1)
+            continue
+        value = colon + 1
+        while value < end and line[value].isspace():
+            value += 1
+        quote_end = closing.get(value) if line.startswith('"', value) else None
+        if quote_end is not None and (quote_end + 1 == end or line[quote_end + 1] == ","):
+            pairs.append((line[start:colon], line[value : quote_end + 1]))
+            position = quote_end + 2
+            continue
+        comma = line.find(",", value)
+        stop = end if comma < 0 else comma
+        pairs.append((line[start:colon], line[value:stop]))
+        position = stop + 1
+    return pairs
+
+
+def _closing_quotes(line: str) -> dict[int, int]:
+    """For each `"` in `line`: where the quoted string it opens ends, as A1111_PARAM's
+    quoted value reads it, for those that end; one pass from the end, each position's answer
+    from the next one's."""
+    end = len(line)
+    ends: list[int | None] = [None] * (end + 2)  # ends[i]: the closing quote scanning from i
+    for index in range(end - 1, -1, -1):
+        char = line[index]
+        if char == '"':
+            ends[index] = index
+        elif char == "\\":
+            ends[index] = ends[index + 2] if index + 1 < end and line[index + 1] != "\n" else None
+        else:
+            ends[index] = ends[index + 1]
+    return {
+        index: ends[index + 1]
+        for index in range(end)
+        if line[index] == '"'
+        and index + 1 < end
+        and line[index + 1] != '"'
+        and ends[index + 1] is not None
+    }
 
 
 def fields_from_infotext(

@@ -30,7 +30,12 @@ from pipeline.requests import (
     TravelRequest,
     VaryRequest,
 )
-from pipeline.schedulers import SchedulerEntry, SchedulerError, SchedulerRegistry
+from pipeline.schedulers import (
+    SchedulerEntry,
+    SchedulerError,
+    SchedulerRegistry,
+    recipe_scheduler,
+)
 from pipeline.seeds import MAX_SEED, SeedError, check_seed, parse_seed, parse_seeds
 from pipeline.variation import travel_strengths
 
@@ -240,8 +245,10 @@ class Planner:
         variation = _variation(recipe.variation_seed, recipe.variation_strength, "Variation")
         resize_from = _resize_from(recipe.resize_from, limits)
         item = Item(prompt, seed, recipe.suffix, *variation, resize_from)
-        own = Sampler(
-            recipe.sampler, recipe.scheduler_config, _steps("Steps", recipe.steps, limits)
+        registry = self.model.registry
+        steps = _steps("Steps", recipe.steps, limits)
+        own = _recipe_sampler(
+            registry, "Scheduler config", recipe.sampler, recipe.scheduler_config, steps
         )
         common = {
             "kind": recipe.kind,
@@ -254,7 +261,7 @@ class Planner:
         }
         if recipe.lockstep is None:
             return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
-        samplers, per_call = _group(recipe, own, limits)
+        samplers, per_call = _group(recipe, own, limits, registry)
         return Plan(items=(item,), samplers=samplers, per_call=per_call, lockstep=True, **common)
 
     def _grid(self, request: GridRequest) -> Plan:
@@ -681,9 +688,11 @@ def _scheduler_steps(value: Any, limits: Limits) -> list[tuple[str, int]]:
     return checked
 
 
-def _group(recipe: Recipe, own: Sampler, limits: Limits) -> tuple[tuple[Sampler, ...], int]:
+def _group(
+    recipe: Recipe, own: Sampler, limits: Limits, registry: SchedulerRegistry
+) -> tuple[tuple[Sampler, ...], int]:
     """A lockstep group: one scheduler per tile of the group, this tile's own at its index,
-    and the lanes per UNet call it was rendered with."""
+    and the lanes per UNet call it was rendered with, each scheduler checked as the tile's."""
     record = recipe.lockstep
     lanes = record.get("schedulers") if isinstance(record, dict) else None
     if not isinstance(lanes, list) or len(lanes) != recipe.batch_size:
@@ -701,7 +710,10 @@ def _group(recipe: Recipe, own: Sampler, limits: Limits) -> tuple[tuple[Sampler,
                 "Lockstep", f"each scheduler needs a sampler, a config and steps, got {lane!r}"
             )
         steps = _steps(f"Steps for {lane['sampler']}", lane.get("steps"), limits)
-        samplers.append(Sampler(lane["sampler"], lane["scheduler_config"], steps))
+        field_name = f"Lockstep scheduler {len(samplers) + 1} config"
+        samplers.append(
+            _recipe_sampler(registry, field_name, lane["sampler"], lane["scheduler_config"], steps)
+        )
     mine = samplers[recipe.batch_index]
     if (mine.config, mine.steps) != (own.config, own.steps):
         raise RequestError("Lockstep", "the scheduler at the tile's index is not the tile's own")
@@ -712,6 +724,17 @@ def _group(recipe: Recipe, own: Sampler, limits: Limits) -> tuple[tuple[Sampler,
             f"schedulers per call must be a whole number 1..{recipe.batch_size}, got {per_call!r}",
         )
     return tuple(samplers), per_call
+
+
+def _recipe_sampler(
+    registry: SchedulerRegistry, field_name: str, sampler: Any, config: Any, steps: int
+) -> Sampler:
+    """A recipe's scheduler as this model's registry writes it, never its config as sent."""
+    try:
+        name, checked = recipe_scheduler(registry, sampler, config)
+    except SchedulerError as error:
+        raise RequestError(field_name, str(error)) from None
+    return Sampler(name, checked, steps)
 
 
 def _conditioning(recipe: Recipe, limits: Limits) -> dict[str, Any] | None:

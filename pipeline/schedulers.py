@@ -184,3 +184,64 @@ class SchedulerRegistry:
         if class_name not in self._classes:
             raise SchedulerError(f"this model cannot use {class_name or 'an unnamed scheduler'}")
         return self._classes[class_name].from_config(config)
+
+
+# A recipe's scheduler, as a client sends it ------------------------------------------------
+#
+# A recipe (a dropped PNG, an imported manifest) names its scheduler by a whole diffusers
+# config, and `from_config` takes whatever it is given: `num_train_timesteps: 10**9` would
+# build a schedule of that length under the model lock. So a recipe's config is never built
+# as it comes: it must be one the app itself writes for this model.
+
+
+def recipe_scheduler(
+    registry: SchedulerRegistry, sampler: Any, config: Any
+) -> tuple[str, dict[str, Any]]:
+    """The display name and exact config to render a recipe's scheduler with: the loaded
+    model's own config with the overrides of one of the registry's entries for that class.
+
+    Every key the recipe gives must be a key this app writes for that class, with a value it
+    writes there (same type, same value); anything else is a SchedulerError naming the key.
+    Keys the recipe leaves out are the model's own (recipes from before a key existed).
+    """
+    if not isinstance(config, dict):
+        raise SchedulerError(f"must be a scheduler config, got {type(config).__name__}")
+    class_name = config.get("_class_name")
+    written = {
+        entry.name: registry.config(entry.name)
+        for entry in registry.entries
+        if entry.class_name == class_name
+    }
+    if not written:
+        shown = class_name if isinstance(class_name, str) else repr(class_name)
+        raise SchedulerError(f"_class_name: this model cannot use {shown[:80]}")
+    for key, value in config.items():
+        if not isinstance(key, str) or key.startswith("_"):  # _class_name, _diffusers_version
+            continue
+        allowed = [own[key] for own in written.values() if key in own]
+        if not allowed:
+            raise SchedulerError(f"{key[:80]}: not a setting of {class_name}")
+        if not any(_same(value, own) for own in allowed):
+            choices = ", ".join(dict.fromkeys(json.dumps(own) for own in allowed))
+            raise SchedulerError(
+                f"{key}: must be {choices} for {class_name} on this model, got {_shown(value)}"
+            )
+    matching = [
+        name
+        for name, own in written.items()
+        if all(_same(value, own.get(key)) for key, value in config.items() if key in own)
+    ]
+    if not matching:
+        raise SchedulerError(f"no scheduler of this model has this combination of {class_name}")
+    name = sampler if sampler in matching else matching[0]
+    return name, written[name]
+
+
+def _same(value: Any, own: Any) -> bool:
+    """Equal and of the same JSON type: True is not 1, 1 is not 1.0."""
+    return json.dumps(value, sort_keys=True) == json.dumps(own, sort_keys=True)
+
+
+def _shown(value: Any) -> str:
+    text = json.dumps(value) if isinstance(value, str | int | float | bool) else repr(value)
+    return text if len(text) <= 80 else f"{text[:77]}..."

@@ -10,8 +10,9 @@ from typing import Any
 import gradio as gr
 from PIL import Image, ImageDraw
 
-from pipeline.manifest import Manifest, ManifestError
+from pipeline.manifest import Manifest, ManifestError, inside
 from pipeline.recipe import Recipe
+from pipeline.requests import RequestError
 from ui.runner import Services
 from ui.shared import SharedInputs, pin_values, variation_of
 from ui.state import TileRef
@@ -47,8 +48,9 @@ def build(services: Services, shared: SharedInputs) -> None:
             )
 
     def show(manifest: Manifest, request: gr.Request) -> tuple[Any, Any]:
-        folder = services.folder(request.session_hash)
-        found = [node(manifest, depth, entry, folder) for depth, entry in manifest.tree()]
+        session = request.session_hash
+        folder, roots = services.folder(session), services.readable(session)
+        found = [node(manifest, depth, entry, folder, roots) for depth, entry in manifest.tree()]
         return [(thumb, caption) for thumb, caption, _ in found], [n for _, _, n in found]
 
     def restore(shown: list[dict[str, Any]], evt: gr.SelectData) -> tuple[Any, ...]:
@@ -64,8 +66,15 @@ def build(services: Services, shared: SharedInputs) -> None:
             return *values, *(gr.skip(),) * len(shared.pin_outputs()), chosen["detail"]
         pinned = Recipe.from_dict(pin["recipe"])
         tile = None
-        if pin["file"] is not None:
-            tile = TileRef(pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"])
+        try:
+            services.engine.planner.replay(pinned)
+        except RequestError as error:
+            gr.Warning(f"History: #{chosen['id']}'s pinned tile cannot be verified here: {error}")
+        else:
+            if pin["file"] is not None:
+                tile = TileRef(
+                    pinned, pin["file"], f"seed {pinned.seed}", pin["entry"], pin["tile"]
+                )
         return *values, *pin_values(pinned.seed, tile, variation_of(pinned)), chosen["detail"]
 
     def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
@@ -75,6 +84,13 @@ def build(services: Services, shared: SharedInputs) -> None:
             manifest = Manifest.from_json(Path(path).read_text(encoding="utf-8"))
         except (OSError, UnicodeDecodeError, ManifestError) as error:
             raise gr.Error(f"Import a session manifest: {error}", print_exception=False) from None
+        refused = outside(manifest, services.readable(request.session_hash))
+        if refused:
+            more = f" and {len(refused) - 5} more" if len(refused) > 5 else ""
+            gr.Warning(
+                f"Import a session manifest: file of {', '.join(refused[:5])}{more} is outside "
+                "the app's folders: ignored"
+            )
         return manifest, *show(manifest, request)
 
     tab.select(show, shared.manifest, [tree, nodes], api_visibility="private")
@@ -86,18 +102,22 @@ def build(services: Services, shared: SharedInputs) -> None:
 
 
 def node(
-    manifest: Manifest, depth: int, entry: dict[str, Any], folder: Path
+    manifest: Manifest,
+    depth: int,
+    entry: dict[str, Any],
+    folder: Path,
+    roots: tuple[Path, ...],
 ) -> tuple[Any, str, dict[str, Any]]:
     """One node: its thumbnail, its caption, and what clicking it restores (plain values).
 
     A run shows its first tile and restores its settings with the tile it grew from as the
-    pin; a pin shows and restores its tile.
+    pin; a pin shows and restores its tile. Files are looked for only in `roots`.
     """
     parent = entry["parent"]
     pin = None
     if parent is not None:
-        pin = _tile(manifest, parent["entry"], parent["tile"], folder)
-    shown = pin if entry["kind"] == "pin" else _tile(manifest, entry["id"], 0, folder)
+        pin = _tile(manifest, parent["entry"], parent["tile"], folder, roots)
+    shown = pin if entry["kind"] == "pin" else _tile(manifest, entry["id"], 0, folder, roots)
     recipe = Recipe.from_dict(shown["recipe"])
     caption = f"{'↳ ' * depth}#{entry['id']} {_what(entry, recipe)}"
     detail = (
@@ -105,7 +125,11 @@ def node(
         f"{recipe.steps} steps, CFG {recipe.guidance_scale:g}, {recipe.width}x{recipe.height}"
     )
     thumb = shown["file"] or _placeholder(entry["kind"], folder)
-    return thumb, caption, {"recipe": shown["recipe"], "pin": pin, "detail": detail}
+    return (
+        thumb,
+        caption,
+        {"id": entry["id"], "recipe": shown["recipe"], "pin": pin, "detail": detail},
+    )
 
 
 def _what(entry: dict[str, Any], recipe: Recipe) -> str:
@@ -117,7 +141,7 @@ def _what(entry: dict[str, Any], recipe: Recipe) -> str:
         more = f" → {recipe.variation_seed} at {recipe.variation_strength:g}" if variation else ""
         return f"pin · seed {recipe.seed}{more}"
     if kind == "matrix" and recipe.cell:
-        return f"matrix · {recipe.cell['x_axis']} by {recipe.cell['y_axis']}"
+        return f"matrix · {recipe.cell.get('x_axis')} by {recipe.cell.get('y_axis')}"
     if kind == "travel":
         return f"travel · {recipe.seed} → {recipe.variation_seed}, {len(tiles)} frames"
     if kind == "vary":
@@ -126,14 +150,28 @@ def _what(entry: dict[str, Any], recipe: Recipe) -> str:
     return f"{kind} · {len(tiles)} tiles · seed {seeds}"
 
 
-def _tile(manifest: Manifest, entry: int, index: int, folder: Path) -> dict[str, Any]:
+def _tile(
+    manifest: Manifest, entry: int, index: int, folder: Path, roots: tuple[Path, ...]
+) -> dict[str, Any]:
     """A manifest tile with the PNG it can be shown from: this session's served copy (the
-    runner names it by entry, place and seed), else its saved copy, else None."""
+    runner names it by entry, place and seed), else its saved copy if that lies in `roots`,
+    else None (a refused file and a missing one look the same)."""
     tile = manifest.entries[entry - 1]["tiles"][index]
     served = folder / f"{entry:04d}-{index:02d}-{tile['recipe']['seed']}.png"
-    saved = tile["file"] and Path(tile["file"])
+    saved = inside(tile["file"], roots)
     file = served if served.is_file() else saved if saved and saved.is_file() else None
     return {"recipe": tile["recipe"], "file": file and str(file), "entry": entry, "tile": index}
+
+
+def outside(manifest: Manifest, roots: tuple[Path, ...]) -> list[str]:
+    """ "entry N tile I" for every tile whose file lies outside `roots` (whether or not it
+    exists: the answer must not tell)."""
+    return [
+        f"entry {entry['id']} tile {index}"
+        for entry in manifest.entries
+        for index, tile in enumerate(entry["tiles"])
+        if tile["file"] is not None and inside(tile["file"], roots) is None
+    ]
 
 
 def _placeholder(kind: str, folder: Path) -> str:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -11,13 +11,14 @@ from PIL import Image
 
 from pipeline.a1111 import noise_of
 from pipeline.engine import Hooks
-from pipeline.manifest import Manifest
+from pipeline.manifest import Manifest, inside
 from pipeline.metadata import (
     MetadataError,
     fields_from_infotext,
     fields_from_recipe,
     read_png,
 )
+from pipeline.plan import Plan
 from pipeline.replay import drift
 from pipeline.requests import RequestError
 from ui.gpu import gpu
@@ -53,28 +54,36 @@ def build(services: Services, shared: SharedInputs) -> None:
                 label="Session manifest", elem_id="manifest-file", visible=False
             )
 
-    def load(path: str | None) -> tuple[Any, ...]:
+    def load(path: str | None, request: gr.Request) -> tuple[Any, ...]:
         if not path:
             return (gr.skip(),) * 11 + ("",)
+        names, family = engine.model.registry.names, engine.model.family.name
         try:
             _, recipe, infotext = read_png(path)
-        except (OSError, MetadataError) as error:
+            if recipe is not None:
+                engine.planner.replay(recipe)  # refused here, as a request, not at Verify
+                fields = fields_from_recipe(recipe, names, family)
+            elif infotext is not None:
+                identity = engine.model.identity
+                model = (engine.model.model_id, identity and identity.a1111_hash)
+                noise = noise_of(engine.generator_device)
+                fields = fields_from_infotext(infotext, names, family, model, noise)
+        except (OSError, MetadataError, RequestError) as error:
             raise gr.Error(f"Load a recipe: {error}", print_exception=False) from None
-        names, family = engine.model.registry.names, engine.model.family.name
-        if recipe is not None:
-            fields = fields_from_recipe(recipe, names, family)
-        elif infotext is not None:
-            model = (engine.model.model_id, engine.model.weights_hash)
-            noise = noise_of(engine.generator_device)
-            fields = fields_from_infotext(infotext, names, family, model, noise)
-        else:
+        if recipe is None and infotext is None:
             raise gr.Error(
                 "Load a recipe: this PNG carries no recipe or generation parameters",
                 print_exception=False,
             )
         for warning in fields.warnings:
             gr.Warning(f"Load a recipe: {warning}")
-        pinned = recipe and TileRef(recipe, path, f"seed {recipe.seed}", None, 0)
+        pinned = recipe and TileRef(
+            recipe,
+            _keep(path, services.folder(request.session_hash)),
+            f"seed {recipe.seed}",
+            None,
+            0,
+        )
         variation: dict[str, Any] = {}
         if fields.variation_seed is not None:
             variation["variation_seed"] = fields.variation_seed
@@ -99,20 +108,31 @@ def build(services: Services, shared: SharedInputs) -> None:
             note,
         )
 
-    @gpu
-    def check(pinned: TileRef | None, progress: gr.Progress = gr.Progress()) -> tuple[Any, Any]:
+    def check(
+        pinned: TileRef | None, request: gr.Request, progress: gr.Progress = gr.Progress()
+    ) -> tuple[Any, Any]:
+        """The pinned tile rendered again and compared. Its PNG must be one the app wrote
+        where this session may read, and its recipe pass the planner, before the model (or
+        a ZeroGPU GPU) is asked for anything."""
         if pinned is None:
             raise gr.Error(
                 "Verify: pin a tile first (click it) or load one of this app's PNGs",
                 print_exception=False,
             )
-        hooks = Hooks(progress=lambda fraction, text: progress(fraction, desc=text))
+        original = inside(pinned.file, services.readable(request.session_hash))
+        if original is None or not original.is_file():
+            raise gr.Error(
+                "Verify: the pinned tile's PNG is not in this session's folders: pin it again "
+                "or load it",
+                print_exception=False,
+            )
         try:
-            replayed = engine.replay(pinned.recipe, hooks)
+            plan = engine.planner.replay(pinned.recipe)
         except RequestError as error:
             raise gr.Error(f"Verify: {error}", print_exception=False) from None
-        with Image.open(pinned.file) as original:
-            result = drift(original, replayed.image)
+        replayed = render(plan, pinned.recipe.batch_index, progress)
+        with Image.open(original) as image:
+            result = drift(image, replayed)
         if result.bit_exact:
             text = f"**Bit-exact**: seed {pinned.seed} rendered again matches pixel for pixel."
             return text, gr.update(value=None, visible=False)
@@ -122,9 +142,14 @@ def build(services: Services, shared: SharedInputs) -> None:
         )
         return text, gr.update(value=result.heatmap, visible=True)
 
-    def export_manifest(manifest: Manifest) -> Any:
-        folder = Path(tempfile.mkdtemp(prefix="seed-explorer-manifest-"))
-        path = manifest.write(folder / "seed-explorer-session.json")
+    @gpu
+    def render(plan: Plan, index: int, progress: gr.Progress) -> Image.Image:
+        hooks = Hooks(progress=lambda fraction, text: progress(fraction, desc=text))
+        return engine.render(plan, hooks)[index].image
+
+    def export_manifest(manifest: Manifest, request: gr.Request) -> Any:
+        """Written to the session's served folder, which goes when the session does."""
+        path = manifest.write(services.folder(request.session_hash) / "seed-explorer-session.json")
         return gr.update(value=str(path), visible=True)
 
     recipe_file.upload(
@@ -149,3 +174,12 @@ def build(services: Services, shared: SharedInputs) -> None:
         queue=False,
         api_visibility="private",
     )
+
+
+def _keep(upload: str, folder: Path) -> str:
+    """A copy of a dropped PNG in the session's served folder, named by its bytes: what
+    Verify reads later is a file the app wrote, in a folder it may read."""
+    data = Path(upload).read_bytes()
+    path = folder / f"loaded-{hashlib.sha256(data).hexdigest()[:16]}.png"
+    path.write_bytes(data)
+    return str(path)

@@ -81,6 +81,12 @@ class Services:
         folder.mkdir(exist_ok=True)
         return folder
 
+    def readable(self, session: str) -> tuple[Path, ...]:
+        """The folders a path from a client (a manifest, a recipe) may point into: the
+        outputs folder and this session's own served folder, never anywhere else."""
+        outputs = () if self.outputs is None else (self.outputs.root,)
+        return (*outputs, self.folder(session))
+
     def forget(self, session: str) -> None:
         """The session has ended (its tab closed): its served files go."""
         shutil.rmtree(self._folder_of(session), ignore_errors=True)

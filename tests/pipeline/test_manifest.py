@@ -98,7 +98,10 @@ def test_load_manifest_lists_every_tile(tmp_path: Path) -> None:
     [
         ("{not json", "cannot read the manifest"),
         ('{"entries": []}', "not a seed-explorer-session manifest"),
-        ('{"format": "seed-explorer-session", "entries": [{"id": 1}]}', "malformed entry"),
+        (
+            '{"format": "seed-explorer-session", "entries": [{"id": 1}]}',
+            "entry 1 has no known kind",
+        ),
     ],
 )
 def test_unreadable_manifests_say_why(tmp_path: Path, text: str, message: str) -> None:

@@ -257,7 +257,15 @@ def test_compares_steps_table_keeps_what_a_user_typed() -> None:
 
 
 # The largest call the limits allow: 16 tiles at 512x512, the last one replayed.
-RECIPE = sample_recipe(width=512, height=512, batch_size=16, batch_index=15)
+RECIPE = sample_recipe(
+    sampler="DDIM",
+    scheduler_class="DDIMScheduler",
+    scheduler_config=REGISTRY.config("DDIM"),
+    width=512,
+    height=512,
+    batch_size=16,
+    batch_index=15,
+)
 
 
 def test_a_recipe_is_planned_as_the_call_that_rendered_it() -> None:
