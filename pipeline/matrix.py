@@ -4,13 +4,16 @@ the values; pipeline/plan.py says what a plan is)."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pipeline import axes
-from pipeline.plan import Item, Matrix, Plan
+from pipeline.plan import Item, Matrix, Model, Plan, Sampler
 from pipeline.requests import (
+    Limits,
     MatrixRequest,
+    Pin,
     RequestError,
+    Settings,
     check_guidance,
     check_prompt,
     check_steps,
@@ -20,9 +23,27 @@ from pipeline.requests import (
     optional_steps,
     pinned_seed,
 )
+from pipeline.schedulers import SchedulerEntry
 
-if TYPE_CHECKING:
-    from pipeline.planner import Planner
+
+class Planner(Protocol):
+    """What matrix planning asks of the planner (pipeline/planner.py): its limits and the
+    rules every run shares, so a cell is checked as a request is."""
+
+    @property
+    def model(self) -> Model: ...
+    @property
+    def limits(self) -> Limits: ...
+    @property
+    def micro_batch(self) -> int | None: ...
+    def common(self, settings: Settings, tiles: int) -> dict[str, Any]: ...
+    def checked_shift(self, shift: float) -> float: ...
+    def steps_of(self, entry: SchedulerEntry) -> int: ...
+    def default_guidance(self) -> float: ...
+    def pin_variation(self, request: Pin) -> tuple[int | None, float, tuple[int, int] | None]: ...
+    def sampler(self, entry: SchedulerEntry, steps: int, shift: float | None) -> Sampler: ...
+    def entry(self, field_name: str, name: Any) -> SchedulerEntry: ...
+
 
 # What the cells of one plan share (a matrix groups cells by them).
 _SHARED = ("negative_prompt", "guidance_scale", "true_cfg_scale", "shift")
