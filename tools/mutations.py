@@ -222,7 +222,7 @@ def pytest(clone: Path, tests: Iterable[str]) -> tuple[str, str, float]:
     except subprocess.TimeoutExpired:
         return "timed out", "", time.monotonic() - started
     seconds = time.monotonic() - started
-    failed = re.search(r"^(?:FAILED|ERROR) (\S+)", result.stdout, re.MULTILINE)
+    failed = re.search(r"^(?:FAILED|ERROR) (.+?)(?: - |$)", result.stdout, re.MULTILINE)
     outcome = {0: "passed", 1: "failed"}.get(
         result.returncode, f"error (pytest {result.returncode})"
     )
