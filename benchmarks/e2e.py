@@ -185,13 +185,13 @@ def after_stop(model: LoadedModel, repeats: int) -> list[list[object]]:
     engine = Engine(model)
     services = Services(engine)
     entered: list[float] = []
-    batched = engine._batched
+    render_plan = engine.renderer.render
 
     def holding_the_model(*args: Any) -> Any:
         entered.append(time.perf_counter())
-        return batched(*args)
+        return render_plan(*args)
 
-    engine._batched = holding_the_model  # type: ignore[method-assign]
+    engine.renderer.render = holding_the_model  # type: ignore[method-assign]
     steps_at: list[float] = []
     render = services.render
 

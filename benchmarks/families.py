@@ -35,7 +35,7 @@ def plain(engine: Engine, scheduler: str, seeds: tuple[int, ...], steps: int) ->
     pipe = engine.model.pipe
     view = type(pipe)(
         **{**pipe.components, "scheduler": engine.model.registry.make(scheduler)},
-        **engine._view_options,
+        **engine.renderer.view_options,
     )
     view.set_progress_bar_config(disable=True)
     return view(

@@ -81,7 +81,7 @@ class Plain:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
         pipe = engine.model.pipe
-        self.pipe = type(pipe)(**pipe.components, **engine._view_options)
+        self.pipe = type(pipe)(**pipe.components, **engine.renderer.view_options)
         self.pipe.set_progress_bar_config(disable=True)
 
     def __call__(
@@ -160,10 +160,10 @@ def app_vs_plain(
 
 
 def fixed_costs(model: LoadedModel) -> dict[str, float]:
-    """Milliseconds per request view (Engine._view) and per new scheduler (registry.make)."""
+    """Milliseconds per request view (Renderer.view) and per new scheduler (registry.make)."""
     engine = Engine(model)
     config = engine.model.registry.config(engine.model.registry.default.name)
-    costs = {"Engine._view(config)": per_call_ms(lambda: engine._view(config), 200)}
+    costs = {"Renderer.view(config)": per_call_ms(lambda: engine.renderer.view(config), 200)}
     for name in SD1.compare:
         costs[f"registry.make({name!r})"] = per_call_ms(
             lambda n=name: engine.model.registry.make(n), 200

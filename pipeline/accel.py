@@ -13,7 +13,7 @@
   compiled UNet sees one form only: the timestep always a float32 vector of the batch size
   (diffusers passes a 0-d tensor, int64 or float32 by scheduler; lockstep a vector), which the
   UNet's own embedding computes identically; and the engine pads every batched call to the
-  micro-batch (pipeline/engine.py), recording the padded shape in each tile's recipe so that
+  micro-batch (pipeline/rendering.py), recording the padded shape in each tile's recipe so that
   replay stays bit-exact. Lockstep compare calls shrink as lanes finish; torch.compile's
   automatic dynamic shapes make that batch dimension dynamic after its first change.
 

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from PIL import Image, PngImagePlugin
 
 import app
 from pipeline.engine import Engine
@@ -80,6 +81,14 @@ def launch_app(*args: str, timeout: float = 120) -> tuple[subprocess.Popen, str]
             time.sleep(0.5)
     process.kill()
     raise RuntimeError(f"app.py did not serve {url} within {timeout} s; see {log.name}")
+
+
+def a1111_png(path: Path, parameters: str, size: tuple[int, int]) -> Path:
+    """A PNG as AUTOMATIC1111 saves one: its infotext in a `parameters` chunk, nothing else."""
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", parameters)
+    Image.new("RGB", size, (90, 120, 150)).save(path, pnginfo=info)
+    return path
 
 
 def replay_pngs(pngs: list[Path], out: Path) -> list[str]:

@@ -1,6 +1,7 @@
 """In headless Chromium: the dice, a narrow window, Enter, downloads, the session manifest
 exported and imported after a reload, and a pinned tile's round trip — download it, drop it
-back in, verify it in the app and replay it with the command line's code, bit-exact."""
+back in, verify it in the app and replay it with the command line's code, bit-exact; and an
+AUTOMATIC1111 PNG dropped on "Load a recipe" filling the settings."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import a1111_png
 from tests.test_browser import (
     PROMPT,
     RENDER_TIMEOUT_MS,
@@ -161,3 +163,28 @@ def test_download_all_and_the_session_manifest_brings_the_tree_back_after_a_relo
     expect(page.locator("#steps input[type=number]")).to_have_value("4")
     wait_for_images(page, "history-tree")
     screenshot(page, "history-imported")
+
+
+def test_an_a1111_png_dropped_on_load_a_recipe_fills_the_settings_and_pins_its_seed(
+    page: Page, tmp_path: Path
+) -> None:
+    # Every value differs from the page's defaults (PNDM, 4 steps, CFG 7.5, 64x64).
+    parameters = (
+        "a red barn in snow\n"
+        "Negative prompt: fog, people\n"
+        "Steps: 3, Sampler: Euler, CFG scale: 6.5, Seed: 1234, Size: 96x80, "
+        "Model hash: 0123456789, Model: their-model"
+    )
+    png = a1111_png(tmp_path / "a1111.png", parameters, (96, 80))
+    page.locator("#reproduce").get_by_text("Reproduce").click()
+    page.locator("#recipe-file input[type=file]").set_input_files(png)
+    expect(page.locator("#recipe-status")).to_contain_text("AUTOMATIC1111 parameters")
+    expect(textbox(page, "prompt")).to_have_value("a red barn in snow")
+    expect(textbox(page, "negative-prompt")).to_have_value("fog, people")
+    expect(page.locator("#steps input[type=number]")).to_have_value("3")
+    expect(page.locator("#guidance-scale input[type=number]")).to_have_value("6.5")
+    expect(page.locator("#width input[type=number]")).to_have_value("96")
+    expect(page.locator("#height input[type=number]")).to_have_value("80")
+    expect(page.locator("#scheduler input")).to_have_value("Euler")
+    expect(textbox(page, "pinned-seed")).to_have_value("1234")
+    screenshot(page, "a1111-loaded")

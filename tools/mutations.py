@@ -66,7 +66,7 @@ STOP_GROUP = '                raise Stopped(f"Stopped at step {step} of {longest
 MUTATIONS = (
     Mutation(
         "a seed's noise from another seed",
-        "pipeline/engine.py",
+        "pipeline/noise.py",
         "generator = torch.Generator(device).manual_seed(seed)",
         "generator = torch.Generator(device).manual_seed(seed + 1)",
         (
@@ -111,7 +111,7 @@ MUTATIONS = (
     ),
     Mutation(
         "Stop decodes a grid's latents",
-        "pipeline/engine.py",
+        "pipeline/rendering.py",
         STOP_STEP,
         '                pipe.vae.decode(tensors["latents"] / pipe.vae.config.scaling_factor)\n'
         + STOP_STEP,
@@ -121,7 +121,7 @@ MUTATIONS = (
     ),
     Mutation(
         "Stop decodes a comparison's lanes",
-        "pipeline/engine.py",
+        "pipeline/rendering.py",
         STOP_GROUP,
         "                lockstep.decode(lanes, plan.per_call, family)\n" + STOP_GROUP,
         (

@@ -14,9 +14,10 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from pipeline.engine import Engine, Hooks
+from pipeline.engine import Engine
 from pipeline.plan import Matrix, Plan
 from pipeline.recipe import Tile
+from pipeline.rendering import Hooks
 from ui.gpu import gpu, render_duration
 from ui.runs import StopFlag
 

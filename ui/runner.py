@@ -18,11 +18,11 @@ from typing import Any
 
 import gradio as gr
 
-from pipeline.engine import RenderError, Stopped
 from pipeline.manifest import Manifest
 from pipeline.metadata import png_bytes
 from pipeline.plan import Matrix, Plan
 from pipeline.recipe import Tile
+from pipeline.rendering import RenderError, Stopped
 from pipeline.requests import RequestError
 from ui.context import Services
 from ui.render import Failed, Preview, Progress, Rendered

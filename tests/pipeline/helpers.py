@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from pipeline.engine import Hooks
+from pipeline.rendering import Hooks
 
 
 def record_calls(

@@ -7,6 +7,7 @@ import torch
 from pipeline.embeddings import PromptEmbeddings
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel
+from pipeline.noise import draw_noise
 from pipeline.requests import GridRequest, RefineRequest
 from tests.pipeline.helpers import record_calls
 
@@ -67,10 +68,10 @@ def test_grid_tiles_equal_the_plain_pipeline_given_the_prompt_text(
     seeds = (5, 6, 7, 8)
     tiles = engine.run(GridRequest("a red kite", seeds, **FAST))
     plan = engine.plan(GridRequest("a red kite", seeds, **FAST))
-    view = engine._view(plan.samplers[0].config)
+    view = engine.renderer.view(plan.samplers[0].config)
 
     def plain(**texts: object) -> list[np.ndarray]:
-        gens, _, latents = engine._noise(list(plan.items), plan)
+        gens, _, latents = draw_noise(engine.model, list(plan.items), plan)
         images = view(generator=gens, latents=latents, num_inference_steps=4, **texts).images
         return [pixels(image) for image in images]
 

@@ -5,8 +5,9 @@ import math
 import numpy as np
 from PIL import Image
 
-from pipeline.engine import Engine, Hooks, Tile
+from pipeline.engine import Engine, Tile
 from pipeline.loading import LoadedModel
+from pipeline.rendering import Hooks
 from pipeline.requests import CompareRequest, GridRequest, RefineRequest
 from pipeline.seeds import parse_seeds
 
@@ -123,7 +124,7 @@ def test_a_compare_tile_equals_a_grid_with_that_scheduler(engine: Engine) -> Non
 def test_a_view_shares_the_cached_weights_but_not_the_scheduler(
     engine: Engine, tiny: LoadedModel
 ) -> None:
-    view = engine._view(engine.model.registry.config("Euler"))
+    view = engine.renderer.view(engine.model.registry.config("Euler"))
     assert view.unet is tiny.pipe.unet
     weight = next(iter(tiny.pipe.unet.parameters()))
     assert next(iter(view.unet.parameters())).data_ptr() == weight.data_ptr()

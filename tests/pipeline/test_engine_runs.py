@@ -6,9 +6,10 @@ import numpy as np
 import pytest
 import torch
 
-from pipeline.engine import Engine, Hooks, OutOfMemory, Stopped, Tile
+from pipeline.engine import Engine, Tile
 from pipeline.loading import LoadedModel
 from pipeline.recipe import tensor_sha256
+from pipeline.rendering import Hooks, OutOfMemory, Stopped
 from pipeline.requests import CompareRequest, GridRequest, RefineRequest
 from tests.pipeline.helpers import record_calls, stopping_after
 

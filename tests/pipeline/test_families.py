@@ -27,7 +27,7 @@ def pixels(image: object) -> np.ndarray:
 def solo(engine: Engine, seed: int, steps: int) -> np.ndarray:
     """The diffusers guide's recipe on the family's own pipeline: one seed, the prompt as text."""
     pipe = engine.model.pipe
-    view = type(pipe)(**pipe.components, **engine._view_options)
+    view = type(pipe)(**pipe.components, **engine.renderer.view_options)
     view.set_progress_bar_config(disable=True)
     image = view(
         PROMPT,

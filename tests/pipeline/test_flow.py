@@ -14,11 +14,12 @@ import torch
 from PIL import Image, PngImagePlugin
 
 from pipeline import axes
-from pipeline.engine import Engine, Hooks, Stopped
+from pipeline.engine import Engine
 from pipeline.families import FLUX, SD3
 from pipeline.loading import load_model
 from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext, read_png
 from pipeline.recipe import pixels_sha256, replay_plan
+from pipeline.rendering import Hooks, Stopped
 from pipeline.requests import (
     CompareRequest,
     GridRequest,

@@ -9,10 +9,12 @@ import torch
 from diffusers import UNet2DConditionModel
 from PIL import Image
 
-from pipeline.engine import Engine, Hooks, Stopped, Tile
+from pipeline.engine import Engine, Tile
 from pipeline.loading import LoadedModel
 from pipeline.metadata import read_png, write_png
+from pipeline.noise import draw_noise
 from pipeline.recipe import Recipe
+from pipeline.rendering import Hooks, Stopped
 from pipeline.requests import CompareRequest, RequestError
 from tests.pipeline.helpers import record_calls, stopping_after
 
@@ -31,8 +33,8 @@ def plain(engine: Engine, name: str, steps: int, negative: str = NEGATIVE) -> np
     """The diffusers guide's recipe on the family's own pipeline: the scheduler swapped in,
     the prompt given as text, the seed's noise as latents."""
     plan = engine.plan(CompareRequest(PROMPT, SEED, [name], steps=steps))
-    generator, _, latents = engine._noise(list(plan.items), plan)
-    image = engine._view(plan.samplers[0].config)(
+    generator, _, latents = draw_noise(engine.model, list(plan.items), plan)
+    image = engine.renderer.view(plan.samplers[0].config)(
         prompt=PROMPT,
         negative_prompt=negative,
         generator=generator,

@@ -8,9 +8,9 @@ from typing import Any
 
 import gradio as gr
 from gradio.state_holder import SessionState
-from PIL import Image, PngImagePlugin
 
 from pipeline.engine import Engine
+from tests.conftest import a1111_png
 from ui.demo import build_demo
 
 A1111_TEXT = (
@@ -49,10 +49,7 @@ def upload(demo: gr.Blocks, elem_id: str, path: Path) -> list[Any]:
 def test_an_a1111_png_fills_prompt_settings_and_pins_its_seed(
     engine: Engine, tmp_path: Path
 ) -> None:
-    info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", A1111_TEXT)
-    png = tmp_path / "a1111.png"
-    Image.new("RGB", (64, 128), (90, 120, 150)).save(png, pnginfo=info)
+    png = a1111_png(tmp_path / "a1111.png", A1111_TEXT, (64, 128))
     demo = build_demo(engine)
     data = upload(demo, "recipe-file", png)
     prompt, negative, scheduler, steps, guidance, width, height, seed, pinned = data[:9]

@@ -8,10 +8,11 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline.engine import Engine, OutOfMemory
+from pipeline.engine import Engine
 from pipeline.manifest import Manifest
 from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
+from pipeline.rendering import OutOfMemory
 from pipeline.requests import GridRequest
 from tests.ui.helpers import in_the_background, live_frames, live_lines, wait_for
 from ui import runner, specs

@@ -10,8 +10,10 @@ from pathlib import Path
 import pytest
 
 from pipeline.engine import Engine
+from pipeline.loading import load_model
 from pipeline.requests import CompareRequest, GridRequest, MatrixRequest, RefineRequest
 from ui import specs
+from ui.demo import build_demo
 from ui.runner import summary
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -47,6 +49,21 @@ def test_a_summary_gives_a_setting_that_varies_as_its_range(engine: Engine) -> N
     request = MatrixRequest("a boat", 3, "CFG scale", "4, 7", "Seed", "3", steps=2)
     line = summary(engine.run(request))
     assert "CFG 4 to 7" in line and "CFG 4 ·" not in line
+
+
+def guidance_label(engine: Engine) -> str:
+    """The label of the guidance box on the page built around `engine`."""
+    demo = build_demo(engine, previews=False)
+    (box,) = [block for block in demo.blocks.values() if block.elem_id == "guidance-scale"]
+    return box.label
+
+
+def test_the_guidance_box_is_distilled_cfg_for_flux_dev_and_cfg_for_stable_diffusion(
+    engine: Engine,
+) -> None:
+    flux_dev = Engine(load_model("tiny-flux", device="cpu"))
+    assert guidance_label(flux_dev) == "Distilled CFG"
+    assert guidance_label(engine) == "Guidance scale (CFG)"
 
 
 def imports(path: Path) -> set[str]:
