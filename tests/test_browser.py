@@ -386,10 +386,12 @@ def test_the_history_tree_restores_a_nodes_settings_and_pin(page: Page) -> None:
 
     open_tab(page, "History")
     nodes = captions(page, "history-tree")
-    expect(nodes).to_have_text(
-        ["#1 grid · 1 tiles · seed 1", "↳ #2 pin · seed 1", "↳ ↳ #3 vary · 1 seeds at 0.3"]
-    )
-    tile(page, "history-tree", "↳ ↳ #3 vary · 1 seeds at 0.3").click()
+    expect(nodes).to_have_text(["#1 grid", "#2 pin", "#3 vary"])
+    # The outline nests each run under the pin it grew from: grid > pin > vary.
+    outline = page.locator("#history-outline")
+    expect(outline.locator("li li")).to_have_count(2)
+    expect(outline.locator("li li li")).to_contain_text("#3 vary")
+    tile(page, "history-tree", "#3 vary").click()
 
     expect(textbox(page, "prompt")).to_have_value(PROMPT)
     expect(textbox(page, "pinned-seed")).to_have_value("1")

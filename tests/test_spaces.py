@@ -80,7 +80,9 @@ def test_on_a_space_the_app_builds_its_page_with_the_public_limits(on_a_space) -
     engine = app.create_engine(args)
     demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
     by_id = {block.elem_id: block for block in demo.blocks.values() if block.elem_id}
-    assert by_id["width"].maximum == 768 and by_id["steps"].maximum == 50
+    # The boxes show the range the planner holds a run to.
+    assert by_id["width"].info.startswith("8 to 768") and by_id["steps"].info == "1 to 50"
+    assert engine.limits.max_side == 768 and engine.limits.max_steps == 50
 
 
 def test_gpu_leaves_a_function_alone_without_the_spaces_package(monkeypatch) -> None:
