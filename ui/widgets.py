@@ -199,12 +199,12 @@ def build_shared(engine: Engine) -> SharedInputs:
             step=0.5,
             visible=card.true_cfg,
         )
-        native = "" if card.shift is None else f" ({card.shift:.3g} at {card.native_size} px)"
+        native = "" if card.shift is None else f", {card.shift:.3g} at {card.native_size} px"
         shift = gr.Number(
             0,
             label="Shift",
             elem_id="shift",
-            info=f"0 (the model's{native}) to {MAX_SHIFT:g}",
+            info=f"0: the model's own{native}; up to {MAX_SHIFT:g}",
             step=0.1,
             visible=card.shift is not None,
         )
