@@ -25,6 +25,8 @@ class ModelCard:
     few_step: str  # what a few-step model is meant to run with; "" for an ordinary one
     # Flux.1 [dev]'s guidance is an embedding, named as Forge names it.
     guidance_label: str
+    true_cfg: bool  # takes a true CFG scale with the negative prompt (Flux.1)
+    shift: float | None  # a flow schedule's shift at the native size; None: not a flow family
 
 
 def card_of(model: LoadedModel) -> ModelCard:
@@ -44,4 +46,6 @@ def card_of(model: LoadedModel) -> ModelCard:
         guidance_label="Distilled CFG"
         if model.guidance_kind == "embedding"
         else "Guidance scale (CFG)",
+        true_cfg=model.family.true_cfg,
+        shift=model.family.default_shift(model, model.native_size, model.native_size)[0],
     )

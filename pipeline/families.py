@@ -85,6 +85,8 @@ class Family:
     preview_bias: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     flow: bool = False  # a flow-matching transformer, denoised in our own loop (lockstep.py)
+    # Guides by a true CFG scale beside its own guidance (Flux.1's `true_cfg_scale`).
+    true_cfg: bool = False
 
     def denoiser(self, pipe: DiffusionPipeline) -> torch.nn.Module:
         """The model that predicts each step: the UNet, or a flow family's transformer."""
@@ -468,6 +470,7 @@ class FluxFamily(FlowFamily):
 
     text_tokens: int = 512
     max_shift: float = 1.15
+    true_cfg: bool = True
 
     def latent_shape(self, pipe: DiffusionPipeline, width: int, height: int) -> tuple[int, ...]:
         scale = pipe.vae_scale_factor * 2

@@ -22,6 +22,7 @@ from pipeline.requests import (
     optional_number,
     optional_steps,
     pinned_seed,
+    true_cfg_of,
 )
 from pipeline.schedulers import SchedulerEntry
 
@@ -112,7 +113,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
         "true_cfg_scale": request.true_cfg_scale,
         "shift": request.shift,
     }
-    true_cfg = planner.model.family.name == "flux"
+    true_cfg = planner.model.family.true_cfg
     cells = [
         _cell(_cell(base, y, row, true_cfg), x, column, true_cfg)
         for row in range(len(y.values))
@@ -128,10 +129,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
         cell["guidance_scale"] = check_guidance(
             planner.default_guidance() if guidance is None else guidance, limits
         )
-        true_cfg = optional_number("True CFG scale", cell["true_cfg_scale"])
-        cell["true_cfg_scale"] = check_guidance(
-            1.0 if true_cfg is None else true_cfg, limits, "True CFG"
-        )
+        cell["true_cfg_scale"] = true_cfg_of(cell["true_cfg_scale"], limits)
         own_shift = optional_number("Shift", cell["shift"])
         cell["shift"], cell["mu"] = (
             (planner.checked_shift(own_shift), None)

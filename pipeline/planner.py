@@ -44,6 +44,7 @@ from pipeline.requests import (
     optional_whole,
     pinned_seed,
     seed_value,
+    true_cfg_of,
 )
 from pipeline.schedulers import SchedulerEntry, SchedulerError, flow_shifted
 from pipeline.seeds import SeedError, parse_seeds
@@ -215,7 +216,11 @@ class Planner:
         own_shift = optional_number("Shift", settings.shift)
         if own_shift:
             shift, mu = self.checked_shift(own_shift), None
-        true_cfg = optional_number("True CFG scale", settings.true_cfg_scale)
+        true_cfg = true_cfg_of(settings.true_cfg_scale, limits)
+        if true_cfg != 1 and not self.model.family.true_cfg:
+            raise RequestError(
+                "True CFG scale", "only Flux.1 takes one; this model guides by its CFG scale"
+            )
         return {
             "negative_prompt": negative,
             "guidance_scale": check_guidance(guidance, limits),
@@ -223,9 +228,7 @@ class Planner:
             "height": height,
             "generator_device": self.generator_device,
             "extras": self.model.family.extras(width, height, None),
-            "true_cfg_scale": check_guidance(
-                1.0 if true_cfg is None else true_cfg, limits, "True CFG"
-            ),
+            "true_cfg_scale": true_cfg,
             "shift": shift,
             "mu": mu,
         }

@@ -298,6 +298,12 @@ def check_guidance(guidance: float, limits: Limits, field_name: str = "Guidance 
     return float(guidance)
 
 
+def true_cfg_of(value: Any, limits: Limits) -> float:
+    """A true CFG scale as asked for; unset or 0 is 1, which guides by nothing more."""
+    true_cfg = optional_number("True CFG scale", value) or 1.0
+    return check_guidance(true_cfg, limits, "True CFG scale")
+
+
 def check_multiple(field_name: str, side: int, step: int) -> None:
     """A side the model's latent patches tile (Flux and SD3: 16 pixels)."""
     if side % step:

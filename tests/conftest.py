@@ -45,6 +45,12 @@ def sdxl() -> Engine:
     return Engine(load_model("tiny-sdxl", device="cpu"))
 
 
+@pytest.fixture(scope="session")
+def flux() -> Engine:
+    """An engine on the tiny Flux.1 [dev] model (Distilled CFG, true CFG, a shifted schedule)."""
+    return Engine(load_model("tiny-flux", device="cpu"))
+
+
 @pytest.fixture(scope="session", params=["tiny", "tiny-sdxl"])
 def family_engine(request: pytest.FixtureRequest) -> Engine:
     """The same test on Stable Diffusion 1.x's and XL's layouts."""

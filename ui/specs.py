@@ -17,6 +17,9 @@ from pipeline.plan import Matrix, Plan
 from pipeline.recipe import Tile
 
 SETTINGS = ("scheduler", "steps", "guidance_scale", "width", "height")
+# A flow family's settings, last in every tab's API: a caller that gives them by position
+# before they existed still gives every other input its place.
+FLOW = ("true_cfg_scale", "shift")
 
 
 @dataclass(frozen=True)
@@ -66,7 +69,7 @@ def _variation(tile: Tile) -> str:
 GRID = TabSpec(
     "grid",
     requests.GridRequest,
-    ("prompt", "negative_prompt", "seeds", *SETTINGS),
+    ("prompt", "negative_prompt", "seeds", *SETTINGS, *FLOW),
     caption=lambda tile: _flag(tile, f"seed {tile.recipe.seed}"),
     label=lambda plan, i: f"seed {plan.items[i].seed}",
     grows_from_pin=False,
@@ -74,7 +77,7 @@ GRID = TabSpec(
 REFINE = TabSpec(
     "refine",
     requests.RefineRequest,
-    ("prompt", "negative_prompt", "seed", "suffixes", *SETTINGS),
+    ("prompt", "negative_prompt", "seed", "suffixes", *SETTINGS, *FLOW),
     caption=lambda tile: _flag(tile, f"{_suffix(tile.recipe.suffix)} · seed {tile.recipe.seed}"),
     label=lambda plan, i: _suffix(plan.items[i].suffix),
     grows_from_pin=True,
@@ -83,7 +86,7 @@ COMPARE = TabSpec(
     "compare",
     requests.CompareRequest,
     ("prompt", "negative_prompt", "seed", "schedulers", "steps", "guidance_scale", "width",
-     "height", "scheduler_steps"),
+     "height", "scheduler_steps", *FLOW),
     caption=lambda tile: _flag(
         tile, f"{tile.recipe.sampler} · {tile.recipe.steps} steps · {tile.seconds:.1f} s"
     ),
@@ -94,7 +97,7 @@ VARY = TabSpec(
     "vary",
     requests.VaryRequest,
     ("prompt", "negative_prompt", "seed", "variation_seeds", "strength", *SETTINGS,
-     "resize_from"),
+     "resize_from", *FLOW),
     caption=lambda tile: _flag(tile, _variation(tile)),
     label=lambda plan, i: f"variation seed {plan.items[i].variation_seed}",
     grows_from_pin=True,
@@ -102,7 +105,7 @@ VARY = TabSpec(
 TRAVEL = TabSpec(
     "travel",
     requests.TravelRequest,
-    ("prompt", "negative_prompt", "seed", "to_seed", "frames", *SETTINGS),
+    ("prompt", "negative_prompt", "seed", "to_seed", "frames", *SETTINGS, *FLOW),
     caption=lambda tile: _flag(tile, _variation(tile)),
     label=lambda plan, i: f"strength {plan.items[i].strength:.2f}",
     grows_from_pin=True,
@@ -111,7 +114,7 @@ MATRIX = TabSpec(
     "matrix",
     requests.MatrixRequest,
     ("prompt", "negative_prompt", "seed", "x_axis", "x_values", "y_axis", "y_values",
-     *SETTINGS),
+     *SETTINGS, *FLOW),
     caption=lambda tile: _flag(tile, f"{tile.recipe.cell['x']} · {tile.recipe.cell['y']}"),
     label=lambda plan, i: " · ".join(plan.labels(i)),
     grows_from_pin=True,

@@ -11,6 +11,7 @@ import gradio as gr
 
 from pipeline.engine import Engine
 from pipeline.manifest import Manifest
+from pipeline.planner import MAX_SHIFT
 from pipeline.recipe import Recipe
 from ui.state import Pin
 
@@ -30,6 +31,8 @@ class SharedInputs:
     guidance_scale: gr.Number
     width: gr.Number
     height: gr.Number
+    true_cfg_scale: gr.Number  # shown for a model that takes it (Flux.1)
+    shift: gr.Number  # shown for a flow-matching model (Flux.1, SD3)
     pin: gr.State  # the Pin (ui/state.py) the pinned-seed field shows; None: a seed typed
     pin_note: gr.Markdown  # the pin's variation, which the field cannot show
     manifest: gr.State  # everything this session rendered
@@ -44,7 +47,10 @@ class SharedInputs:
 
     def render_settings(self) -> list[gr.components.Component]:
         """The settings every render takes, in the API's order."""
-        return [self.scheduler, self.steps, self.guidance_scale, self.width, self.height]
+        return [
+            *(self.scheduler, self.steps, self.guidance_scale, self.width, self.height),
+            *(self.true_cfg_scale, self.shift),
+        ]
 
     def show_pin(self, pin: Pin) -> Updates:
         """The pin, and the widgets that show it."""
@@ -61,6 +67,9 @@ class SharedInputs:
             self.guidance_scale: recipe.guidance_scale,
             self.width: recipe.width,
             self.height: recipe.height,
+            self.true_cfg_scale: recipe.true_cfg_scale,
+            # A shift the model chose from the image's size (its `mu`) stays the model's.
+            self.shift: recipe.shift if recipe.mu is None and recipe.shift else 0,
         }
         return shown | (self.show_pin(pin) if pin else {})
 
@@ -181,6 +190,24 @@ def build_shared(engine: Engine) -> SharedInputs:
             )
             for name in ("Width", "Height")
         )
+        card = engine.card
+        true_cfg_scale = gr.Number(
+            1,
+            label="True CFG scale",
+            elem_id="true-cfg-scale",
+            info=f"1 (off) to {limits.max_guidance:g}: a second pass with the negative prompt",
+            step=0.5,
+            visible=card.true_cfg,
+        )
+        native = "" if card.shift is None else f", {card.shift:.3g} at {card.native_size} px"
+        shift = gr.Number(
+            0,
+            label="Shift",
+            elem_id="shift",
+            info=f"0: the model's own{native}; up to {MAX_SHIFT:g}",
+            step=0.1,
+            visible=card.shift is not None,
+        )
     return SharedInputs(
         prompt,
         negative_prompt,
@@ -190,6 +217,8 @@ def build_shared(engine: Engine) -> SharedInputs:
         guidance_scale,
         width,
         height,
+        true_cfg_scale,
+        shift,
         pin=gr.State(None),
         pin_note=pin_note,
         manifest=gr.State(Manifest(engine.card.model_id)),

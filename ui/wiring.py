@@ -39,6 +39,8 @@ def connect(
         "guidance_scale": shared.guidance_scale,
         "width": shared.width,
         "height": shared.height,
+        "true_cfg_scale": shared.true_cfg_scale,
+        "shift": shared.shift,
         **own,
     }
     # The API's parameters by name, in the declared order; then the session's states.

@@ -105,6 +105,7 @@ def test_requests_within_the_limits_pass(request_: object, native_size: int) -> 
         (GridRequest("a", (1,), guidance_scale=-0.5), "Guidance scale", "got -0.5"),
         (GridRequest("a", (1,), guidance_scale=30.5), "Guidance scale", "got 30.5"),
         (GridRequest("a", (1,), guidance_scale="x"), "Guidance scale", "a number"),
+        (GridRequest("a", (1,), true_cfg_scale=2), "True CFG scale", "only Flux.1 takes one"),
         (GridRequest("a", (1,), scheduler="Eulr"), "Scheduler", "choose one of: DDIM"),
         (GridRequest("a", (1,), scheduler=3), "Scheduler", "a scheduler name"),
         (RefineRequest("a", -1), "Pinned seed", f"outside 0..{MAX_SEED}"),

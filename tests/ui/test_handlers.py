@@ -377,3 +377,18 @@ def test_an_imported_thumbnail_that_is_no_small_png_shows_the_placeholder(
     fresh.trigger(part(fresh, "history-import"), "upload")
     [shown] = fresh.value(part(fresh, "history-tree"))
     assert Path(shown["image"]["path"]).name == "history-grid.png"
+
+
+def test_a_flux_grid_with_true_cfg_records_it_in_the_tiles_recipe(
+    flux: Engine, tmp_path: Path
+) -> None:
+    session = Session(build_page(Services(flux, previews=False, served=tmp_path)), "true-cfg")
+    typed = {"prompt": "a red barn", "negative-prompt": "blurry", "seeds": "1", "steps": 2}
+    typed |= {"width": 32, "height": 32, "true-cfg-scale": 2}
+    for elem_id, value in typed.items():
+        session.set(part(session, elem_id), value)
+    session.trigger(part(session, "grid-run"))
+    job = next(f for f in session.demo.fns.values() if f.api_name == "grid")
+    (tile,) = session.value(job.outputs[1])  # the tiles shown
+    assert tile.recipe.true_cfg_scale == 2
+    assert tile.recipe.negative_prompt == "blurry"

@@ -6,11 +6,12 @@ from __future__ import annotations
 import ast
 import dataclasses
 from pathlib import Path
+from typing import Any
 
+import gradio as gr
 import pytest
 
 from pipeline.engine import Engine
-from pipeline.loading import load_model
 from pipeline.requests import CompareRequest, GridRequest, MatrixRequest, RefineRequest
 from ui import specs
 from ui.demo import build_demo
@@ -51,19 +52,28 @@ def test_a_summary_gives_a_setting_that_varies_as_its_range(engine: Engine) -> N
     assert "CFG 4 to 7" in line and "CFG 4 ·" not in line
 
 
-def guidance_label(engine: Engine) -> str:
-    """The label of the guidance box on the page built around `engine`."""
-    demo = build_demo(engine, previews=False)
-    (box,) = [block for block in demo.blocks.values() if block.elem_id == "guidance-scale"]
-    return box.label
+def box(page: Engine | gr.Blocks, elem_id: str) -> Any:
+    """The component with this element id on a page (or the page built around an engine)."""
+    demo = build_demo(page, previews=False) if isinstance(page, Engine) else page
+    (found,) = [block for block in demo.blocks.values() if block.elem_id == elem_id]
+    return found
 
 
 def test_the_guidance_box_is_distilled_cfg_for_flux_dev_and_cfg_for_stable_diffusion(
-    engine: Engine,
+    engine: Engine, flux: Engine
 ) -> None:
-    flux_dev = Engine(load_model("tiny-flux", device="cpu"))
-    assert guidance_label(flux_dev) == "Distilled CFG"
-    assert guidance_label(engine) == "Guidance scale (CFG)"
+    assert box(flux, "guidance-scale").label == "Distilled CFG"
+    assert box(engine, "guidance-scale").label == "Guidance scale (CFG)"
+
+
+def test_true_cfg_and_shift_are_shown_for_flux_and_not_for_stable_diffusion(
+    engine: Engine, flux: Engine
+) -> None:
+    flux_page = build_demo(flux, previews=False)
+    sd_page = build_demo(engine, previews=False)
+    for elem_id in ("true-cfg-scale", "shift"):
+        assert box(flux_page, elem_id).visible is True
+        assert box(sd_page, elem_id).visible is False
 
 
 def imports(path: Path) -> set[str]:
