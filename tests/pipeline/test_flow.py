@@ -50,11 +50,6 @@ def flow(request: pytest.FixtureRequest) -> Engine:
 
 
 @pytest.fixture(scope="module")
-def flux() -> Engine:
-    return Engine(load_model("tiny-flux", device="cpu"))
-
-
-@pytest.fixture(scope="module")
 def schnell() -> Engine:
     return Engine(load_model("tiny-flux-schnell", device="cpu"))
 
