@@ -99,13 +99,19 @@ def open_tab(page: Page, name: str) -> None:
     expect(tab).to_have_attribute("aria-selected", "true")
 
 
-def refine_suffixes(page: Page) -> Locator:
-    """Refine's suffixes box, once the tab has mounted it with its defaults: typed into before
-    then, as into a page still loading, the text shows but the run gets the defaults."""
+def type_suffixes(page: Page, text: str) -> None:
+    """Types Refine's suffixes once the tab has mounted the box with its defaults: typed into
+    before then, as into a page still loading, the text shows but the run gets the defaults.
+    The box can show its defaults a moment before it listens (on a busy machine), so the text
+    is typed again once it has settled."""
     open_tab(page, "Refine")
     suffixes = textbox(page, "refine-suffixes")
     expect(suffixes).to_have_value(re.compile("highly realistic"))
-    return suffixes
+    suffixes.fill(text)
+    page.wait_for_timeout(500)
+    suffixes.fill("")
+    suffixes.fill(text)
+    expect(suffixes).to_have_value(text)
 
 
 def run_grid(page: Page, prompt: str, seeds: str, expected: list[int]) -> None:
@@ -185,7 +191,7 @@ def test_refine_renders_one_tile_per_suffix_and_reuses_a_tile_prompt(page: Page)
     tile(page, "grid-gallery", "seed 5").click()
     expect(textbox(page, "pinned-seed")).to_have_value("5")
 
-    refine_suffixes(page).fill(", artsy\n, colorful")
+    type_suffixes(page, ", artsy\n, colorful")
     page.locator("#refine-run").click()
 
     expect(captions(page, "refine-gallery")).to_have_text(
@@ -320,7 +326,7 @@ def test_vary_renders_neighbours_and_a_click_pins_the_variation(page: Page) -> N
     readme_picture(page, "vary", "vary-gallery")
 
     # The whole pin: a typed seed would drop the variation.
-    refine_suffixes(page).fill(", artsy")
+    type_suffixes(page, ", artsy")
     page.locator("#refine-run").click()
     expect(captions(page, "refine-gallery")).to_have_text(
         ["artsy · seed 3"], timeout=RENDER_TIMEOUT_MS
