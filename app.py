@@ -4,6 +4,7 @@ python app.py                      # Stable Diffusion 1.5 (falls back to the tin
 python app.py --model tiny         # the built-in random-weight model, no download
 python app.py --model ./my-model   # a local diffusers folder (SD 1.x, 2.x or XL)
 python app.py --model ./model.safetensors --lora ./style.safetensors:0.8   # A1111's files
+python app.py --model ./flux1-dev-Q8_0.gguf --config black-forest-labs/FLUX.1-dev --offload
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.lora import LoraError, parse_lora_list
 from pipeline.malloc import keep_freed_memory
 from pipeline.plan import Defaults
+from pipeline.quantize import OFFLOAD, QUANTIZE
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
 from ui import CSS, build_demo
@@ -77,6 +79,16 @@ def _switch(parser: argparse.ArgumentParser, flag: str, env: str, help: str) -> 
     )
 
 
+def _offload_env() -> str | None:
+    """SEED_EXPLORER_OFFLOAD: model or sequential; 1 (as before the modes) is model."""
+    value = (os.environ.get("SEED_EXPLORER_OFFLOAD") or "").strip().lower()
+    if value in _TRUE:
+        return "model"
+    if value in OFFLOAD or value in ("", "0", "false", "no", "off"):
+        return value if value in OFFLOAD else None
+    raise SettingsError(f"SEED_EXPLORER_OFFLOAD must be model, sequential or 0, not {value!r}")
+
+
 def _count(text: str) -> int:
     value = int(text)
     if value < 0:
@@ -117,7 +129,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--model",
         default=_env("SEED_EXPLORER_MODEL"),
         help="hub id, local diffusers folder or single .safetensors checkpoint (Stable "
-        "Diffusion 1.x, 2.x or XL), or a built-in random-weight model "
+        "Diffusion 1.x, 2.x or XL), a transformer on its own (.gguf or fp8 .safetensors, "
+        "with --config), or a built-in random-weight model "
         f"({', '.join(TINY_MODELS)}: offline, images are noise); "
         f"env SEED_EXPLORER_MODEL; default {DEFAULT_MODEL_ID}, falling back to tiny "
         "when it cannot be loaded",
@@ -127,7 +140,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         metavar="DIR|ID",
         default=_env("SEED_EXPLORER_CONFIG"),
         help="for a single-file checkpoint: the matching diffusers folder or cached hub id its "
-        "configs come from (offline, without it, only a cached standard repo works); "
+        "configs come from (offline, without it, only a cached standard repo works); for a "
+        "transformer file: the pipeline it goes into, text encoders and VAE included; "
         "env SEED_EXPLORER_CONFIG",
     )
     parser.add_argument(
@@ -214,12 +228,24 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "SEED_EXPLORER_SAFETY_CHECKER",
         "turn off the safety checker a model ships (it blacks out flagged images)",
     )
-    _switch(
-        parser,
+    # Big models on smaller cards (pipeline/quantize.py).
+    parser.add_argument(
         "--offload",
-        "SEED_EXPLORER_OFFLOAD",
-        "diffusers' model CPU offload: each module on the GPU only while it runs, for a card "
-        "smaller than the model (Flux, SD3.5 Large); the same images, slower",
+        nargs="?",
+        const="model",
+        choices=OFFLOAD,
+        default=_offload_env(),
+        help="diffusers' CPU offload for a card smaller than the model (Flux, SD3.5 Large): "
+        "model (alone: --offload) keeps each module on the GPU only while it runs; sequential "
+        "each layer, least memory, slowest; the same images; env SEED_EXPLORER_OFFLOAD",
+    )
+    parser.add_argument(
+        "--quantize",
+        choices=list(QUANTIZE),
+        default=_env("SEED_EXPLORER_QUANTIZE"),
+        help="quantize the transformer (or UNet) and the big text encoders as they load: "
+        "bitsandbytes_4bit (NF4) or _8bit need CUDA, torchao_int8wo (weight-only int8) runs "
+        "anywhere; other images than unquantized; env SEED_EXPLORER_QUANTIZE",
     )
     _switch(
         parser,
@@ -350,6 +376,7 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
         attention_slicing=args.attention_slicing,
         compile=args.compile,
         offload=args.offload,
+        quantize=args.quantize,
         generator_device=args.generator_device,
         micro_batch=args.micro_batch or None,
         limits=Limits(max_tiles=args.max_tiles, max_steps=args.max_steps, max_side=args.max_side),

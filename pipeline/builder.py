@@ -16,7 +16,7 @@ from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
 from pipeline.loading import ModelLoadError, load_model, load_model_or_tiny
 from pipeline.lora import LoraSpec
 from pipeline.plan import Defaults
-from pipeline.recipe import Recipe
+from pipeline.recipe import Recipe, offload_of
 from pipeline.requests import Limits, RequestError
 
 log = logging.getLogger("seed_explorer")
@@ -34,7 +34,8 @@ class EngineSettings:
     safety_checker: bool = True
     attention_slicing: bool = False
     compile: bool = False
-    offload: bool = False  # diffusers' model CPU offload (--offload)
+    offload: str | None = None  # diffusers' "model" or "sequential" CPU offload (--offload)
+    quantize: str | None = None  # --quantize's backend (pipeline/quantize.py)
     generator_device: str = "cpu"  # "cpu", "nv" (A1111's NV noise), or "model": its device
     micro_batch: int | None = DEFAULT_MICRO_BATCH
     limits: Limits = field(default_factory=Limits)
@@ -54,7 +55,8 @@ class EngineSettings:
             safety_checker=recipe.safety_checker,
             attention_slicing=bool(speedups.get("attention_slicing")),
             compile=bool(speedups.get("compile")),
-            offload=recipe.offload,
+            offload=offload_of(recipe),
+            quantize=recipe.quantize,
             generator_device=recipe.generator_device
             if recipe.generator_device in PORTABLE
             else "model",
@@ -74,6 +76,7 @@ def build_engine(settings: EngineSettings) -> Engine:
             settings.dtype,
             settings.loras,
             settings.offload,
+            settings.quantize,
         )
     else:
         model = load_model(
@@ -84,6 +87,7 @@ def build_engine(settings: EngineSettings) -> Engine:
             settings.config,
             settings.loras,
             settings.offload,
+            settings.quantize,
         )
     if settings.defaults != Defaults():
         model = replace(model, overrides=settings.defaults)

@@ -5,6 +5,11 @@ configs: diffusers' `from_single_file` takes those from a diffusers folder or a 
 (`--config`). The family is read from the file's key names and shapes exactly as diffusers reads
 them, without loading a tensor, so a wrong file is refused before gigabytes are read.
 
+A big flow model's transformer often comes alone, as ComfyUI users keep it: a GGUF file
+(`Q8_0`, `Q4_K`, ... read with diffusers' `GGUFQuantizationConfig`, dequantised layer by layer
+as it runs) or an fp8 `.safetensors` (kept in fp8, each layer cast up as it runs). The rest of
+the pipeline (text encoders, VAE, scheduler) comes from `--config`, weights and all.
+
 Identity is what the recipe and the infotext say about the weights, the same on every device:
 a single file's sha256 (A1111's `Model hash` is its first 10 hex digits, civitai's AutoV2); a
 diffusers folder's hash over its weight files on disk, which is ours and never written as
@@ -21,9 +26,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import diffusers
 import huggingface_hub.constants
 import torch
-from diffusers import DiffusionPipeline, StableDiffusionPipeline, StableDiffusionXLPipeline
+from diffusers import (
+    DiffusionPipeline,
+    GGUFQuantizationConfig,
+    StableDiffusionPipeline,
+    StableDiffusionXLPipeline,
+)
 from diffusers.loaders.single_file_utils import (
     DIFFUSERS_DEFAULT_PIPELINE_PATHS,
     LDM_UNET_KEY,
@@ -34,8 +45,10 @@ from huggingface_hub.errors import LocalEntryNotFoundError
 from safetensors import SafetensorError, safe_open
 
 from pipeline.metadata import write_atomic
+from pipeline.quantize import package_missing
 
 SINGLE_FILE_SUFFIX = ".safetensors"
+GGUF_SUFFIX = ".gguf"
 PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 # diffusers' model types this app renders, and the family each one is.
 FAMILY_OF_TYPE = {"v1": "sd1", "v2": "sd2", "xl_base": "sdxl", "playground-v2-5": "sdxl"}
@@ -81,9 +94,30 @@ class SingleFile:
     config: str  # a diffusers folder, or a hub id diffusers will fetch the configs of
 
 
+@dataclass(frozen=True)
+class TransformerFile:
+    """A checked transformer on its own and the pipeline (`--config`) it goes into."""
+
+    path: Path
+    config: str  # a diffusers folder, or a cached hub id: the pipeline's other weights
+    model_index: dict[str, Any]  # the config's model_index.json
+    gguf: bool  # a GGUF file; else a .safetensors
+    fp8: bool  # its weights are float8 (kept so, cast up layer by layer as it runs)
+
+
 def is_single_file(model: str) -> bool:
     """`--model` names one weights file (to check or refuse) rather than a folder or a hub id."""
-    return model.lower().endswith((SINGLE_FILE_SUFFIX, *PICKLE_SUFFIXES))
+    return model.lower().endswith((SINGLE_FILE_SUFFIX, GGUF_SUFFIX, *PICKLE_SUFFIXES))
+
+
+def is_transformer_file(path: Path, config: str | None) -> bool:
+    """A GGUF file, or a .safetensors with no Stable Diffusion UNet given a `--config`: a
+    transformer on its own (pipeline/loading.py loads it into the config's pipeline)."""
+    if path.suffix.lower() == GGUF_SUFFIX:
+        return True
+    if config is None or path.suffix.lower() != SINGLE_FILE_SUFFIX or not path.is_file():
+        return False
+    return LDM_UNET_KEY + "input_blocks.0.0.weight" not in read_key_shapes(path)
 
 
 def file_sha256(path: Path) -> str:
@@ -210,7 +244,8 @@ def _model_type(path: Path) -> str:
             raise CheckpointError(f"{path.name} is a LoRA, not a checkpoint: pass it with --lora")
         raise CheckpointError(
             f"{path.name} holds no Stable Diffusion UNet ({LDM_UNET_KEY}* weights): not a "
-            "checkpoint in the original layout (a VAE, an embedding or another kind of model?)"
+            "checkpoint in the original layout (a transformer on its own? pass --config DIR|ID, "
+            "its pipeline's diffusers folder or hub id)"
         )
     model_type = infer_diffusers_model_type(_KeyShapes(shapes))
     if model_type in _REFUSED_TYPES:
@@ -265,6 +300,93 @@ def load_single_file(checked: SingleFile, dtype: torch.dtype) -> DiffusionPipeli
         raise CheckpointError(
             f"{checked.path.name} did not load with the configs of {checked.config}: "
             f"{_first_line(error)}{hint}"
+        ) from error
+
+
+def check_transformer_file(path: Path, config: str | None) -> TransformerFile:
+    """A transformer file and the pipeline it goes into, or a one-line refusal naming what is
+    missing (the file, `--config`, the `gguf` package)."""
+    path = Path(path).expanduser()
+    if not path.is_file():
+        raise CheckpointError(f"{path} does not exist")
+    if config is None:
+        raise CheckpointError(
+            f"{path.name} is a transformer on its own: pass --config DIR|ID, the diffusers folder "
+            "or cached hub id of its pipeline (text encoders, VAE, scheduler)"
+        )
+    gguf = path.suffix.lower() == GGUF_SUFFIX
+    if gguf and package_missing("gguf"):
+        raise CheckpointError(f"{path.name} is a GGUF file: reading it needs the gguf package")
+    index = _model_index(config)
+    if "transformer" not in index:
+        raise CheckpointError(
+            f"--config {config} is a {index.get('_class_name')} with no transformer for "
+            f"{path.name} to be"
+        )
+    fp8 = not gguf and any("F8" in dtype for dtype in _dtypes(path))
+    return TransformerFile(path, config, index, gguf, fp8)
+
+
+def _model_index(config: str) -> dict[str, Any]:
+    """The pipeline's model_index.json from a diffusers folder or a cached hub id."""
+    folder = Path(config).expanduser()
+    try:
+        if folder.is_dir():
+            return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+        return dict(DiffusionPipeline.load_config(config, local_files_only=True))
+    except (OSError, ValueError) as error:
+        raise CheckpointError(
+            f"--config {config} is neither a diffusers folder nor a cached hub id ({error})"
+        ) from None
+
+
+def _dtypes(path: Path) -> set[str]:
+    """The tensors' dtypes named in a safetensors header (F8_E4M3, BF16, ...)."""
+    with safe_open(str(path), framework="pt") as file:
+        return {file.get_slice(key).get_dtype() for key in file.keys()}  # noqa: SIM118
+
+
+def load_transformer_file(
+    checked: TransformerFile, dtype: torch.dtype, quantization: Any = None
+) -> DiffusionPipeline:
+    """The config's pipeline with the file's transformer in it (`quantization`: for the rest).
+
+    A GGUF transformer stays quantized and computes in `dtype`; an fp8 one is stored in fp8
+    and each layer cast to `dtype` while it runs (diffusers' layerwise casting): what the file
+    holds is what renders, in a fraction of the memory.
+    """
+    config, local = checked.config, Path(checked.config).expanduser().is_dir()
+    index = checked.model_index
+    kwargs: dict[str, Any] = {}
+    if checked.gguf:
+        kwargs["quantization_config"] = GGUFQuantizationConfig(compute_dtype=dtype)
+    try:
+        transformer_class = getattr(diffusers, index["transformer"][1])
+        transformer = transformer_class.from_single_file(
+            str(checked.path),
+            config=config,
+            subfolder="transformer",
+            torch_dtype=dtype,
+            local_files_only=True,
+            **kwargs,
+        )
+        if checked.fp8:
+            transformer.enable_layerwise_casting(
+                storage_dtype=torch.float8_e4m3fn, compute_dtype=dtype
+            )
+        return DiffusionPipeline.from_pretrained(
+            config,
+            transformer=transformer,
+            dtype=dtype,
+            use_safetensors=True,
+            local_files_only=True,
+            quantization_config=quantization,
+        )
+    except Exception as error:  # a file that does not fit the config, a truncated file
+        where = "" if local else " (offline: the hub id must be cached)"
+        raise CheckpointError(
+            f"{checked.path.name} did not load into {index.get('_class_name')} from "
+            f"{config}{where}: {_first_line(error)}"
         ) from error
 
 

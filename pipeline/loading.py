@@ -1,6 +1,6 @@
-"""The one cached pipeline: a hub id, a local diffusers folder, a single-file checkpoint
-(pipeline/checkpoints.py) or a built-in tiny model, with the LoRAs given at start-up
-(pipeline/lora.py) fused in.
+"""The one cached pipeline: a hub id, a local diffusers folder, a single-file checkpoint or a
+transformer on its own (pipeline/checkpoints.py) or a built-in tiny model, with the LoRAs given
+at start-up (pipeline/lora.py) fused in, quantized and offloaded as asked (pipeline/quantize.py).
 
 Loaded once per process and shared by every tab and every user. The pipeline never goes into
 gr.State (Gradio deep-copies state per session); it lives here. A pipeline of a family the app
@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -26,15 +27,26 @@ from pipeline.checkpoints import (
     CheckpointError,
     ModelIdentity,
     check_single_file,
+    check_transformer_file,
     folder_identity,
     is_single_file,
+    is_transformer_file,
     load_single_file,
+    load_transformer_file,
     single_file_identity,
 )
 from pipeline.families import Family, UnsupportedFamily, family_for_class, family_of
 from pipeline.fewstep import ModelDefaults, recognise
 from pipeline.lora import LoadedLora, LoraError, LoraSpec, apply_loras
 from pipeline.plan import Defaults
+from pipeline.quantize import (
+    QUANT_HINT,
+    QuantizeError,
+    check_offload,
+    check_quantize,
+    pipeline_quantization,
+    quantized_components,
+)
 from pipeline.schedulers import FLOW_FEW_STEPS, SchedulerRegistry, flow_samplers
 from pipeline.tiny import TINY_FLOW_MODELS, TINY_MODELS, build_tiny_pipeline
 
@@ -48,6 +60,7 @@ CHECKPOINT_HINT = (
     "a single file is an SD 1.x, 2.x or XL text-to-image checkpoint as .safetensors; offline, "
     "--config DIR|ID names its diffusers configs"
 )
+FAMILY_HINT = "start with a Stable Diffusion 1.x, 2.x, XL, 3 or Flux.1 model, or --model tiny-flux"
 LORA_HINT = (
     "pass LoRAs made for this model's family and files diffusers can read, or leave --lora out"
 )
@@ -77,7 +90,8 @@ class LoadedModel:
     config: str | None = None  # --config: where a single file's configs came from
     loras: tuple[LoadedLora, ...] = ()
     overrides: Defaults = field(default_factory=Defaults)  # --default-steps and the like
-    offload: bool = False  # --offload: diffusers' model CPU offload
+    offload: str | None = None  # --offload: diffusers' "model" or "sequential" CPU offload
+    quantize: str | None = None  # --quantize: the backend, as pipeline/quantize.py names it
 
     @property
     def is_tiny(self) -> bool:
@@ -128,7 +142,8 @@ class LoadedModel:
         return self.family.native_size(self.pipe)
 
 
-_cache: dict[tuple[str, str, str, bool, str | None, tuple[LoraSpec, ...], bool], LoadedModel] = {}
+_Key = tuple[str, str, str, bool, str | None, tuple[LoraSpec, ...], str | None, str | None]
+_cache: dict[_Key, LoadedModel] = {}
 _cache_lock = threading.Lock()
 
 
@@ -174,31 +189,35 @@ def load_model(
     dtype: str = "auto",
     config: str | None = None,
     loras: tuple[LoraSpec, ...] = (),
-    offload: bool = False,
+    offload: str | None = None,
+    quantize: str | None = None,
 ) -> LoadedModel:
     """The cached pipeline for `model` on `device` in `dtype` with `loras` fused in, loading it
     on first use (thread-safe). `config` is where a single file's configs come from
     (--config). A safety checker the model ships stays on unless `safety_checker` is False.
-    `offload`: diffusers' model CPU offload, each module on the GPU only while it runs.
+    `offload`: diffusers' "model" or "sequential" CPU offload; `quantize`: a backend of
+    pipeline/quantize.py for the denoiser and the big text encoders.
     """
     device = pick_device(device)
-    if offload and not device.startswith("cuda"):
-        raise ModelLoadError(
-            f"--offload moves modules to a GPU while they run; the device is {device}",
-            "leave --offload out, or run on CUDA",
-        )
-    key = (model, device, dtype, safety_checker, config, loras, offload)
+    try:
+        check_offload(offload, device)
+        check_quantize(quantize, device)
+    except QuantizeError as error:
+        raise ModelLoadError(str(error), QUANT_HINT if quantize else "run on CUDA") from error
+    key = (model, device, dtype, safety_checker, config, loras, offload, quantize)
     with _cache_lock:
         if key not in _cache:
             torch_dtype = pick_dtype(dtype, device, _is_flow(model, config))
             started = time.perf_counter()
-            pipe, identity = _build(model, torch_dtype, safety_checker, config)
+            pipe, identity = _build(model, torch_dtype, safety_checker, config, quantize)
             try:
                 applied = tuple(apply_loras(pipe, loras))
             except LoraError as error:
                 raise ModelLoadError(str(error), LORA_HINT) from error
-            if offload:
+            if offload == "model":
                 pipe.enable_model_cpu_offload(device=device)
+            elif offload == "sequential":
+                pipe.enable_sequential_cpu_offload(device=device)
             else:
                 pipe = pipe.to(device)
             pipe.set_progress_bar_config(disable=True)
@@ -214,6 +233,7 @@ def load_model(
                 config=config,
                 loras=applied,
                 offload=offload,
+                quantize=quantize,
             )
         return _cache[key]
 
@@ -225,14 +245,18 @@ def load_model_or_tiny(
     safety_checker: bool = True,
     dtype: str = "auto",
     loras: tuple[LoraSpec, ...] = (),
-    offload: bool = False,
+    offload: str | None = None,
+    quantize: str | None = None,
 ) -> LoadedModel:
     """A model the user named must load; the default model may fall back to the tiny one
-    (without the LoRAs, which are for the default model), but not for a LoRA that failed."""
+    (without the LoRAs, which are for the default model), but not for a LoRA that failed nor
+    a setting this machine cannot run (offload, quantization)."""
     try:
-        return load_model(model, device, safety_checker, dtype, loras=loras, offload=offload)
+        return load_model(
+            model, device, safety_checker, dtype, loras=loras, offload=offload, quantize=quantize
+        )
     except ModelLoadError as error:
-        if explicit or isinstance(error.__cause__, LoraError):
+        if explicit or isinstance(error.__cause__, (LoraError, QuantizeError)):
             raise
         notice = (
             f"The default model {model} could not be loaded ({_why_not(model, error)}), so "
@@ -254,18 +278,37 @@ def _why_not(model: str, error: ModelLoadError) -> str:
 
 
 def _build(
-    model: str, dtype: torch.dtype, safety_checker: bool, config: str | None
+    model: str,
+    dtype: torch.dtype,
+    safety_checker: bool,
+    config: str | None,
+    quantize: str | None = None,
 ) -> tuple[DiffusionPipeline, ModelIdentity | None]:
     """The pipeline in `dtype` on the CPU, and what identifies its weights."""
     if model in TINY_MODELS:
+        if quantize:
+            return _quantized_tiny(model, dtype, quantize), None
         pipe = build_tiny_pipeline(model)
         return (pipe if dtype == torch.float32 else pipe.to(dtype=dtype)), None
     if is_single_file(model):
         try:
+            if is_transformer_file(Path(model), config):
+                checked = check_transformer_file(Path(model), config)
+                _check_family_class(checked.model_index)
+                quantization = _quantization(checked.model_index, quantize, dtype, True)
+                pipe = load_transformer_file(checked, dtype, quantization)
+                return pipe, single_file_identity(checked.path)
+            if quantize:
+                raise CheckpointError(
+                    "--quantize is for a diffusers folder, a hub id or a transformer file; "
+                    f"{Path(model).name} is a whole Stable Diffusion checkpoint"
+                )
             checked = check_single_file(Path(model), config)
             return load_single_file(checked, dtype), single_file_identity(checked.path)
         except CheckpointError as error:
             raise ModelLoadError(str(error), CHECKPOINT_HINT) from error
+        except UnsupportedFamily as error:
+            raise ModelLoadError(str(error), FAMILY_HINT) from None
     if config:
         raise ModelLoadError(
             f"--config is for a single-file checkpoint; {model} has its own configs",
@@ -278,28 +321,51 @@ def _build(
             raise ModelLoadError(f"{model} is not a diffusers folder (no model_index.json)")
         model = str(folder)
     try:
-        _check_family(model, looks_like_path)
-        pipe = _from_pretrained(model, dtype, safety_checker)
+        index = _check_family(model, looks_like_path)
+        quantization = _quantization(index, quantize, dtype)
+        pipe = _from_pretrained(model, dtype, safety_checker, quantization)
         family_of(pipe)  # the class named the family; the loaded pipeline must agree
         # A hub id's weights are the files of the snapshot it was loaded from.
         files = Path(model if looks_like_path else snapshot_download(model, local_files_only=True))
         identity = folder_identity(files, name=None if looks_like_path else model)
     except UnsupportedFamily as error:
-        hint = "start with a Stable Diffusion 1.x, 2.x, XL, 3 or Flux.1 model, or --model tiny-flux"
-        raise ModelLoadError(str(error), hint) from None
+        raise ModelLoadError(str(error), FAMILY_HINT) from None
     except Exception as error:  # any failure to load is reported as one line, not a trace
         raise ModelLoadError(_first_line(error)) from error
     return pipe, identity
 
 
-def _check_family(model: str, is_folder: bool) -> Family:
+def _check_family(model: str, is_folder: bool) -> dict:
     """Refuse another family by the pipeline class model_index.json names, before the weights
-    load (a hub id fetches that one small file only)."""
+    load (a hub id fetches that one small file only); that model_index.json."""
     if is_folder:
-        config = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
+        index = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
     else:
-        config = DiffusionPipeline.load_config(model)
-    return family_for_class(str(config.get("_class_name", "an unnamed pipeline")))
+        index = dict(DiffusionPipeline.load_config(model))
+    _check_family_class(index)
+    return index
+
+
+def _check_family_class(index: dict) -> Family:
+    return family_for_class(str(index.get("_class_name", "an unnamed pipeline")))
+
+
+def _quantization(
+    index: dict, quantize: str | None, dtype: torch.dtype, transformer_file: bool = False
+) -> object | None:
+    """diffusers' quantization config for this pipeline, or None without --quantize."""
+    if quantize is None:
+        return None
+    return pipeline_quantization(quantize, quantized_components(index, transformer_file), dtype)
+
+
+def _quantized_tiny(model: str, dtype: torch.dtype, quantize: str) -> DiffusionPipeline:
+    """A tiny model through the path a real one takes: saved, then loaded with
+    `--quantize`'s config."""
+    with tempfile.TemporaryDirectory() as folder:
+        build_tiny_pipeline(model).save_pretrained(folder)
+        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+        return _from_pretrained(folder, dtype, True, _quantization(index, quantize, dtype))
 
 
 def _is_flow(model: str, config: str | None) -> bool:
@@ -307,6 +373,11 @@ def _is_flow(model: str, config: str | None) -> bool:
     before its weights load; a model that cannot say is refused later, by `_build`."""
     if model in TINY_MODELS:
         return model in TINY_FLOW_MODELS
+    try:
+        if is_transformer_file(Path(model), config):
+            return _check_family_class(check_transformer_file(Path(model), config).model_index).flow
+    except Exception:  # `_build` says why the file cannot load
+        return False
     if is_single_file(model) or config:
         return False
     try:
@@ -316,9 +387,11 @@ def _is_flow(model: str, config: str | None) -> bool:
         return False
 
 
-def _from_pretrained(model: str, dtype: torch.dtype, safety_checker: bool) -> DiffusionPipeline:
+def _from_pretrained(
+    model: str, dtype: torch.dtype, safety_checker: bool, quantization: object | None = None
+) -> DiffusionPipeline:
     """Safetensors only, no remote code; the fp16 weights variant where the model has one."""
-    kwargs: dict = {"dtype": dtype, "use_safetensors": True}
+    kwargs: dict = {"dtype": dtype, "use_safetensors": True, "quantization_config": quantization}
     if not safety_checker:
         kwargs |= {"safety_checker": None, "requires_safety_checker": False}
     if dtype == torch.float16:

@@ -101,7 +101,9 @@ class Recipe:
     # the image's token count (Flux), that `mu`; None: not a flow family.
     shift: float | None = None
     mu: float | None = None
-    offload: bool = False  # diffusers' model CPU offload (--offload): the same pixels
+    offload: bool = False  # diffusers' CPU offload (--offload): the same pixels
+    offload_mode: str | None = None  # "model" or "sequential"; older recipes: "model"
+    quantize: str | None = None  # --quantize's backend (pipeline/quantize.py): other pixels
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -130,6 +132,8 @@ class Provenance:
     speedups: dict[str, bool]
     guidance_kind: str = "cfg"
     offload: bool = False
+    offload_mode: str | None = None
+    quantize: str | None = None
     model_name: str | None = None
     model_sha256: str | None = None
     model_config: str | None = None
@@ -215,8 +219,33 @@ def tile(
         shift=plan.shift,
         mu=plan.mu,
         offload=provenance.offload,
+        offload_mode=provenance.offload_mode,
+        quantize=provenance.quantize,
     )
     return Tile(image, recipe, seconds, filtered)
+
+
+def offload_of(recipe: Recipe) -> str | None:
+    """The offload a recipe was rendered with (a recipe from before the modes: model)."""
+    return (recipe.offload_mode or "model") if recipe.offload else None
+
+
+def setup_differences(recipe: Recipe, provenance: Provenance) -> list[str]:
+    """How this engine's setup differs from the one that rendered `recipe`, one line each:
+    what replay cannot promise to match."""
+    pairs = {
+        "dtype": (recipe.dtype, provenance.dtype),
+        "--offload": (offload_of(recipe), provenance.offload_mode),
+        "--quantize": (recipe.quantize, provenance.quantize),
+    }
+    lines = [
+        f"{name}: the recipe's {mine or 'none'}, this model's {ours or 'none'}"
+        for name, (mine, ours) in pairs.items()
+        if mine != ours
+    ]
+    if recipe.model_sha256 and recipe.model_sha256 != provenance.model_sha256:
+        lines.append(f"{provenance.model_id} has other weights than the recipe's")
+    return lines
 
 
 def pixels_sha256(image: Image.Image) -> str:

@@ -27,7 +27,7 @@ from pipeline.determinism import enable_deterministic
 from pipeline.engine import Engine
 from pipeline.manifest import load_manifest
 from pipeline.metadata import read_png, write_png
-from pipeline.recipe import Recipe, Tile, pixels_sha256, replay_plan
+from pipeline.recipe import Recipe, Tile, pixels_sha256, replay_plan, setup_differences
 
 
 @dataclass(frozen=True)
@@ -143,11 +143,8 @@ def _replay(
                 f"cannot load model {key.model} on {key.device}: {_line(error)}"
             ) from None
     engine = engines[key]
-    model_id = key.model
-    identity = engine.model.identity
-    sha256 = identity.sha256 if identity else None
-    if job.recipe.model_sha256 and sha256 != job.recipe.model_sha256:
-        print(f"note: {job.name}: {model_id} has other weights than the recipe's", file=sys.stderr)
+    for difference in setup_differences(job.recipe, engine.provenance):
+        print(f"note: {job.name}: {difference}", file=sys.stderr)
     group = _group_key((key.model, key.device), job.recipe)
     try:
         if group is None:

@@ -84,6 +84,23 @@ def test_new_flags_and_their_environment_variables(monkeypatch, tmp_path) -> Non
     assert app.parse_args(["--outputs", "mine"]).outputs == Path("mine")
 
 
+def test_offload_alone_means_model_offload_as_it_did_before_the_modes(monkeypatch) -> None:
+    assert app.parse_args([]).offload is None
+    assert app.parse_args(["--offload"]).offload == "model"
+    assert app.parse_args(["--offload", "sequential"]).offload == "sequential"
+    monkeypatch.setenv("SEED_EXPLORER_OFFLOAD", "1")
+    assert app.parse_args([]).offload == "model"
+    monkeypatch.setenv("SEED_EXPLORER_OFFLOAD", "sequential")
+    settings = app.engine_settings(app.parse_args(["--quantize", "torchao_int8wo"]))
+    assert (settings.offload, settings.quantize) == ("sequential", "torchao_int8wo")
+
+
+def test_an_offload_variable_that_is_no_mode_is_refused_naming_it(monkeypatch) -> None:
+    monkeypatch.setenv("SEED_EXPLORER_OFFLOAD", "gpu")
+    with pytest.raises(app.SettingsError, match="SEED_EXPLORER_OFFLOAD must be model"):
+        app.parse_args([])
+
+
 def test_the_queue_runs_one_job_at_a_time_and_polls_every_10_ms() -> None:
     """Gradio's own 1 ms polling costs an idle app about 5% of a core (docs/PERFORMANCE.md);
     a Gradio whose queue lacks these attributes fails here, not silently in speed."""
