@@ -43,6 +43,7 @@ STEPS = "Steps"
 CFG_SCALE = "CFG scale"
 DISTILLED_CFG = "Distilled CFG"  # Flux.1 [dev]'s embedded guidance, as Forge names it
 SHIFT = "Shift"  # a flow-matching schedule's shift (Flux, SD3)
+SEED_VARIANCE = "Seed variance"  # noise on the prompt embedding from the seed (0: none)
 PROMPT_SR = "Prompt S/R"
 SUFFIX = "Suffix"
 AXIS_NAMES = (
@@ -56,9 +57,10 @@ AXIS_NAMES = (
     SUFFIX,
     DISTILLED_CFG,
     SHIFT,
+    SEED_VARIANCE,
 )
 _INT_AXES = {SEED, VARIATION_SEED, STEPS}
-_FLOAT_AXES = {VARIATION_STRENGTH, CFG_SCALE, DISTILLED_CFG, SHIFT}
+_FLOAT_AXES = {VARIATION_STRENGTH, CFG_SCALE, DISTILLED_CFG, SHIFT, SEED_VARIANCE}
 _SEED_AXES = {SEED, VARIATION_SEED}
 DECIMALS = 8
 

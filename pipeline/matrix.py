@@ -22,6 +22,7 @@ from pipeline.requests import (
     optional_number,
     optional_steps,
     pinned_seed,
+    seed_variance_of,
     true_cfg_of,
 )
 from pipeline.schedulers import SchedulerEntry
@@ -47,7 +48,7 @@ class Planner(Protocol):
 
 
 # What the cells of one plan share (a matrix groups cells by them).
-_SHARED = ("negative_prompt", "guidance_scale", "true_cfg_scale", "shift")
+_SHARED = ("negative_prompt", "guidance_scale", "true_cfg_scale", "shift", "seed_variance")
 
 
 def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
@@ -112,6 +113,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
         "guidance_scale": request.guidance_scale,
         "true_cfg_scale": request.true_cfg_scale,
         "shift": request.shift,
+        "seed_variance": request.seed_variance,
     }
     true_cfg = planner.model.family.true_cfg
     cells = [
@@ -130,6 +132,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
             planner.default_guidance() if guidance is None else guidance, limits
         )
         cell["true_cfg_scale"] = true_cfg_of(cell["true_cfg_scale"], limits)
+        cell["seed_variance"] = seed_variance_of(cell["seed_variance"])
         own_shift = optional_number("Shift", cell["shift"])
         cell["shift"], cell["mu"] = (
             (planner.checked_shift(own_shift), None)
@@ -204,6 +207,8 @@ def _cell(
         cell["guidance_scale"] = value
     elif axis.name == axes.SHIFT:
         cell["shift"] = value
+    elif axis.name == axes.SEED_VARIANCE:
+        cell["seed_variance"] = value
     elif axis.name == axes.PROMPT_SR:
         cell["prompt"], cell["negative_prompt"] = axes.replace_prompt(
             cell["prompt"], cell["negative_prompt"], str(axis.values[0]), str(value)

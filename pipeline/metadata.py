@@ -95,10 +95,12 @@ _UNDERSTOOD = {
     "Size conditioning",
     "Distilled CFG Scale",
     "Shift",
+    "Seed variance",
 }
 # Forge's Flux infotext: the flow samplers' schedules, and its embedded guidance's key.
 _FLOW_SCHEDULES = ("Beta", "Karras")
 DISTILLED_CFG = "Distilled CFG Scale"
+SEED_VARIANCE = "Seed variance"  # ours: noise on the prompt embedding from the seed
 
 
 class MetadataError(ValueError):
@@ -122,6 +124,7 @@ class RecipeFields:
     variation_strength: float = 0.0
     resize_from: tuple[int, int] | None = None  # (width, height)
     true_cfg_scale: float | None = None  # Flux's true CFG, where the text gives it
+    seed_variance: float = 0.0  # noise on the prompt embedding from the seed
 
 
 def quote(value: object) -> str:
@@ -173,6 +176,7 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         "CFG scale": recipe.true_cfg_scale if embedded else recipe.guidance_scale,
         DISTILLED_CFG: recipe.guidance_scale if embedded else None,
         "Shift": None if recipe.shift is None else round(recipe.shift, 4),
+        SEED_VARIANCE: recipe.seed_variance or None,
         "Seed": recipe.seed,
         "Size": f"{recipe.width}x{recipe.height}",
         "Model hash": recipe.model_hash,
@@ -186,6 +190,7 @@ def infotext(recipe: Recipe, app_version: str = APP_VERSION) -> str:
         "Size conditioning": size_conditioning(recipe.conditioning),
         "Scheduler class": recipe.scheduler_class,
         "Deterministic": "True" if recipe.deterministic else None,
+        "Quantization": recipe.quantize,
         "Version": f"{APP_NAME} {app_version}",
     }
     line = ", ".join(
@@ -507,6 +512,8 @@ def fields_from_infotext(
     variation = a1111.read_variation(params, warnings)
     fields.variation_seed, fields.variation_strength = variation.variation_seed, variation.strength
     fields.resize_from = variation.resize_from
+    if SEED_VARIANCE in params:
+        fields.seed_variance = _number(params, SEED_VARIANCE, float, warnings) or 0.0
     differs = fields.seed is not None and a1111.noise_warning(params, noise)
     if differs:
         warnings.append(differs)
@@ -542,6 +549,7 @@ def fields_from_recipe(recipe: Recipe, scheduler_names: list[str], family: str) 
         variation_strength=recipe.variation_strength,
         resize_from=tuple(recipe.resize_from) if recipe.resize_from else None,
         true_cfg_scale=recipe.true_cfg_scale,
+        seed_variance=recipe.seed_variance,
     )
 
 

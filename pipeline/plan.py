@@ -105,6 +105,9 @@ class Plan:
     # (Flux: from the image's token count); None: not a flow family, or no dynamic shift.
     shift: float | None = None
     mu: float | None = None
+    # Seed variance: each tile's prompt embedding moved by its seed's noise at this strength
+    # (pipeline/embeddings.py); 0: none.
+    seed_variance: float = 0.0
 
     @property
     def tiles(self) -> int:

@@ -44,6 +44,7 @@ from pipeline.requests import (
     optional_whole,
     pinned_seed,
     seed_value,
+    seed_variance_of,
     true_cfg_of,
 )
 from pipeline.schedulers import SchedulerEntry, SchedulerError, flow_shifted
@@ -231,6 +232,7 @@ class Planner:
             "true_cfg_scale": true_cfg,
             "shift": shift,
             "mu": mu,
+            "seed_variance": seed_variance_of(settings.seed_variance),
         }
 
     def checked_shift(self, shift: float) -> float:

@@ -29,6 +29,7 @@ from pipeline.requests import (
     is_whole,
     recorded_number,
     seed_value,
+    seed_variance_of,
 )
 from pipeline.schedulers import SchedulerError, SchedulerRegistry, recipe_scheduler
 
@@ -101,6 +102,8 @@ class Recipe:
     # the image's token count (Flux), that `mu`; None: not a flow family.
     shift: float | None = None
     mu: float | None = None
+    # Seed variance: the prompt embedding moved by the seed's noise at this strength; 0: none.
+    seed_variance: float = 0.0
     offload: bool = False  # diffusers' CPU offload (--offload): the same pixels
     offload_mode: str | None = None  # "model" or "sequential"; older recipes: "model"
     quantize: str | None = None  # --quantize's backend (pipeline/quantize.py): other pixels
@@ -218,6 +221,7 @@ def tile(
         true_cfg_scale=plan.true_cfg_scale,
         shift=plan.shift,
         mu=plan.mu,
+        seed_variance=plan.seed_variance,
         offload=provenance.offload,
         offload_mode=provenance.offload_mode,
         quantize=provenance.quantize,
@@ -303,6 +307,7 @@ def replay_plan(recipe: Recipe, planner: Planner) -> Plan:
         ),
         "shift": shift,
         "mu": None if recipe.mu is None else recorded_number("Mu", recipe.mu),
+        "seed_variance": seed_variance_of(recipe.seed_variance),
     }
     if recipe.lockstep is None:
         return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)

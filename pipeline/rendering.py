@@ -30,7 +30,7 @@ from PIL import Image
 from pipeline import lockstep
 from pipeline.accel import slice_vae
 from pipeline.embeddings import PromptEmbeddings
-from pipeline.families import Family
+from pipeline.families import Embedding, Family
 from pipeline.loading import LoadedModel
 from pipeline.noise import draw_noise
 from pipeline.plan import Item, Matrix, Plan, Sampler
@@ -196,7 +196,7 @@ class Renderer:
 
         slice_vae(view, len(items))
         arguments = self.model.family.call_arguments(
-            self.embeddings.batch([item.prompt for item in items]),
+            self._prompts(items, plan),
             self.embeddings.negative(plan.negative_prompt, len(items)),
             plan.extras,
         )
@@ -213,6 +213,11 @@ class Renderer:
         flags = getattr(output, "nsfw_content_detected", None) or [False] * len(items)
         return output.images, flags
 
+    def _prompts(self, items: list[Item], plan: Plan) -> Embedding:
+        """The items' prompt embeddings, each moved by its seed's noise (seed variance)."""
+        texts, seeds = [item.prompt for item in items], [item.seed for item in items]
+        return self.embeddings.seeded(texts, seeds, plan.seed_variance)
+
     def _own_loop(
         self,
         items: list[Item],
@@ -226,7 +231,7 @@ class Renderer:
         with the shift and the generators its pipeline cannot pass."""
         sampler = plan.samplers[0]
         text = (
-            self.embeddings.batch([item.prompt for item in items]),
+            self._prompts(items, plan),
             self.embeddings.negative(plan.negative_prompt, len(items)),
         )
         view = self.view(sampler.config)
@@ -256,7 +261,7 @@ class Renderer:
         family = self.model.family
         label = plan.samplers[0].name if len(plan.samplers) == 1 else f"{plan.tiles} schedulers"
         started = time.perf_counter()
-        prompt = self.embeddings.batch([item.prompt])
+        prompt = self._prompts([item], plan)
         negative = self.embeddings.negative(plan.negative_prompt, 1)
         # One seed, one draw: every lane starts from this noise, each with its own generator
         # in the state the draw left (ancestral schedulers draw their step noise from it).

@@ -19,6 +19,7 @@ DEFAULT_SUFFIXES = (", highly realistic", ", artsy", ", trending", ", colorful")
 _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
 DEFAULT_STRENGTH = 0.3  # A1111's usual small step away from the pinned composition
+MAX_SEED_VARIANCE = 1.0  # noise as large as the prompt embedding's own spread
 
 
 class RequestError(ValueError):
@@ -57,6 +58,7 @@ class Settings:
     # Flux: true CFG with the negative prompt, beside the embedded guidance (1: off).
     true_cfg_scale: Any = None
     shift: Any = None  # a flow-matching schedule's shift; unset: the model's own
+    seed_variance: Any = None  # noise on the prompt embedding from the seed; unset: none
 
 
 @dataclass(frozen=True)
@@ -302,6 +304,16 @@ def true_cfg_of(value: Any, limits: Limits) -> float:
     """A true CFG scale as asked for; unset or 0 is 1, which guides by nothing more."""
     true_cfg = optional_number("True CFG scale", value) or 1.0
     return check_guidance(true_cfg, limits, "True CFG scale")
+
+
+def seed_variance_of(value: Any) -> float:
+    """A seed variance strength as asked for (or recorded); unset is 0, none."""
+    strength = optional_number("Seed variance", value) or 0.0
+    if not 0 <= strength <= MAX_SEED_VARIANCE:
+        raise RequestError(
+            "Seed variance", f"must be 0 (off) to {MAX_SEED_VARIANCE:g}, got {strength}"
+        )
+    return float(strength)
 
 
 def check_multiple(field_name: str, side: int, step: int) -> None:

@@ -23,9 +23,9 @@ from pipeline.requests import RequestError
 from pipeline.seeds import MAX_SEED
 from ui import specs, validation
 
-GRID = ("a kite", "", "0-3", "DDIM", 20, 7.5, 768, 768, 1, 0)
-REFINE = ("a kite", "", "8", ", artsy\n, trending", "DDIM", 20, 7.5, 64, 64, 1, 0)
-COMPARE = ("a kite", "", "8", ["Euler", "DDIM"], 0, 7.5, 64, 64, "Euler: 30\nDDIM: 50", 1, 0)
+GRID = ("a kite", "", "0-3", "DDIM", 20, 7.5, 768, 768, 1, 0, 0)
+REFINE = ("a kite", "", "8", ", artsy\n, trending", "DDIM", 20, 7.5, 64, 64, 1, 0, 0)
+COMPARE = ("a kite", "", "8", ["Euler", "DDIM"], 0, 7.5, 64, 64, "Euler: 30\nDDIM: 50", 1, 0, 0)
 LONG = "x" * 2001
 
 
@@ -61,6 +61,7 @@ def test_validators_pass_good_input(engine: Engine) -> None:
         (specs.COMPARE, COMPARE, "scheduler_steps", "Eulr: 9", "scheduler_steps", "Steps per"),
         (specs.GRID, GRID, "true_cfg_scale", 2, "true_cfg_scale", "only Flux.1 takes one"),
         (specs.GRID, GRID, "shift", 3, "shift", "only a flow-matching model"),
+        (specs.GRID, GRID, "seed_variance", 2, "seed_variance", "Seed variance: must be 0"),
     ],
 )
 def test_validators_mark_the_refused_input_with_the_plans_message(
@@ -161,7 +162,7 @@ def test_guidance_that_is_not_a_number_is_refused(
     app_url: str, guidance: str, message: str
 ) -> None:
     # JSON has no NaN, so gradio_client cannot send one; Python's JSON parser reads it.
-    body = f'{{"data": ["a kite", "", "1", "DDIM", 2, {guidance}, 64, 64, 1, 0]}}'
+    body = f'{{"data": ["a kite", "", "1", "DDIM", 2, {guidance}, 64, 64, 1, 0, 0]}}'
     started = time.monotonic()
     joined = httpx.post(
         f"{app_url}gradio_api/call/grid",

@@ -98,6 +98,7 @@ def build(services: Services, shared: SharedInputs) -> None:
             shared.guidance_scale: fields.guidance_scale,
             shared.width: fields.width,
             shared.height: fields.height,
+            shared.seed_variance: fields.seed_variance,
         }
         found = {widget: value for widget, value in given.items() if value is not None}
         return found | shared.show_pin(pin) | {loaded: note}

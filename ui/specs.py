@@ -17,9 +17,9 @@ from pipeline.plan import Matrix, Plan
 from pipeline.recipe import Tile
 
 SETTINGS = ("scheduler", "steps", "guidance_scale", "width", "height")
-# A flow family's settings, last in every tab's API: a caller that gives them by position
-# before they existed still gives every other input its place.
-FLOW = ("true_cfg_scale", "shift")
+# A flow family's settings and seed variance, last in every tab's API: a caller that gives
+# them by position before they existed still gives every other input its place.
+FLOW = ("true_cfg_scale", "shift", "seed_variance")
 
 
 @dataclass(frozen=True)

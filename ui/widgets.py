@@ -13,6 +13,7 @@ from pipeline.engine import Engine
 from pipeline.manifest import Manifest
 from pipeline.planner import MAX_SHIFT
 from pipeline.recipe import Recipe
+from pipeline.requests import MAX_SEED_VARIANCE
 from ui.state import Pin
 
 LIVE_POLL = 0.5  # seconds between a browser's looks at its run's progress and live frame
@@ -33,6 +34,7 @@ class SharedInputs:
     height: gr.Number
     true_cfg_scale: gr.Number  # shown for a model that takes it (Flux.1)
     shift: gr.Number  # shown for a flow-matching model (Flux.1, SD3)
+    seed_variance: gr.Number  # noise on the prompt from the seed: spreads a distilled model
     pin: gr.State  # the Pin (ui/state.py) the pinned-seed field shows; None: a seed typed
     pin_note: gr.Markdown  # the pin's variation, which the field cannot show
     manifest: gr.State  # everything this session rendered
@@ -49,7 +51,7 @@ class SharedInputs:
         """The settings every render takes, in the API's order."""
         return [
             *(self.scheduler, self.steps, self.guidance_scale, self.width, self.height),
-            *(self.true_cfg_scale, self.shift),
+            *(self.true_cfg_scale, self.shift, self.seed_variance),
         ]
 
     def show_pin(self, pin: Pin) -> Updates:
@@ -70,6 +72,7 @@ class SharedInputs:
             self.true_cfg_scale: recipe.true_cfg_scale,
             # A shift the model chose from the image's size (its `mu`) stays the model's.
             self.shift: recipe.shift if recipe.mu is None and recipe.shift else 0,
+            self.seed_variance: recipe.seed_variance,
         }
         return shown | (self.show_pin(pin) if pin else {})
 
@@ -208,6 +211,17 @@ def build_shared(engine: Engine) -> SharedInputs:
             step=0.1,
             visible=card.shift is not None,
         )
+        seed_variance = gr.Number(
+            0,
+            label="Seed variance",
+            elem_id="seed-variance",
+            info=f"0 (off) to {MAX_SEED_VARIANCE:g}: noise on the prompt from each seed, to "
+            "spread a distilled or turbo model's images",
+            step=0.05,
+            minimum=0,
+            maximum=MAX_SEED_VARIANCE,
+            visible=card.shift is not None,
+        )
     return SharedInputs(
         prompt,
         negative_prompt,
@@ -219,6 +233,7 @@ def build_shared(engine: Engine) -> SharedInputs:
         height,
         true_cfg_scale,
         shift,
+        seed_variance,
         pin=gr.State(None),
         pin_note=pin_note,
         manifest=gr.State(Manifest(engine.card.model_id)),

@@ -41,6 +41,7 @@ def connect(
         "height": shared.height,
         "true_cfg_scale": shared.true_cfg_scale,
         "shift": shared.shift,
+        "seed_variance": shared.seed_variance,
         **own,
     }
     # The API's parameters by name, in the declared order; then the session's states.

@@ -116,4 +116,4 @@ def test_an_unknown_axis_names_the_axis_field() -> None:
     with pytest.raises(RequestError, match="not an axis") as error:
         parse_axis("Sampler", "Euler", "Y", max_values=8)
     assert error.value.field == "Y axis"
-    assert "Suffix" in str(error.value) and len(AXIS_NAMES) == 10
+    assert "Suffix" in str(error.value) and len(AXIS_NAMES) == 11

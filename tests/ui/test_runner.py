@@ -63,7 +63,7 @@ def test_a_refinement_records_the_pinned_tile_it_grew_from(engine: Engine) -> No
     pinned = grid_run(services, manifest, GridRequest("a", (7, 8), steps=2)).tiles[1]
     values = {"prompt": "a", "negative_prompt": "", "seed": "8", "suffixes": ", artsy"}
     values |= {"scheduler": None, "steps": 2, "guidance_scale": None, "width": None, "height": None}
-    values |= {"true_cfg_scale": None, "shift": None}
+    values |= {"true_cfg_scale": None, "shift": None, "seed_variance": None}
     runner.run(services, specs.REFINE, values, Pin.of_tile(pinned), manifest, "session")
     assert manifest.entries[1]["parent"] == {"entry": 1, "tile": 1}
     assert Pin.of_tile(pinned).parent(9) is None  # a seed typed since is not the pinned tile

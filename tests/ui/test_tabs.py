@@ -66,12 +66,12 @@ def test_the_guidance_box_is_distilled_cfg_for_flux_dev_and_cfg_for_stable_diffu
     assert box(engine, "guidance-scale").label == "Guidance scale (CFG)"
 
 
-def test_true_cfg_and_shift_are_shown_for_flux_and_not_for_stable_diffusion(
+def test_true_cfg_shift_and_seed_variance_are_shown_for_flux_and_not_for_stable_diffusion(
     engine: Engine, flux: Engine
 ) -> None:
     flux_page = build_demo(flux, previews=False)
     sd_page = build_demo(engine, previews=False)
-    for elem_id in ("true-cfg-scale", "shift"):
+    for elem_id in ("true-cfg-scale", "shift", "seed-variance"):
         assert box(flux_page, elem_id).visible is True
         assert box(sd_page, elem_id).visible is False
 
