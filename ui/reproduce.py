@@ -18,6 +18,7 @@ from pipeline.metadata import (
     fields_from_recipe,
     read_png,
 )
+from pipeline.recipe import setup_differences
 from pipeline.replay import drift
 from pipeline.requests import RequestError
 from ui import history_tab, runner
@@ -76,6 +77,8 @@ def build(services: Services, shared: SharedInputs) -> None:
                 "Load a recipe: this PNG carries no recipe or generation parameters",
                 print_exception=False,
             )
+        if recipe is not None:  # what Verify cannot promise to match
+            fields.warnings += setup_differences(recipe, engine.provenance)
         for warning in fields.warnings:
             gr.Warning(f"Load a recipe: {warning}")
         tile = None

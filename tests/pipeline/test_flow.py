@@ -319,9 +319,10 @@ def test_flux_in_bfloat16_on_the_cpu_renders_and_replays_bit_exact() -> None:
 
 @pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-def test_a_tile_is_the_same_with_and_without_offload() -> None:
+@pytest.mark.parametrize("mode", ["model", "sequential"])
+def test_a_tile_is_the_same_with_and_without_offload(mode: str) -> None:
     on_gpu = Engine(load_model("tiny-flux", device="cuda"))
-    offloaded = Engine(load_model("tiny-flux", device="cuda", offload="model"))
+    offloaded = Engine(load_model("tiny-flux", device="cuda", offload=mode))
     tiles = [grid(engine, "3")[0] for engine in (on_gpu, offloaded)]
     assert pixels_sha256(tiles[0].image) == pixels_sha256(tiles[1].image)
-    assert (tiles[0].recipe.offload_mode, tiles[1].recipe.offload_mode) == (None, "model")
+    assert (tiles[0].recipe.offload_mode, tiles[1].recipe.offload_mode) == (None, mode)
