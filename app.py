@@ -442,6 +442,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.dtype,
         model.seconds,
     )
+    if model.offload or model.quantize:
+        log.info("Offload %s; quantization %s", model.offload or "off", model.quantize or "off")
     for lora in model.loras:
         log.info("LoRA %s at weight %g (%s)", lora.name, lora.weight, lora.source)
     if model.few_step:

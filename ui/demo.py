@@ -111,7 +111,9 @@ def about_line(engine: Engine, outputs: Path | None = None) -> str:
     return (
         f"**Model** {card.model_id} · {card.family_label}, {card.native_size} px · "
         f"{card.device} ({seen.device_name}) · {seen.dtype} · "
-        f"generators on {engine.generator_device} · loaded in {card.seconds:.1f} s  \n"
+        + (f"offload {seen.offload_mode} · " if seen.offload_mode else "")
+        + (f"quantized {seen.quantize} · " if seen.quantize else "")
+        + f"generators on {engine.generator_device} · loaded in {card.seconds:.1f} s  \n"
         + (f"**LoRAs** {', '.join(card.loras)}  \n" if card.loras else "")
         + (f"**Defaults** {card.few_step}  \n" if card.few_step else "")
         + f"**Reproducibility** {batches} · {mode} · {saving}  \n"

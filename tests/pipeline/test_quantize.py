@@ -12,6 +12,7 @@ from pipeline.engine import Engine
 from pipeline.loading import ModelLoadError, load_model
 from pipeline.recipe import pixels_sha256, setup_differences
 from pipeline.requests import GridRequest
+from ui.demo import about_line
 
 REQUEST = GridRequest("a lighthouse at dusk", "5", steps=2, width=32, height=32)
 
@@ -46,6 +47,7 @@ def test_torchao_int8_weight_only_renders_and_replays_bit_exact() -> None:
         "Int8Tensor",
         "Parameter",  # CLIP is left as it is
     ]
+    assert "quantized torchao_int8wo" in about_line(engine)
     tile = engine.run(REQUEST)[0]
     assert tile.recipe.quantize == "torchao_int8wo"
     assert EngineSettings.for_recipe(tile.recipe).quantize == "torchao_int8wo"
