@@ -99,7 +99,7 @@ class TransformerFile:
     """A checked transformer on its own and the pipeline (`--config`) it goes into."""
 
     path: Path
-    config: str  # a diffusers folder, or a cached hub id: the pipeline's other weights
+    config: str  # a diffusers folder or a hub id: the pipeline's other weights
     model_index: dict[str, Any]  # the config's model_index.json
     gguf: bool  # a GGUF file; else a .safetensors
     fp8: bool  # its weights are float8 (kept so, cast up layer by layer as it runs)
@@ -312,7 +312,7 @@ def check_transformer_file(path: Path, config: str | None) -> TransformerFile:
     if config is None:
         raise CheckpointError(
             f"{path.name} is a transformer on its own: pass --config DIR|ID, the diffusers folder "
-            "or cached hub id of its pipeline (text encoders, VAE, scheduler)"
+            "or hub id of its pipeline (text encoders, VAE, scheduler)"
         )
     gguf = path.suffix.lower() == GGUF_SUFFIX
     if gguf and package_missing("gguf"):
@@ -328,15 +328,17 @@ def check_transformer_file(path: Path, config: str | None) -> TransformerFile:
 
 
 def _model_index(config: str) -> dict[str, Any]:
-    """The pipeline's model_index.json from a diffusers folder or a cached hub id."""
+    """The pipeline's model_index.json from a diffusers folder or a hub id (cached, or
+    fetched when online: that one small file)."""
     folder = Path(config).expanduser()
     try:
         if folder.is_dir():
             return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-        return dict(DiffusionPipeline.load_config(config, local_files_only=True))
+        return dict(DiffusionPipeline.load_config(config))
     except (OSError, ValueError) as error:
         raise CheckpointError(
-            f"--config {config} is neither a diffusers folder nor a cached hub id ({error})"
+            f"--config {config} is neither a diffusers folder nor a hub id that can be read "
+            f"({_first_line(error)})"
         ) from None
 
 
@@ -367,7 +369,6 @@ def load_transformer_file(
             config=config,
             subfolder="transformer",
             torch_dtype=dtype,
-            local_files_only=True,
             **kwargs,
         )
         if checked.fp8:
@@ -379,7 +380,6 @@ def load_transformer_file(
             transformer=transformer,
             dtype=dtype,
             use_safetensors=True,
-            local_files_only=True,
             quantization_config=quantization,
         )
     except Exception as error:  # a file that does not fit the config, a truncated file
