@@ -317,7 +317,7 @@ def check_transformer_file(path: Path, config: str | None) -> TransformerFile:
     gguf = path.suffix.lower() == GGUF_SUFFIX
     if gguf and package_missing("gguf"):
         raise CheckpointError(f"{path.name} is a GGUF file: reading it needs the gguf package")
-    index = _model_index(config)
+    index = _config_index(config)
     if "transformer" not in index:
         raise CheckpointError(
             f"--config {config} is a {index.get('_class_name')} with no transformer for "
@@ -327,14 +327,18 @@ def check_transformer_file(path: Path, config: str | None) -> TransformerFile:
     return TransformerFile(path, config, index, gguf, fp8)
 
 
-def _model_index(config: str) -> dict[str, Any]:
-    """The pipeline's model_index.json from a diffusers folder or a hub id (cached, or
-    fetched when online: that one small file)."""
-    folder = Path(config).expanduser()
+def model_index(source: str) -> dict[str, Any]:
+    """A pipeline's model_index.json from a diffusers folder or a hub id (cached, or fetched
+    when online: that one small file), read before any weights load."""
+    folder = Path(source).expanduser()
+    if folder.is_dir():
+        return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
+    return dict(DiffusionPipeline.load_config(source))
+
+
+def _config_index(config: str) -> dict[str, Any]:
     try:
-        if folder.is_dir():
-            return json.loads((folder / "model_index.json").read_text(encoding="utf-8"))
-        return dict(DiffusionPipeline.load_config(config))
+        return model_index(config)
     except (OSError, ValueError) as error:
         raise CheckpointError(
             f"--config {config} is neither a diffusers folder nor a hub id that can be read "

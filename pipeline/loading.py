@@ -9,7 +9,6 @@ does not render (pipeline/families.py) is refused by its class name, before its 
 
 from __future__ import annotations
 
-import json
 import re
 import tempfile
 import threading
@@ -33,6 +32,7 @@ from pipeline.checkpoints import (
     is_transformer_file,
     load_single_file,
     load_transformer_file,
+    model_index,
     single_file_identity,
 )
 from pipeline.families import Family, UnsupportedFamily, family_for_class, family_of
@@ -294,7 +294,7 @@ def _build(
         try:
             if is_transformer_file(Path(model), config):
                 checked = check_transformer_file(Path(model), config)
-                _check_family_class(checked.model_index)
+                _family_of_index(checked.model_index)
                 quantization = _quantization(checked.model_index, quantize, dtype, True)
                 pipe = load_transformer_file(checked, dtype, quantization)
                 return pipe, single_file_identity(checked.path)
@@ -321,7 +321,8 @@ def _build(
             raise ModelLoadError(f"{model} is not a diffusers folder (no model_index.json)")
         model = str(folder)
     try:
-        index = _check_family(model, looks_like_path)
+        index = model_index(model)
+        _family_of_index(index)
         quantization = _quantization(index, quantize, dtype)
         pipe = _from_pretrained(model, dtype, safety_checker, quantization)
         family_of(pipe)  # the class named the family; the loaded pipeline must agree
@@ -335,18 +336,9 @@ def _build(
     return pipe, identity
 
 
-def _check_family(model: str, is_folder: bool) -> dict:
+def _family_of_index(index: dict) -> Family:
     """Refuse another family by the pipeline class model_index.json names, before the weights
-    load (a hub id fetches that one small file only); that model_index.json."""
-    if is_folder:
-        index = json.loads((Path(model) / "model_index.json").read_text(encoding="utf-8"))
-    else:
-        index = dict(DiffusionPipeline.load_config(model))
-    _check_family_class(index)
-    return index
-
-
-def _check_family_class(index: dict) -> Family:
+    load."""
     return family_for_class(str(index.get("_class_name", "an unnamed pipeline")))
 
 
@@ -364,7 +356,7 @@ def _quantized_tiny(model: str, dtype: torch.dtype, quantize: str) -> DiffusionP
     `--quantize`'s config."""
     with tempfile.TemporaryDirectory() as folder:
         build_tiny_pipeline(model).save_pretrained(folder)
-        index = json.loads((Path(folder) / "model_index.json").read_text(encoding="utf-8"))
+        index = model_index(folder)
         return _from_pretrained(folder, dtype, True, _quantization(index, quantize, dtype))
 
 
@@ -375,14 +367,11 @@ def _is_flow(model: str, config: str | None) -> bool:
         return model in TINY_FLOW_MODELS
     try:
         if is_transformer_file(Path(model), config):
-            return _check_family_class(check_transformer_file(Path(model), config).model_index).flow
-    except Exception:  # `_build` says why the file cannot load
-        return False
-    if is_single_file(model) or config:
-        return False
-    try:
+            return _family_of_index(check_transformer_file(Path(model), config).model_index).flow
+        if is_single_file(model) or config:
+            return False
         path = Path(model).expanduser()
-        return _check_family(str(path) if path.exists() else model, path.exists()).flow
+        return _family_of_index(model_index(str(path) if path.exists() else model)).flow
     except Exception:  # `_build` says why the model cannot load
         return False
 
