@@ -182,6 +182,12 @@ def pick_dtype(requested: str, device: str, flow: bool = False) -> torch.dtype:
     return DTYPES[requested]
 
 
+def model_dtype(model: str, config: str | None, requested: str, device: str) -> torch.dtype:
+    """The dtype `model` loads in on `device`: `requested`, or for "auto" its family's, known
+    from its files before the weights load (a flow family's bfloat16 on CUDA)."""
+    return pick_dtype(requested, device, requested == "auto" and _is_flow(model, config))
+
+
 def load_model(
     model: str,
     device: str = "auto",
@@ -207,7 +213,7 @@ def load_model(
     key = (model, device, dtype, safety_checker, config, loras, offload, quantize)
     with _cache_lock:
         if key not in _cache:
-            torch_dtype = pick_dtype(dtype, device, _is_flow(model, config))
+            torch_dtype = model_dtype(model, config, dtype, device)
             started = time.perf_counter()
             pipe, identity = _build(model, torch_dtype, safety_checker, config, quantize)
             try:

@@ -15,7 +15,7 @@ from safetensors.torch import save_file
 from pipeline.builder import EngineSettings
 from pipeline.checkpoints import file_sha256
 from pipeline.engine import Engine
-from pipeline.loading import ModelLoadError, load_model
+from pipeline.loading import ModelLoadError, load_model, model_dtype
 from pipeline.recipe import pixels_sha256
 from pipeline.requests import GridRequest
 from pipeline.tiny import build_tiny_pipeline
@@ -97,3 +97,14 @@ def test_a_gguf_file_without_the_gguf_package_is_refused_naming_it(
     path.write_bytes(b"GGUF")
     with pytest.raises(ModelLoadError, match="needs the gguf package"):
         load_model(str(path), device="cpu", config=str(flux_folder))
+
+
+def test_a_flow_folder_and_a_transformer_file_load_in_bfloat16_on_cuda(
+    flux_folder: Path, tmp_path: Path
+) -> None:
+    """fp16 overflows in T5 and Flux: the family is read from the files before they load."""
+    path = write_gguf(transformer_weights(flux_folder), tmp_path / "flux-Q8_0.gguf")
+    folder = str(flux_folder)
+    assert model_dtype(folder, None, "auto", "cuda") == torch.bfloat16
+    assert model_dtype(str(path), folder, "auto", "cuda") == torch.bfloat16
+    assert model_dtype(str(path), folder, "auto", "cpu") == torch.float32
