@@ -9,7 +9,7 @@ session's page is still open in a browser or a run of it is going; a session who
 all gone is forgotten. The outputs folder (the user's saved renders) is never touched.
 
 Gradio also remembers every file it served (each component's `temp_files`) and every
-session's state (256 KiB of page config apiece, kept up to 10,000 sessions): both are let go
+session's state (about 260 KiB of page config apiece, kept up to 10,000 sessions): both are let go
 here too, or memory grows with every visitor.
 """
 
@@ -40,8 +40,11 @@ def sweep(services: Services, blocks: gr.Blocks, age: float, now: float | None =
     for session, folder, is_open in services.sessions():
         if is_open or services.runs.going(session):
             continue
-        files = list(folder.iterdir()) if folder.is_dir() else []
-        old = [path for path in files if path.lstat().st_mtime < cutoff]
+        try:
+            files = list(folder.iterdir())
+            old = [path for path in files if path.lstat().st_mtime < cutoff]
+        except FileNotFoundError:  # its tab closed, or a live frame was replaced, meanwhile
+            continue
         if len(old) == len(files):
             services.forget(session)  # all of it expired: the folder and what was kept
         else:
