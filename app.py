@@ -31,6 +31,7 @@ from pipeline.quantize import OFFLOAD, QUANTIZE
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
 from ui import CSS, build_demo
+from ui.upkeep import EXPIRE_AFTER
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
@@ -93,6 +94,13 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
     return value
 
 
@@ -313,6 +321,15 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_env("SEED_EXPLORER_QUEUE_SIZE", default="32"),
         help="most requests waiting at once; env SEED_EXPLORER_QUEUE_SIZE",
     )
+    parser.add_argument(
+        "--expire-after",
+        type=_seconds,
+        metavar="SECONDS",
+        default=_env("SEED_EXPLORER_EXPIRE_AFTER", default=str(EXPIRE_AFTER)),
+        help="served files (tiles, previews, zips, uploads) go this long after they were "
+        "written, unless their page is still open; the outputs folder is kept; "
+        "env SEED_EXPLORER_EXPIRE_AFTER",
+    )
     args = parser.parse_args(argv)
     # Read after parsing so that --help never prints a password taken from the environment.
     auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
@@ -451,7 +468,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     if model.notice:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")
-    demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
+    demo = build_demo(
+        engine, outputs=args.outputs, previews=args.previews, expire_after=args.expire_after
+    )
     queue(demo, args.queue_size)
     notice = exposure_notice(args)
     if notice:

@@ -346,3 +346,14 @@ def test_deterministic_mode_sets_the_three_switches_and_a_grid_still_renders() -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "rendered 2"
+
+
+def test_served_files_expire_after_an_hour_or_the_flags_or_the_environments_seconds(
+    monkeypatch,
+) -> None:
+    assert app.parse_args([]).expire_after == 3600
+    assert app.parse_args(["--expire-after", "90"]).expire_after == 90
+    monkeypatch.setenv("SEED_EXPLORER_EXPIRE_AFTER", "600")
+    assert app.parse_args([]).expire_after == 600
+    with pytest.raises(SystemExit):
+        app.parse_args(["--expire-after", "0"])

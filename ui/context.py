@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import shutil
 import tempfile
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +44,11 @@ class Services:
     served: Path = field(default_factory=_served)
     preview_interval: float = PREVIEW_INTERVAL
     render: Render = field(init=False)
+    # Each served folder's session (by folder name), and the sessions whose page is open in a
+    # browser: what the upkeep (ui/upkeep.py) may expire and what it must keep.
+    _sessions: dict[str, str] = field(default_factory=dict, init=False, repr=False)
+    _open: set[str] = field(default_factory=set, init=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, init=False, repr=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "render", render_stream(self.engine))
@@ -50,6 +56,8 @@ class Services:
     def folder(self, session: str) -> Path:
         """Where one browser session's served files go, apart from every other session's."""
         folder = self._folder_of(session)
+        with self._lock:
+            self._sessions[folder.name] = session
         folder.mkdir(exist_ok=True)
         return folder
 
@@ -64,9 +72,28 @@ class Services:
         writes it under and History finds it by."""
         return self.folder(session) / f"{entry:04d}-{index:02d}-{seed}.png"
 
+    def opened(self, session: str) -> None:
+        """A browser opened the page: its files stay, however old, until it closes."""
+        with self._lock:
+            self._open.add(session)
+
+    def sessions(self) -> list[tuple[str, Path, bool]]:
+        """Every session with a served folder: its id, its folder, whether its page is open."""
+        with self._lock:
+            return [
+                (session, self.served / name, session in self._open)
+                for name, session in self._sessions.items()
+            ]
+
     def forget(self, session: str) -> None:
-        """The session has ended (its tab closed): its served files go."""
-        shutil.rmtree(self._folder_of(session), ignore_errors=True)
+        """The session has ended (its tab closed, or its files expired): its served files
+        go, and all the app kept for it."""
+        folder = self._folder_of(session)
+        with self._lock:
+            self._sessions.pop(folder.name, None)
+            self._open.discard(session)
+        shutil.rmtree(folder, ignore_errors=True)
+        self.live.forget(session)
 
     def _folder_of(self, session: str) -> Path:
         # Named by a hash: the session id comes from the client and never becomes a path.

@@ -20,6 +20,7 @@ from ui import (
     wiring,
 )
 from ui.context import Services
+from ui.upkeep import keep_sweeping, release_state
 from ui.widgets import build_shared
 
 INTRO = (
@@ -49,9 +50,19 @@ RUN_VISIBLE_TAB = """() => {
 }"""
 
 
-def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = True) -> gr.Blocks:
-    """The whole app around one engine; `outputs` is where every render is saved (None: not)."""
-    return build_page(Services(engine, outputs and OutputFolder(outputs), previews))
+def build_demo(
+    engine: Engine,
+    outputs: Path | None = None,
+    previews: bool = True,
+    expire_after: float | None = None,
+) -> gr.Blocks:
+    """The whole app around one engine; `outputs` is where every render is saved (None: not);
+    served files expire after `expire_after` seconds (None: the sweep is not started)."""
+    services = Services(engine, outputs and OutputFolder(outputs), previews)
+    demo = build_page(services)
+    if expire_after is not None:
+        keep_sweeping(services, demo, expire_after)
+    return demo
 
 
 def build_page(services: Services) -> gr.Blocks:
@@ -76,10 +87,15 @@ def build_page(services: Services) -> gr.Blocks:
         gr.Markdown(about_line(engine, outputs), elem_id="about")
         shared.prompt.submit(None, js=RUN_VISIBLE_TAB, api_visibility="private")
 
+        def page_opened(request: gr.Request) -> None:
+            services.opened(request.session_hash)
+
         def session_ended(request: gr.Request) -> None:
             services.runs.stop(request.session_hash)  # no render for nobody
             services.forget(request.session_hash)
+            release_state(demo, request.session_hash)
 
+        demo.load(page_opened, queue=False, api_visibility="private")
         demo.unload(session_ended)
     return demo
 

@@ -115,6 +115,12 @@ class Live:
         with self._lock:
             return self._sights.get(session)
 
+    def forget(self, session: str) -> None:
+        """The session has ended: nothing of it is kept (its files go with its folder)."""
+        with self._lock:
+            self._sights.pop(session, None)
+            self._written.pop(session, None)
+
     def end(self, session: str) -> None:
         """The run is over: its tiles replace the frame (its file goes with the next run's,
         or with the session's folder)."""

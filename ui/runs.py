@@ -43,6 +43,11 @@ class Runs:
             self._flags[session] = flag
         return flag
 
+    def going(self, session: str) -> bool:
+        """Whether the session has a run going (its files are being written)."""
+        with self._lock:
+            return session in self._flags
+
     def stop(self, session: str) -> bool:
         """Stops the session's run; False when it has none going."""
         with self._lock:

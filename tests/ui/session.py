@@ -60,10 +60,19 @@ class Session:
         for fn in sorted(listening, key=lambda fn: fn.queue is not False):
             self._run(fn, EventData(component, data) if data is not None else None)
 
+    def open(self) -> None:
+        """The browser loads the page: its load events run."""
+        self._page_event("load")
+
     def close(self) -> None:
         """The user closes the tab: the page's unload events run."""
+        self._page_event("unload")
+
+    def _page_event(self, event: str) -> None:
+        # Gradio targets "load" at the page (its id) and "unload" at nothing (None).
+        page = {(self.demo._id, event), (None, event)}
         for fn in self.demo.fns.values():
-            if (None, "unload") in fn.targets:
+            if page & set(fn.targets):
                 self._run(fn, None)
 
     def select(self, component: gr.components.Component, index: Any, value: Any = None) -> None:
