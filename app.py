@@ -19,9 +19,10 @@ from pathlib import Path
 import gradio as gr
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
-from pipeline.builder import EngineSettings, build_engine
+from pipeline.builder import EngineSettings, build_engines
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
+from pipeline.engines import DeviceError, Engines, parse_devices
 from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.lora import LoraError, parse_lora_list
 from pipeline.malloc import keep_freed_memory
@@ -82,6 +83,13 @@ def _count(text: str) -> int:
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
     return value
+
+
+def _devices(text: str) -> tuple[str, ...]:
+    try:
+        return parse_devices(text)
+    except DeviceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_auth(value: str) -> list[tuple[str, str]]:
@@ -185,6 +193,14 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["auto", "cuda", "mps", "cpu"],
         default=_env("SEED_EXPLORER_DEVICE", default="auto"),
         help="where the model runs (fp16 on CUDA, float32 elsewhere); env SEED_EXPLORER_DEVICE",
+    )
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        metavar="LIST",
+        default=_env("SEED_EXPLORER_DEVICES"),
+        help="one engine per device, each run to the least-loaded: cuda:0,cuda:1, or all "
+        "(every CUDA device); replaces --device; env SEED_EXPLORER_DEVICES",
     )
     parser.add_argument(
         "--dtype",
@@ -364,15 +380,22 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     )
 
 
-def create_engine(args: argparse.Namespace) -> Engine:
-    """Load the model (or explain in one line why not) and wrap it in the engine."""
-    return build_engine(engine_settings(args))
+def create_engine(args: argparse.Namespace) -> Engine | Engines:
+    """Load the model (or explain in one line why not) and wrap it in the engine: one per
+    device with --devices."""
+    return build_engines(engine_settings(args), args.devices or (args.device,))
 
 
-def queue(demo: gr.Blocks, max_size: int) -> None:
-    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S."""
+def concurrency(engine: Engine | Engines) -> int:
+    """How many runs render at once: one per engine."""
+    return len(engine.engines) if isinstance(engine, Engines) else 1
+
+
+def queue(demo: gr.Blocks, max_size: int, at_once: int = 1) -> None:
+    """`at_once` jobs at a time (one per engine), at most `max_size` waiting, polled every
+    QUEUE_POLL_S."""
     # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
-    demo.queue(max_size=max_size, default_concurrency_limit=1, api_open=False)
+    demo.queue(max_size=max_size, default_concurrency_limit=at_once, api_open=False)
     for name, seconds in QUEUE_POLL_S.items():
         if hasattr(demo._queue, name):
             setattr(demo._queue, name, seconds)
@@ -415,6 +438,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         model.dtype,
         model.seconds,
     )
+    if isinstance(engine, Engines):
+        log.info(
+            "One engine per device (%s); each run goes to the least loaded",
+            ", ".join(engine.devices),
+        )
     for lora in model.loras:
         log.info("LoRA %s at weight %g (%s)", lora.name, lora.weight, lora.source)
     if model.few_step:
@@ -423,7 +451,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")
     demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
-    queue(demo, args.queue_size)
+    queue(demo, args.queue_size, concurrency(engine))
     notice = exposure_notice(args)
     if notice:
         log.log(*notice)

@@ -194,6 +194,7 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment(
         "--share",
         "--auth",
         "--device",
+        "--devices",
         "--generator-device",
         "--deterministic",
         "--no-safety-checker",
@@ -329,3 +330,30 @@ def test_deterministic_mode_sets_the_three_switches_and_a_grid_still_renders() -
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "rendered 2"
+
+
+@pytest.mark.parametrize(
+    ("devices", "gpus", "says"),
+    [
+        ("cpu,gpu1", 0, "entry 2 ('gpu1') is not a device"),
+        ("cpu,,cpu", 0, "entry 2 ('') is not a device"),
+        ("all", 0, "'all' is every CUDA device, and this machine has none"),
+        ("cuda:0,cuda:2", 2, "cuda:2 is not on this machine, which has 2 CUDA devices"),
+        ("cuda:1,cuda,cuda:0", 2, "cuda:0 is named twice: one engine per GPU"),
+    ],
+)
+def test_devices_that_cannot_be_served_are_refused_naming_the_flag(
+    monkeypatch, capsys, devices: str, gpus: int, says: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    with pytest.raises(SystemExit) as caught:
+        app.parse_args(["--devices", devices])
+    assert caught.value.code == 2
+    assert f"argument --devices: {says}" in capsys.readouterr().err
+
+
+def test_devices_all_is_every_cuda_device(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert app.parse_args(["--devices", "all"]).devices == ("cuda:0", "cuda:1", "cuda:2")
+    monkeypatch.setenv("SEED_EXPLORER_DEVICES", "cpu, cpu")
+    assert app.parse_args([]).devices == ("cpu", "cpu")
