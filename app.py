@@ -15,13 +15,14 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
 from pipeline.builder import EngineSettings, build_engines
 from pipeline.determinism import enable_deterministic
-from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
+from pipeline.engine import DEFAULT_MICRO_BATCH
 from pipeline.engines import DeviceError, Engines, parse_devices
 from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.lora import LoraError, parse_lora_list
@@ -29,7 +30,12 @@ from pipeline.malloc import keep_freed_memory
 from pipeline.plan import Defaults
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
+from serving.replicas import Replicas
 from ui import CSS, build_demo
+
+if TYPE_CHECKING:
+    from pipeline.engine import Engine
+    from serving.remote import RayEngine
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
@@ -89,6 +95,13 @@ def _devices(text: str) -> tuple[str, ...]:
     try:
         return parse_devices(text)
     except DeviceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _replicas(text: str) -> Replicas:
+    try:
+        return Replicas.parse(text)
+    except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
@@ -202,6 +215,29 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="one engine per device, each run to the least-loaded: cuda:0,cuda:1, or all "
         "(every CUDA device); replaces --device; env SEED_EXPLORER_DEVICES",
     )
+    _switch(
+        parser,
+        "--ray",
+        "SEED_EXPLORER_RAY",
+        "render on Ray Serve replicas (pip install -r requirements-ray.txt): a local Ray, or "
+        "the cluster at --ray-address; this app stays the front door",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        default=_env("SEED_EXPLORER_RAY_ADDRESS"),
+        help="with --ray: the Ray cluster to join (auto, or the head's host:6379); its "
+        "application deployed by docs/serve.yaml is used when there is one; default: start a "
+        "local Ray; env SEED_EXPLORER_RAY_ADDRESS",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=_replicas,
+        metavar="N|MIN-MAX",
+        default=_env("SEED_EXPLORER_REPLICAS", default="1"),
+        help="with --ray: how many replicas of the model (one GPU each where the cluster has "
+        "GPUs), or MIN-MAX to let Serve autoscale; env SEED_EXPLORER_REPLICAS",
+    )
     parser.add_argument(
         "--dtype",
         choices=["auto", *DTYPES],
@@ -304,6 +340,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="most requests waiting at once; env SEED_EXPLORER_QUEUE_SIZE",
     )
     args = parser.parse_args(argv)
+    if args.ray and args.devices:
+        raise SettingsError(
+            "--devices and --ray cannot go together: on Ray each replica takes one GPU (--replicas)"
+        )
     # Read after parsing so that --help never prints a password taken from the environment.
     auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
     args.auth = parse_auth(auth) if auth is not None else None
@@ -380,15 +420,25 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     )
 
 
-def create_engine(args: argparse.Namespace) -> Engine | Engines:
+def create_engine(args: argparse.Namespace) -> Engine | Engines | RayEngine:
     """Load the model (or explain in one line why not) and wrap it in the engine: one per
-    device with --devices."""
+    device with --devices, Ray Serve's replicas with --ray (each answers as an Engine does)."""
+    if args.ray:
+        try:
+            from serving.remote import connect  # Ray is optional: only --ray needs it
+        except ImportError as error:
+            raise SettingsError(
+                f"--ray needs Ray Serve ({error}): pip install -r requirements-ray.txt"
+            ) from None
+        return connect(engine_settings(args), args.replicas, args.ray_address)
     return build_engines(engine_settings(args), args.devices or (args.device,))
 
 
-def concurrency(engine: Engine | Engines) -> int:
-    """How many runs render at once: one per engine."""
-    return len(engine.engines) if isinstance(engine, Engines) else 1
+def concurrency(engine: Engine | Engines | RayEngine) -> int:
+    """How many runs render at once: one per engine or Ray Serve replica."""
+    if isinstance(engine, Engines):
+        return len(engine.engines)
+    return getattr(engine, "replicas", 1)
 
 
 def queue(demo: gr.Blocks, max_size: int, at_once: int = 1) -> None:
@@ -423,32 +473,34 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.info("Deterministic mode: deterministic kernels, cuDNN autotuning off")
     try:
         engine = create_engine(args)
+    except SettingsError as error:
+        sys.exit(f"error: {error}")
     except ModelLoadError as error:
         hint = error.hint or (
             "check the hub id or folder, run once online to cache it, or try the app offline "
             "with --model tiny"
         )
         sys.exit(f"error: cannot load model {args.model!r}: {error}. Hint: {hint}.")
-    model = engine.model
+    card = engine.card
     log.info(
         "Model %s (%s) on %s (%s), loaded in %.1f s",
-        model.model_id,
-        model.family.label,
-        model.device,
-        model.dtype,
-        model.seconds,
+        card.model_id,
+        card.family_label,
+        card.device,
+        engine.provenance.dtype,
+        card.seconds,
     )
     if isinstance(engine, Engines):
         log.info(
             "One engine per device (%s); each run goes to the least loaded",
             ", ".join(engine.devices),
         )
-    for lora in model.loras:
-        log.info("LoRA %s at weight %g (%s)", lora.name, lora.weight, lora.source)
-    if model.few_step:
-        log.info("A %s", model.few_step.describe())
-    if model.notice:
-        log.warning(model.notice)
+    for lora in card.loras:
+        log.info("LoRA %s", lora)
+    if card.few_step:
+        log.info("A %s", card.few_step)
+    if card.notice:
+        log.warning(card.notice)
     log.info("Saving images: %s", args.outputs or "off")
     demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
     queue(demo, args.queue_size, concurrency(engine))

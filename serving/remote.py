@@ -13,7 +13,6 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +29,7 @@ from pipeline.recipe import Provenance, Recipe, Tile
 from pipeline.rendering import Hooks, RenderError, Stopped
 from pipeline.requests import Limits
 from serving.deployment import APP_NAME, Description, EngineDeployment
+from serving.replicas import Replicas
 
 log = logging.getLogger("seed_explorer")
 # A run whose replica died starts again on another this many times in all.
@@ -43,31 +43,6 @@ SHIPPED_EXCLUDES = [".venv", ".git", "outputs", "docs", "tests", "benchmarks", "
 
 class ReplicaLost(RenderError):
     """Every replica the run was sent to died before it finished."""
-
-
-@dataclass(frozen=True)
-class Replicas:
-    """How many replicas: a fixed number, or Serve's autoscaling between two numbers."""
-
-    least: int
-    most: int
-
-    @classmethod
-    def parse(cls, text: str) -> Replicas:
-        """'N', or 'MIN-MAX' for autoscaling."""
-        low, dash, high = text.partition("-")
-        try:
-            least, most = int(low), int(high if dash else low)
-        except ValueError:
-            raise ValueError(f"{text!r} is not N or MIN-MAX (2, or 1-4)") from None
-        if least < 1 or most < least:
-            raise ValueError(f"{text!r}: at least 1 replica, and MIN no more than MAX")
-        return cls(least, most)
-
-    def options(self) -> dict[str, Any]:
-        if self.least == self.most:
-            return {"num_replicas": self.least}
-        return {"autoscaling_config": {"min_replicas": self.least, "max_replicas": self.most}}
 
 
 class RayEngine:

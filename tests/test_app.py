@@ -357,3 +357,14 @@ def test_devices_all_is_every_cuda_device(monkeypatch) -> None:
     assert app.parse_args(["--devices", "all"]).devices == ("cuda:0", "cuda:1", "cuda:2")
     monkeypatch.setenv("SEED_EXPLORER_DEVICES", "cpu, cpu")
     assert app.parse_args([]).devices == ("cpu", "cpu")
+
+
+def test_replicas_are_a_number_or_a_range_to_autoscale_in(monkeypatch, capsys) -> None:
+    assert app.parse_args(["--replicas", "3"]).replicas.options() == {"num_replicas": 3}
+    autoscaled = app.parse_args(["--replicas", "1-4"]).replicas.options()
+    assert autoscaled == {"autoscaling_config": {"min_replicas": 1, "max_replicas": 4}}
+    with pytest.raises(SystemExit):
+        app.parse_args(["--replicas", "4-1"])
+    assert "argument --replicas: '4-1': at least 1 replica" in capsys.readouterr().err
+    line = exit_line(monkeypatch, "--ray", "--devices", "cpu,cpu")
+    assert line.startswith("error: --devices and --ray cannot go together")
