@@ -24,6 +24,7 @@ from ray.serve.handle import DeploymentHandle, DeploymentResponseGenerator
 
 from pipeline.builder import EngineSettings
 from pipeline.card import ModelCard
+from pipeline.loading import ModelLoadError
 from pipeline.plan import Matrix, Plan, Request
 from pipeline.recipe import Provenance, Recipe, Tile
 from pipeline.rendering import Hooks, RenderError, Stopped
@@ -186,11 +187,24 @@ def connect(settings: EngineSettings, replicas: Replicas, address: str | None = 
     gpus = settings.device in ("auto", "cuda") and ray.cluster_resources().get("GPU", 0) > 0
     options = {**replicas.options(), "ray_actor_options": {"num_gpus" if gpus else "num_cpus": 1}}
     serve.start(proxy_location="Disabled")
-    handle = serve.run(
-        EngineDeployment.options(**options).bind(settings), name=APP_NAME, route_prefix=None
-    )
+    try:
+        handle = serve.run(
+            EngineDeployment.options(**options).bind(settings), name=APP_NAME, route_prefix=None
+        )
+    except RuntimeError as error:  # the replicas could not start: say why in one line
+        deployments = serve.status().applications[APP_NAME].deployments
+        reports = [str(error), *(deployment.message for deployment in deployments.values())]
+        raise ModelLoadError(_why_not_deployed("\n".join(reports))) from None
     log.info("Ray Serve: deployed %r with %s", APP_NAME, options)
     return RayEngine(handle, replicas.most)
+
+
+def _why_not_deployed(message: str) -> str:
+    """The replicas' own reason (a model that cannot load), out of Serve's report."""
+    reasons = [line for line in message.splitlines() if "ModelLoadError: " in line]
+    if reasons:
+        return reasons[-1].split("ModelLoadError: ", 1)[1].strip()
+    return f"the Ray Serve replicas could not start: {message.splitlines()[0]}"
 
 
 def _deployed() -> DeploymentHandle | None:
