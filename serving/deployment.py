@@ -118,8 +118,13 @@ class EngineDeployment:
 
 
 def build_app(args: dict[str, Any]) -> serve.Application:
-    """The application a Serve config names (`import_path: serving.deployment:build_app`);
-    `args` are EngineSettings' fields, limits and defaults as mappings of their own."""
+    """The application a Serve config names (`import_path: serving.deployment:build_app`)."""
+    return EngineDeployment.bind(settings_of(args))
+
+
+def settings_of(args: dict[str, Any]) -> EngineSettings:
+    """A Serve config's `args`: EngineSettings' fields, limits and defaults as mappings of their
+    own, loras as a list of {source, weight}."""
     known = {field.name for field in fields(EngineSettings)}
     unknown = sorted(set(args) - known)
     if unknown:
@@ -131,4 +136,4 @@ def build_app(args: dict[str, Any]) -> serve.Application:
         settings["defaults"] = Defaults(**settings["defaults"])
     if "loras" in settings:
         settings["loras"] = tuple(LoraSpec(**lora) for lora in settings["loras"])
-    return EngineDeployment.bind(EngineSettings(**settings))
+    return EngineSettings(**settings)

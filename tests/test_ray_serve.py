@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import yaml
 
 from pipeline.builder import EngineSettings
 from pipeline.engine import Engine
@@ -14,12 +15,14 @@ from pipeline.metadata import read_png
 from pipeline.outputs import OutputFolder
 from pipeline.rendering import Hooks
 from pipeline.requests import GridRequest
+from tests.conftest import ROOT
 from ui import runner, specs
 from ui.context import Services
 
 ray = pytest.importorskip("ray")
 serve = pytest.importorskip("ray.serve")
 remote_engine = pytest.importorskip("serving.remote")
+deployment = pytest.importorskip("serving.deployment")
 
 
 @pytest.fixture(scope="module")
@@ -95,3 +98,18 @@ def test_a_replica_killed_mid_run_loses_nothing_and_the_next_run_works(
         image, recipe, _ = read_png(ref.file)
         assert np.array_equal(np.asarray(image), np.asarray(tile.image)) and recipe == tile.recipe
     assert len(remote.run(GridRequest("a lighthouse", (5,), steps=2, width=32, height=32))) == 1
+
+
+def test_the_documented_serve_config_deploys_the_engine_with_its_settings() -> None:
+    """docs/serve.yaml as `serve deploy` reads it, and its args as build_app takes them."""
+    schema = pytest.importorskip("ray.serve.schema")
+    config = schema.ServeDeploySchema(**yaml.safe_load((ROOT / "docs/serve.yaml").read_text()))
+    (application,) = config.applications
+    assert application.name == deployment.APP_NAME
+    module, _, builder = application.import_path.partition(":")
+    assert (module, builder) == ("serving.deployment", "build_app")
+    (engine,) = application.deployments
+    assert engine.name == "SeedExplorerEngine" and engine.ray_actor_options.num_gpus == 1
+    settings = deployment.settings_of(application.args)
+    assert settings.model == "stable-diffusion-v1-5/stable-diffusion-v1-5"
+    assert settings.limits.max_side == 1536 and settings.device == "cuda"
