@@ -5,7 +5,7 @@ ARGS ?=
 
 .PHONY: run test lint
 
-$(VENV)/installed: requirements.txt requirements-quant.txt requirements-dev.txt
+$(VENV)/installed: requirements.txt requirements-quant.txt requirements-ray.txt requirements-dev.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
 	$(VENV)/bin/pip install --quiet -r requirements-dev.txt

@@ -16,13 +16,15 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import gradio as gr
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
-from pipeline.builder import EngineSettings, build_engine
+from pipeline.builder import EngineSettings, build_engines
 from pipeline.determinism import enable_deterministic
-from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
+from pipeline.engine import DEFAULT_MICRO_BATCH
+from pipeline.engines import DeviceError, Engines, parse_devices
 from pipeline.loading import DEFAULT_MODEL_ID, DTYPES, ModelLoadError
 from pipeline.lora import LoraError, parse_lora_list
 from pipeline.malloc import keep_freed_memory
@@ -30,8 +32,13 @@ from pipeline.plan import Defaults
 from pipeline.quantize import OFFLOAD, QUANTIZE
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
+from serving.replicas import Replicas
 from ui import CSS, build_demo
 from ui.upkeep import EXPIRE_AFTER
+
+if TYPE_CHECKING:
+    from pipeline.engine import Engine
+    from serving.remote import RayEngine
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
@@ -102,6 +109,20 @@ def _seconds(text: str) -> float:
     if not value > 0:
         raise argparse.ArgumentTypeError(f"must be more than 0 seconds, not {text}")
     return value
+
+
+def _devices(text: str) -> tuple[str, ...]:
+    try:
+        return parse_devices(text)
+    except DeviceError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _replicas(text: str) -> Replicas:
+    try:
+        return Replicas.parse(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def parse_auth(value: str) -> list[tuple[str, str]]:
@@ -207,6 +228,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         choices=["auto", "cuda", "mps", "cpu"],
         default=_env("SEED_EXPLORER_DEVICE", default="auto"),
         help="where the model runs (fp16 on CUDA, float32 elsewhere); env SEED_EXPLORER_DEVICE",
+    )
+    parser.add_argument(
+        "--devices",
+        type=_devices,
+        metavar="LIST",
+        default=_env("SEED_EXPLORER_DEVICES"),
+        help="one engine per device, each run to the least-loaded: cuda:0,cuda:1, or all "
+        "(every CUDA device); replaces --device; env SEED_EXPLORER_DEVICES",
+    )
+    _switch(
+        parser,
+        "--ray",
+        "SEED_EXPLORER_RAY",
+        "render on Ray Serve replicas (pip install -r requirements-ray.txt): a local Ray, or "
+        "the cluster at --ray-address; this app stays the front door",
+    )
+    parser.add_argument(
+        "--ray-address",
+        metavar="ADDR",
+        default=_env("SEED_EXPLORER_RAY_ADDRESS"),
+        help="with --ray: the Ray cluster to join (auto, or the head's host:6379); its "
+        "application deployed by docs/serve.yaml is used when there is one; default: start a "
+        "local Ray; env SEED_EXPLORER_RAY_ADDRESS",
+    )
+    parser.add_argument(
+        "--replicas",
+        type=_replicas,
+        metavar="N|MIN-MAX",
+        default=_env("SEED_EXPLORER_REPLICAS", default="1"),
+        help="with --ray: how many replicas of the model (one GPU each where the cluster has "
+        "GPUs), or MIN-MAX to let Serve autoscale; env SEED_EXPLORER_REPLICAS",
     )
     parser.add_argument(
         "--dtype",
@@ -331,6 +383,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "env SEED_EXPLORER_EXPIRE_AFTER",
     )
     args = parser.parse_args(argv)
+    if args.ray and args.devices:
+        raise SettingsError(
+            "--devices and --ray cannot go together: on Ray each replica takes one GPU (--replicas)"
+        )
     # Read after parsing so that --help never prints a password taken from the environment.
     auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
     args.auth = parse_auth(auth) if auth is not None else None
@@ -408,15 +464,32 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
     )
 
 
-def create_engine(args: argparse.Namespace) -> Engine:
-    """Load the model (or explain in one line why not) and wrap it in the engine."""
-    return build_engine(engine_settings(args))
+def create_engine(args: argparse.Namespace) -> Engine | Engines | RayEngine:
+    """Load the model (or explain in one line why not) and wrap it in the engine: one per
+    device with --devices, Ray Serve's replicas with --ray (each answers as an Engine does)."""
+    if args.ray:
+        try:
+            from serving.remote import connect  # Ray is optional: only --ray needs it
+        except ImportError as error:
+            raise SettingsError(
+                f"--ray needs Ray Serve ({error}): pip install -r requirements-ray.txt"
+            ) from None
+        return connect(engine_settings(args), args.replicas, args.ray_address)
+    return build_engines(engine_settings(args), args.devices or (args.device,))
 
 
-def queue(demo: gr.Blocks, max_size: int) -> None:
-    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S."""
+def concurrency(engine: Engine | Engines | RayEngine) -> int:
+    """How many runs render at once: one per engine or Ray Serve replica."""
+    if isinstance(engine, Engines):
+        return len(engine.engines)
+    return getattr(engine, "replicas", 1)
+
+
+def queue(demo: gr.Blocks, max_size: int, at_once: int = 1) -> None:
+    """`at_once` jobs at a time (one per engine), at most `max_size` waiting, polled every
+    QUEUE_POLL_S."""
     # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
-    demo.queue(max_size=max_size, default_concurrency_limit=1, api_open=False)
+    demo.queue(max_size=max_size, default_concurrency_limit=at_once, api_open=False)
     for name, seconds in QUEUE_POLL_S.items():
         if hasattr(demo._queue, name):
             setattr(demo._queue, name, seconds)
@@ -444,34 +517,42 @@ def main(argv: Sequence[str] | None = None) -> None:
         log.info("Deterministic mode: deterministic kernels, cuDNN autotuning off")
     try:
         engine = create_engine(args)
+    except SettingsError as error:
+        sys.exit(f"error: {error}")
     except ModelLoadError as error:
         hint = error.hint or (
             "check the hub id or folder, run once online to cache it, or try the app offline "
             "with --model tiny"
         )
         sys.exit(f"error: cannot load model {args.model!r}: {error}. Hint: {hint}.")
-    model = engine.model
+    card = engine.card
     log.info(
         "Model %s (%s) on %s (%s), loaded in %.1f s",
-        model.model_id,
-        model.family.label,
-        model.device,
-        model.dtype,
-        model.seconds,
+        card.model_id,
+        card.family_label,
+        card.device,
+        engine.provenance.dtype,
+        card.seconds,
     )
-    if model.offload or model.quantize:
-        log.info("Offload %s; quantization %s", model.offload or "off", model.quantize or "off")
-    for lora in model.loras:
-        log.info("LoRA %s at weight %g (%s)", lora.name, lora.weight, lora.source)
-    if model.few_step:
-        log.info("A %s", model.few_step.describe())
-    if model.notice:
-        log.warning(model.notice)
+    if isinstance(engine, Engines):
+        log.info(
+            "One engine per device (%s); each run goes to the least loaded",
+            ", ".join(engine.devices),
+        )
+    offload, quantize = engine.provenance.offload_mode, engine.provenance.quantize
+    if offload or quantize:
+        log.info("Offload %s; quantization %s", offload or "off", quantize or "off")
+    for lora in card.loras:
+        log.info("LoRA %s", lora)
+    if card.few_step:
+        log.info("A %s", card.few_step)
+    if card.notice:
+        log.warning(card.notice)
     log.info("Saving images: %s", args.outputs or "off")
     demo = build_demo(
         engine, outputs=args.outputs, previews=args.previews, expire_after=args.expire_after
     )
-    queue(demo, args.queue_size)
+    queue(demo, args.queue_size, concurrency(engine))
     notice = exposure_notice(args)
     if notice:
         log.log(*notice)

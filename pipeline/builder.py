@@ -7,13 +7,16 @@ recipe records it (Recipe.safety_checker, Recipe.speedups, dtype, loras, model_c
 
 from __future__ import annotations
 
+import copy
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from pipeline import accel
 from pipeline.accel import Speedups
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
-from pipeline.loading import ModelLoadError, load_model, load_model_or_tiny
+from pipeline.engines import Engines
+from pipeline.loading import LoadedModel, ModelLoadError, load_model, load_model_or_tiny
 from pipeline.lora import LoraSpec
 from pipeline.plan import Defaults
 from pipeline.recipe import Recipe, offload_of
@@ -67,6 +70,24 @@ class EngineSettings:
 
 def build_engine(settings: EngineSettings) -> Engine:
     """Load the model (cached per process), switch it as the settings say, wrap it."""
+    return _engine_on(_load(settings), settings)
+
+
+def build_engines(settings: EngineSettings, devices: Sequence[str]) -> Engine | Engines:
+    """One engine per device, each on its own copy of the model (a device named twice gets a
+    second copy), as one engine; one device is a plain engine."""
+    engines: list[Engine] = []
+    for device in devices:
+        on_device = replace(settings, device=device)
+        model = _load(on_device)
+        if any(engine.model.pipe is model.pipe for engine in engines):
+            model = replace(model, pipe=copy.deepcopy(model.pipe))
+        engines.append(_engine_on(model, on_device))
+    return engines[0] if len(engines) == 1 else Engines(engines)
+
+
+def _load(settings: EngineSettings) -> LoadedModel:
+    """The model the settings name, cached per process."""
     if settings.fall_back_to_tiny:
         model = load_model_or_tiny(
             settings.model,
@@ -91,6 +112,11 @@ def build_engine(settings: EngineSettings) -> Engine:
         )
     if settings.defaults != Defaults():
         model = replace(model, overrides=settings.defaults)
+    return model
+
+
+def _engine_on(model: LoadedModel, settings: EngineSettings) -> Engine:
+    """The engine on a loaded model, with the settings' speed switches applied."""
     speedups = Speedups.for_device(model.device, settings.attention_slicing, settings.compile)
     accel.apply(model.pipe, speedups)
     log.info(

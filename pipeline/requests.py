@@ -28,6 +28,12 @@ class RequestError(ValueError):
     def __init__(self, field_name: str, message: str) -> None:
         super().__init__(f"{field_name}: {message}")
         self.field = field_name
+        self.message = message
+
+    def __reduce__(self) -> tuple[type[RequestError], tuple[str, str]]:
+        """Made again from its two parts: a refusal crosses to the front door from a Ray Serve
+        replica (serving/) as it is."""
+        return type(self), (self.field, self.message)
 
 
 @dataclass(frozen=True)

@@ -211,6 +211,7 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment(
         "--share",
         "--auth",
         "--device",
+        "--devices",
         "--generator-device",
         "--deterministic",
         "--no-safety-checker",
@@ -357,3 +358,41 @@ def test_served_files_expire_after_an_hour_or_the_flags_or_the_environments_seco
     assert app.parse_args([]).expire_after == 600
     with pytest.raises(SystemExit):
         app.parse_args(["--expire-after", "0"])
+
+
+@pytest.mark.parametrize(
+    ("devices", "gpus", "says"),
+    [
+        ("cpu,gpu1", 0, "entry 2 ('gpu1') is not a device"),
+        ("cpu,,cpu", 0, "entry 2 ('') is not a device"),
+        ("all", 0, "'all' is every CUDA device, and this machine has none"),
+        ("cuda:0,cuda:2", 2, "cuda:2 is not on this machine, which has 2 CUDA devices"),
+        ("cuda:1,cuda,cuda:0", 2, "cuda:0 is named twice: one engine per GPU"),
+    ],
+)
+def test_devices_that_cannot_be_served_are_refused_naming_the_flag(
+    monkeypatch, capsys, devices: str, gpus: int, says: str
+) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    with pytest.raises(SystemExit) as caught:
+        app.parse_args(["--devices", devices])
+    assert caught.value.code == 2
+    assert f"argument --devices: {says}" in capsys.readouterr().err
+
+
+def test_devices_all_is_every_cuda_device(monkeypatch) -> None:
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 3)
+    assert app.parse_args(["--devices", "all"]).devices == ("cuda:0", "cuda:1", "cuda:2")
+    monkeypatch.setenv("SEED_EXPLORER_DEVICES", "cpu, cpu")
+    assert app.parse_args([]).devices == ("cpu", "cpu")
+
+
+def test_replicas_are_a_number_or_a_range_to_autoscale_in(monkeypatch, capsys) -> None:
+    assert app.parse_args(["--replicas", "3"]).replicas.options() == {"num_replicas": 3}
+    autoscaled = app.parse_args(["--replicas", "1-4"]).replicas.options()
+    assert autoscaled == {"autoscaling_config": {"min_replicas": 1, "max_replicas": 4}}
+    with pytest.raises(SystemExit):
+        app.parse_args(["--replicas", "4-1"])
+    assert "argument --replicas: '4-1': at least 1 replica" in capsys.readouterr().err
+    line = exit_line(monkeypatch, "--ray", "--devices", "cpu,cpu")
+    assert line.startswith("error: --devices and --ray cannot go together")

@@ -4,6 +4,7 @@ allows; every default comes from the loaded model."""
 from __future__ import annotations
 
 import math
+import pickle
 import re
 from dataclasses import dataclass, field, replace
 
@@ -309,3 +310,10 @@ def test_a_recipe_from_a_dropped_png_gets_a_requests_limits(
     with pytest.raises(RequestError, match=re.escape(words)) as caught:
         replay_plan(replace(RECIPE, **changes), Planner(Model(512)))
     assert caught.value.field == field
+
+
+def test_a_refusal_crosses_to_another_process_naming_its_field() -> None:
+    """A Ray Serve replica's refusal reaches the front door by pickle."""
+    again = pickle.loads(pickle.dumps(RequestError("Steps", "must be 1..150, got 0")))
+    assert isinstance(again, RequestError) and again.field == "Steps"
+    assert str(again) == "Steps: must be 1..150, got 0"
