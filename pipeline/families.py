@@ -9,8 +9,9 @@ shift factor), the shift of a flow-matching schedule, its live preview colours, 
 and the schedulers a comparison starts with. Everything else in the app is the same for every
 family.
 
-A pipeline of any other family (Flux.2, PixArt, Kandinsky, ...) is refused by name before its
-weights load: `family_for_class` is asked with the class `model_index.json` names.
+A pipeline of any other family (HiDream, Hunyuan Image, Lumina 2, Sana, PixArt, ...) is refused
+by name, in one line naming the supported ones, before its weights load: `family_for_class` is
+asked with the class `model_index.json` names.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import (
+    ChromaPipeline,
     DiffusionPipeline,
     FluxPipeline,
     SchedulerMixin,
@@ -37,8 +39,8 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from pipeline.fewstep import ModelDefaults
 
 SUPPORTED = (
-    "Stable Diffusion 1.x, 2.x, XL, 3/3.5 and Flux.1 (StableDiffusionPipeline, "
-    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline)"
+    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1 and Chroma (StableDiffusionPipeline, "
+    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, ChromaPipeline)"
 )
 # How a family guides: classifier-free guidance batched unconditional-then-conditional, an
 # embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
@@ -52,23 +54,43 @@ class UnsupportedFamily(ValueError):
 
 @dataclass(frozen=True)
 class Embedding:
-    """One or more texts as the UNet reads them: hidden states, and SDXL's pooled vector."""
+    """One or more texts as the denoiser reads them: hidden states, SDXL's and Flux.1's pooled
+    vector, and which tokens it attends to where texts differ in length (Chroma, Z-Image)."""
 
     hidden: torch.Tensor  # (texts, tokens, width)
-    pooled: torch.Tensor | None = None  # (texts, projection); SDXL only
+    pooled: torch.Tensor | None = None  # (texts, projection); SDXL, SD3, Flux.1
+    mask: torch.Tensor | None = None  # (texts, tokens): the tokens read; None: all of them
 
     @staticmethod
     def cat(parts: list[Embedding]) -> Embedding:
-        pooled = [part.pooled for part in parts]
+        """The texts one after another; with masks, each padded (masked out) to the longest."""
+        tokens = max(part.hidden.shape[1] for part in parts)
+        padded = [part.padded(tokens) for part in parts]
+        pooled = [part.pooled for part in padded]
+        masks = [part.mask for part in padded]
         return Embedding(
-            torch.cat([part.hidden for part in parts]),
+            torch.cat([part.hidden for part in padded]),
             None if pooled[0] is None else torch.cat(pooled),  # type: ignore[arg-type]
+            None if masks[0] is None else torch.cat(masks),  # type: ignore[arg-type]
+        )
+
+    def padded(self, tokens: int) -> Embedding:
+        """These texts with zero tokens after their own up to `tokens`, masked out."""
+        pad = tokens - self.hidden.shape[1]
+        if not pad or self.mask is None:
+            return self
+        hidden, mask = self.hidden, self.mask
+        return Embedding(
+            torch.cat([hidden, hidden.new_zeros((hidden.shape[0], pad, hidden.shape[2]))], 1),
+            self.pooled,
+            torch.cat([mask, mask.new_zeros((mask.shape[0], pad))], 1),
         )
 
     def zeros(self) -> Embedding:
         return Embedding(
             torch.zeros_like(self.hidden),
             None if self.pooled is None else torch.zeros_like(self.pooled),
+            self.mask,
         )
 
 
@@ -179,6 +201,10 @@ class Family:
         (scale up to 1, or an LCM UNet's guidance embedding)."""
         guided = scale > 1 and view.unet.config.time_cond_proj_dim is None
         return scale if guided else None
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        """Classifier-free guidance of one step's predictions, as the pipeline combines them."""
+        return uncond + scale * (text - uncond)
 
     def predict(
         self,
@@ -556,6 +582,61 @@ class FluxFamily(FlowFamily):
         )[0]
 
 
+@dataclass(frozen=True)
+class ChromaFamily(FluxFamily):
+    """Chroma: Flux.1's layout without CLIP or a guidance embedding; T5 alone reads the prompt,
+    its padding masked out but for one token (the mask goes to the transformer beside the
+    image's tokens), and real CFG: the negative prompt's pass when the scale is over 1."""
+
+    true_cfg: bool = False
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return CFG
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Chroma1-HD's card: 40 steps at CFG 3; its users sample with Euler on the Beta
+        schedule."""
+        return _card("chroma", 40, (26, 50), 3.0, self.compare, "its T5-only transformer")
+
+    def _t5_tokenizer(self, pipe: DiffusionPipeline) -> Any:
+        return pipe.tokenizer
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, _, mask, *_ = pipe.encode_prompt(
+            text,
+            device=pipe._execution_device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden, mask=mask)
+
+    cfg_scale = FlowFamily.cfg_scale  # real CFG over 1, where Flux.1 has only its true CFG
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        text = Embedding.cat(texts)
+        rows, tokens, device = sample.shape[0], sample.shape[1], sample.device
+        _, height, width = self.latent_shape(view, *size)
+        dtype = text.hidden.dtype
+        return view.transformer(
+            hidden_states=sample,
+            timestep=timesteps.to(sample.dtype) / 1000,
+            encoder_hidden_states=text.hidden,
+            txt_ids=torch.zeros(text.hidden.shape[1], 3, device=device, dtype=dtype),
+            img_ids=view._prepare_latent_image_ids(rows, height // 2, width // 2, device, dtype),
+            attention_mask=view._prepare_attention_mask(rows, tokens, sample.dtype, text.mask),
+            return_dict=False,
+        )[0]
+
+
 def _card(*settings: Any) -> ModelDefaults:
     """A flow model's settings from its model card."""
     return ModelDefaults(*settings, title="model card")
@@ -656,12 +737,22 @@ SD3 = FlowFamily(
     ),
     (0.2394, 0.2135, 0.1925),
 )
-FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3)}
+# Chroma decodes with Flux.1's VAE: Flux's preview colours.
+CHROMA = ChromaFamily(
+    "chroma",
+    "Chroma",
+    3.0,
+    ("Euler Beta", "Euler", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    FLUX.preview_factors,
+    FLUX.preview_bias,
+)
+FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA)}
 _BY_CLASS = {
     "StableDiffusionPipeline": SD1,
     "StableDiffusionXLPipeline": SDXL,
     "FluxPipeline": FLUX,
     "StableDiffusion3Pipeline": SD3,
+    "ChromaPipeline": CHROMA,
 }
 
 
@@ -682,6 +773,8 @@ def family_of(pipe: DiffusionPipeline) -> Family:
         return FLUX
     if isinstance(pipe, StableDiffusion3Pipeline):
         return SD3
+    if isinstance(pipe, ChromaPipeline):
+        return CHROMA
     if isinstance(pipe, StableDiffusionPipeline):
         v_prediction = pipe.scheduler.config.get("prediction_type") == "v_prediction"
         return SD2 if v_prediction or pipe.unet.config.cross_attention_dim == 1024 else SD1

@@ -14,6 +14,9 @@ saving and loading a local folder). Their images are noise: they prove mechanics
 - `tiny-flux-schnell`: the same without the guidance embedding, FLUX.1-schnell's scheduler.
 - `tiny-sd3`: Stable Diffusion 3.5's layout: two CLIP encoders with projections and T5, an
   MMDiT transformer, SD3.5's scheduler config (a fixed shift of 3).
+- `tiny-chroma`: Chroma's layout: T5 alone, Flux.1's transformer without CLIP's pooled vector
+  or a guidance embedding (its modulations from a small approximator), Flux.1's VAE and
+  FLUX.1-dev's scheduler config, as Chroma1-HD ships it.
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    ChromaPipeline,
+    ChromaTransformer2DModel,
     DiffusionPipeline,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
@@ -55,6 +60,7 @@ TINY_SDXL_ID = "tiny-sdxl"
 TINY_FLUX_ID = "tiny-flux"
 TINY_FLUX_SCHNELL_ID = "tiny-flux-schnell"
 TINY_SD3_ID = "tiny-sd3"
+TINY_CHROMA_ID = "tiny-chroma"
 
 # Stable Diffusion 1.5's own scheduler config, so the registry sees what it would see there.
 SD15_SCHEDULER_CONFIG = {
@@ -407,6 +413,36 @@ def build_random_sd3_pipeline(arch: RandomArchitecture) -> StableDiffusion3Pipel
     return pipe
 
 
+def build_random_chroma_pipeline(arch: RandomArchitecture) -> ChromaPipeline:
+    """A Chroma pipeline of the given size with seeded random weights, float32, CPU."""
+    t5_tokenizer = _t5_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = ChromaTransformer2DModel(
+            in_channels=FLOW_LATENT_CHANNELS * 4,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=T5_WIDTH,
+            axes_dims_rope=(4, 4, 8),
+            approximator_num_channels=16,
+            approximator_hidden_dim=32,
+            approximator_layers=1,
+        )
+        vae = _flow_vae(arch, FLUX_VAE)
+        text_encoder = _t5(t5_tokenizer)
+    pipe = ChromaPipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=t5_tokenizer,
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(FLUX_DEV_SCHEDULER_CONFIG),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
     """A built-in tiny model by id: the same random weights in every process."""
     if model_id == TINY_SDXL_ID:
@@ -417,8 +453,10 @@ def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
         return build_random_flux_pipeline(TINY, guidance_embeds=model_id == TINY_FLUX_ID)
     if model_id == TINY_SD3_ID:
         return build_random_sd3_pipeline(TINY)
+    if model_id == TINY_CHROMA_ID:
+        return build_random_chroma_pipeline(TINY)
     return build_random_pipeline(TINY)
 
 
-TINY_FLOW_MODELS = (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID, TINY_SD3_ID)
+TINY_FLOW_MODELS = (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID, TINY_SD3_ID, TINY_CHROMA_ID)
 TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID, *TINY_FLOW_MODELS)
