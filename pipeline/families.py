@@ -32,6 +32,7 @@ from diffusers import (
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
+    ZImagePipeline,
 )
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
@@ -39,8 +40,9 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from pipeline.fewstep import ModelDefaults
 
 SUPPORTED = (
-    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1 and Chroma (StableDiffusionPipeline, "
-    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, ChromaPipeline)"
+    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1, Chroma and Z-Image (StableDiffusionPipeline, "
+    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, ChromaPipeline, "
+    "ZImagePipeline)"
 )
 # How a family guides: classifier-free guidance batched unconditional-then-conditional, an
 # embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
@@ -637,6 +639,77 @@ class ChromaFamily(FluxFamily):
         )[0]
 
 
+@dataclass(frozen=True)
+class ZImageFamily(FlowFamily):
+    """Z-Image (Turbo and base): Qwen3 reads the prompt through its chat template (the second
+    to last layer, the padding dropped: texts of their own lengths); a single-stream
+    transformer reading a list of unpacked latents and a list of texts, the time running from
+    0 (noise) to 1, predicting the negative of the flow; Flux.1's sigmas and VAE; CFG with the
+    conditional pass first, `text + g * (text - uncond)` for any scale over 0 (Turbo: 0)."""
+
+    text_tokens: int = 512
+    max_shift: float = 1.15
+
+    def native_size(self, pipe: DiffusionPipeline) -> int:
+        """ZImagePipeline's 1024 px, as 128 latent pixels (Flux.1's default sample size)."""
+        return 128 * pipe.vae_scale_factor
+
+    def latent_shape(self, pipe: DiffusionPipeline, width: int, height: int) -> tuple[int, ...]:
+        scale = pipe.vae_scale_factor * 2
+        channels = pipe.transformer.config.in_channels
+        return (channels, 2 * (height // scale), 2 * (width // scale))
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Z-Image Turbo's card: 8 model calls (its example's 9 steps), no guidance, shift 3 in
+        its scheduler; Z-Image (base): 50 steps at CFG 4."""
+        if "turbo" in PurePath(model_id.rstrip("/")).name.lower():
+            turbo = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC")
+            return _card("z-image-turbo", 8, (6, 12), 0.0, turbo, "its name")
+        return _card("z-image", 50, (28, 50), 4.0, self.compare, "its name")
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """Qwen3 reads 512 tokens of the prompt in its chat template."""
+        message = [{"role": "user", "content": prompt}]
+        text = pipe.tokenizer.apply_chat_template(
+            message, tokenize=False, add_generation_prompt=True, enable_thinking=True
+        )
+        return len(pipe.tokenizer(text).input_ids) > self.text_tokens
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        [hidden], _ = pipe.encode_prompt(
+            text,
+            pipe._execution_device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden[None], mask=hidden.new_ones(1, hidden.shape[0], dtype=torch.bool))
+
+    set_timesteps = FluxFamily.set_timesteps  # Flux.1's sigmas, 1 to 1/steps
+
+    def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
+        return scale if scale > 0 else None
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        return text + scale * (text - uncond)
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        transformer = view.transformer
+        text = Embedding.cat(texts)
+        words = [hidden[mask] for hidden, mask in zip(text.hidden, text.mask, strict=True)]  # type: ignore[arg-type]
+        latents = list(sample.to(transformer.dtype).unsqueeze(2).unbind(dim=0))
+        flow = transformer(latents, (1000 - timesteps) / 1000, words, return_dict=False)[0]
+        return -torch.stack([row.float() for row in flow]).squeeze(2)
+
+
 def _card(*settings: Any) -> ModelDefaults:
     """A flow model's settings from its model card."""
     return ModelDefaults(*settings, title="model card")
@@ -746,13 +819,23 @@ CHROMA = ChromaFamily(
     FLUX.preview_factors,
     FLUX.preview_bias,
 )
-FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA)}
+# Z-Image decodes with Flux.1's VAE: Flux's preview colours.
+Z_IMAGE = ZImageFamily(
+    "z-image",
+    "Z-Image",
+    4.0,
+    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    FLUX.preview_factors,
+    FLUX.preview_bias,
+)
+FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA, Z_IMAGE)}
 _BY_CLASS = {
     "StableDiffusionPipeline": SD1,
     "StableDiffusionXLPipeline": SDXL,
     "FluxPipeline": FLUX,
     "StableDiffusion3Pipeline": SD3,
     "ChromaPipeline": CHROMA,
+    "ZImagePipeline": Z_IMAGE,
 }
 
 
@@ -775,6 +858,8 @@ def family_of(pipe: DiffusionPipeline) -> Family:
         return SD3
     if isinstance(pipe, ChromaPipeline):
         return CHROMA
+    if isinstance(pipe, ZImagePipeline):
+        return Z_IMAGE
     if isinstance(pipe, StableDiffusionPipeline):
         v_prediction = pipe.scheduler.config.get("prediction_type") == "v_prediction"
         return SD2 if v_prediction or pipe.unet.config.cross_attention_dim == 1024 else SD1

@@ -17,6 +17,9 @@ saving and loading a local folder). Their images are noise: they prove mechanics
 - `tiny-chroma`: Chroma's layout: T5 alone, Flux.1's transformer without CLIP's pooled vector
   or a guidance embedding (its modulations from a small approximator), Flux.1's VAE and
   FLUX.1-dev's scheduler config, as Chroma1-HD ships it.
+- `tiny-z-image-turbo`: Z-Image Turbo's layout: Qwen3 reading the prompt through its chat
+  template (a byte-level BPE tokenizer built offline), the single-stream S3-DiT transformer,
+  Flux.1's VAE, and Z-Image Turbo's scheduler config (a fixed shift of 3).
 """
 
 from __future__ import annotations
@@ -43,12 +46,18 @@ from diffusers import (
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
+    ZImagePipeline,
+    ZImageTransformer2DModel,
 )
 from transformers import (
+    AutoTokenizer,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
+    Qwen2Tokenizer,
+    Qwen3Config,
+    Qwen3Model,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -61,6 +70,7 @@ TINY_FLUX_ID = "tiny-flux"
 TINY_FLUX_SCHNELL_ID = "tiny-flux-schnell"
 TINY_SD3_ID = "tiny-sd3"
 TINY_CHROMA_ID = "tiny-chroma"
+TINY_Z_IMAGE_ID = "tiny-z-image-turbo"
 
 # Stable Diffusion 1.5's own scheduler config, so the registry sees what it would see there.
 SD15_SCHEDULER_CONFIG = {
@@ -114,6 +124,20 @@ FLUX_SCHNELL_SCHEDULER_CONFIG = {
     "use_dynamic_shifting": False,
 }
 SD3_SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0}  # SD 3.5's
+Z_IMAGE_SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": False,
+}
+# Qwen's chat template as the image pipelines use it: the user's turn, then the assistant's
+# (Qwen3's "thinking" off adds an empty think block).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+    "{% endif %}{% endif %}"
+)
+QWEN_WIDTH = 32
 # Flux's and SD3's VAE: 16 latent channels, a scale and a shift of its own.
 FLUX_VAE = {"scaling_factor": 0.3611, "shift_factor": 0.1159}
 SD3_VAE = {"scaling_factor": 1.5305, "shift_factor": 0.0609}
@@ -443,6 +467,70 @@ def build_random_chroma_pipeline(arch: RandomArchitecture) -> ChromaPipeline:
     return pipe
 
 
+def _qwen_tokenizer(max_length: int) -> Qwen2Tokenizer:
+    """Qwen's byte-level BPE tokenizer offline: the byte alphabet and merges of lowercase letter
+    pairs, Qwen's end-of-text and chat markers, and its chat template; saved and read back
+    so that it is the class a saved model loads."""
+    vocab, merges = _vocab_and_merges()
+    pieces = [token for token in vocab if not token.endswith("</w>") and "|" not in token]
+    specials = ["<|im_start|>", "<|im_end|>"]
+    tokenizer = Qwen2Tokenizer(
+        vocab={piece: index for index, piece in enumerate([*pieces, "<|endoftext|>", *specials])},
+        merges=[tuple(merge.split()) for merge in merges if not merge.endswith("</w>")],
+        chat_template=QWEN_CHAT_TEMPLATE,
+        model_max_length=max_length,
+        additional_special_tokens=specials,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        return AutoTokenizer.from_pretrained(folder)
+
+
+def _qwen3(tokenizer: Qwen2Tokenizer) -> Qwen3Model:
+    return Qwen3Model(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=QWEN_WIDTH,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+def build_random_z_image_pipeline(arch: RandomArchitecture) -> ZImagePipeline:
+    """A Z-Image Turbo pipeline of the given size with seeded random weights, float32, CPU."""
+    tokenizer = _qwen_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = ZImageTransformer2DModel(
+            in_channels=FLOW_LATENT_CHANNELS,
+            dim=64,
+            n_layers=1,
+            n_refiner_layers=1,
+            n_heads=2,
+            n_kv_heads=2,
+            cap_feat_dim=QWEN_WIDTH,
+            axes_dims=[8, 12, 12],
+            axes_lens=[1024, 64, 64],
+        )
+        vae = _flow_vae(arch, FLUX_VAE)
+        text_encoder = _qwen3(tokenizer)
+    pipe = ZImagePipeline(
+        transformer=transformer.eval(),
+        vae=vae.eval(),
+        text_encoder=text_encoder.eval(),
+        tokenizer=tokenizer,
+        scheduler=FlowMatchEulerDiscreteScheduler.from_config(Z_IMAGE_SCHEDULER_CONFIG),
+    )
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
 def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
     """A built-in tiny model by id: the same random weights in every process."""
     if model_id == TINY_SDXL_ID:
@@ -455,8 +543,16 @@ def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
         return build_random_sd3_pipeline(TINY)
     if model_id == TINY_CHROMA_ID:
         return build_random_chroma_pipeline(TINY)
+    if model_id == TINY_Z_IMAGE_ID:
+        return build_random_z_image_pipeline(TINY)
     return build_random_pipeline(TINY)
 
 
-TINY_FLOW_MODELS = (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID, TINY_SD3_ID, TINY_CHROMA_ID)
+TINY_FLOW_MODELS = (
+    TINY_FLUX_ID,
+    TINY_FLUX_SCHNELL_ID,
+    TINY_SD3_ID,
+    TINY_CHROMA_ID,
+    TINY_Z_IMAGE_ID,
+)
 TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID, *TINY_FLOW_MODELS)

@@ -27,19 +27,24 @@ SIDE = 32
 STEPS = 2
 
 
-def _guidance(plan: Plan) -> dict[str, Any]:
-    return {"guidance_scale": plan.guidance_scale}
+def _guidance(plan: Plan, images: int) -> dict[str, Any]:
+    return {
+        "guidance_scale": plan.guidance_scale,
+        "negative_prompt": [plan.negative_prompt] * images,
+    }
 
 
 # The flow solvers: a pipeline that hands every scheduler its own sigmas (Chroma's) cannot run
 # them, where FluxPipeline leaves a solver with flow sigmas to make its own.
 SOLVERS = {"DPM++ 2M", "UniPC", "DEIS"}
 # Each tiny model: its family's name, its model card's defaults (steps, guidance, sampler), the
-# plain pipeline's guidance keywords for a plan, the samplers its pipeline cannot render as
-# offered (it passes `mu`, which FlowMatchHeun rejects; sigmas, which the solvers do not take
-# or would misread), held to our own solo render instead.
-MODELS: dict[str, tuple[str, tuple[int, float, str], Callable[[Plan], dict], set[str]]] = {
+# plain pipeline's guidance keywords for a plan of so many images, the samplers its pipeline
+# cannot render as offered (it passes `mu`, which FlowMatchHeun rejects; sigmas, which the
+# solvers do not take or would misread; LCM's step noise would come from the global RNG),
+# held to our own solo render instead.
+MODELS: dict[str, tuple[str, tuple[int, float, str], Callable[[Plan, int], dict], set[str]]] = {
     "tiny-chroma": ("chroma", (40, 3.0, "Euler Beta"), _guidance, {"Heun", *SOLVERS}),
+    "tiny-z-image-turbo": ("z-image", (8, 0.0, "Euler"), _guidance, {"Heun", "LCM", *SOLVERS}),
 }
 
 
@@ -58,7 +63,7 @@ def plain(engine: Engine, plan: Plan, config: dict, seeds: list[int]) -> list:
     pipe = engine.model.pipe
     view = type(pipe)(**{**pipe.components, "scheduler": engine.model.registry.make_exact(config)})
     view.set_progress_bar_config(disable=True)
-    call = MODELS[engine.model.model_id][2](plan)
+    call = MODELS[engine.model.model_id][2](plan, len(seeds))
     return view(
         [PROMPT] * len(seeds),
         num_inference_steps=STEPS,
@@ -84,10 +89,10 @@ def test_a_tiny_family_saves_and_loads_back_offline_in_eval_mode(
     assert modules and not any(module.training for module in modules)
 
 
-def test_a_grid_is_the_plain_pipelines_render(model: Engine) -> None:
-    """One generator per image, noise drawn as the pipeline draws it, guided as the model
-    card says: each tile as the family's own pipeline renders it."""
-    plan = model.plan(request("3, 4"))
+def test_a_guided_grid_is_the_plain_pipelines_render(model: Engine) -> None:
+    """One generator per image, noise drawn as the pipeline draws it, guided by the negative
+    prompt as the pipeline guides: each tile as the family's own pipeline renders it."""
+    plan = model.plan(request("3, 4", guidance_scale=2.0, negative_prompt="blurry"))
     tiles = model.render(plan)
     expected = plain(model, plan, plan.samplers[0].config, [3, 4])
     for ours, theirs in zip(tiles, expected, strict=True):
@@ -140,3 +145,9 @@ def test_infotext_is_read_back_by_a1111s_pattern(model: Engine) -> None:
 
 def test_previews_show_the_latents_in_colour(model: Engine) -> None:
     assert_coloured_previews(model, SIDE)
+
+
+def test_the_truncation_warning_counts_the_text_encoders_own_tokens(model: Engine) -> None:
+    """What each family's encoder reads (T5's 512 tokens, Qwen3's 512 in its chat template)."""
+    assert not model.truncated("a lighthouse " * 20)
+    assert model.truncated("a lighthouse " * 100)
