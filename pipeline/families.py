@@ -28,6 +28,7 @@ from diffusers import (
     ChromaPipeline,
     DiffusionPipeline,
     FluxPipeline,
+    QwenImagePipeline,
     SchedulerMixin,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
@@ -40,9 +41,9 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from pipeline.fewstep import ModelDefaults
 
 SUPPORTED = (
-    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1, Chroma and Z-Image (StableDiffusionPipeline, "
-    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, ChromaPipeline, "
-    "ZImagePipeline)"
+    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1, Chroma, Z-Image and Qwen-Image "
+    "(StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, "
+    "ChromaPipeline, ZImagePipeline, QwenImagePipeline)"
 )
 # How a family guides: classifier-free guidance batched unconditional-then-conditional, an
 # embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
@@ -377,15 +378,16 @@ class FlowFamily(Family):
         """Stable Diffusion 3.5's model cards: Large 28 steps at CFG 3.5, Medium (MMDiT-X's
         dual attention layers) 40 at 4.5, Large Turbo 4 without guidance; SD3 Medium 28 at 7."""
         config = pipe.transformer.config
-        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
         if "turbo" in PurePath(model_id.rstrip("/")).name.lower():
             turbo = ("Euler", "LCM", "Euler Beta")
             return _card("sd3.5-large-turbo", 4, (4, 8), 0.0, turbo, "its name")
         if config.dual_attention_layers:
-            return _card("sd3.5-medium", 40, (28, 50), 4.5, compare, "its dual attention layers")
+            return _card(
+                "sd3.5-medium", 40, (28, 50), 4.5, self.compare, "its dual attention layers"
+            )
         if config.num_layers >= 38:
-            return _card("sd3.5-large", 28, (20, 50), 3.5, compare, "its 38 layers")
-        return _card("sd3-medium", 28, (20, 50), 7.0, compare, "its layout")
+            return _card("sd3.5-large", 28, (20, 50), 3.5, self.compare, "its 38 layers")
+        return _card("sd3-medium", 28, (20, 50), 7.0, self.compare, "its layout")
 
     def default_shift(self, model: Any, width: int, height: int) -> tuple[float | None, ...]:
         """The scheduler config's shift, or `exp(mu)` with `mu` from the image's token count
@@ -510,10 +512,9 @@ class FluxFamily(FlowFamily):
 
     def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
         """FLUX.1 [dev]'s card: 28 steps at Distilled CFG 3.5; [schnell]'s: 4, no guidance."""
-        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
         if pipe.transformer.config.guidance_embeds:
             reason = "its guidance embedding"
-            return _card("flux-dev", 28, (20, 50), 3.5, compare, reason)
+            return _card("flux-dev", 28, (20, 50), 3.5, self.compare, reason)
         schnell = ("Euler", "LCM", "Euler Beta", "DPM++ 2M")
         return _card("flux-schnell", 4, (1, 4), 0.0, schnell, "no guidance embedding")
 
@@ -710,6 +711,76 @@ class ZImageFamily(FlowFamily):
         return -torch.stack([row.float() for row in flow]).squeeze(2)
 
 
+@dataclass(frozen=True)
+class QwenImageFamily(FluxFamily):
+    """Qwen-Image: Qwen2.5-VL reads the prompt in the pipeline's description template (the
+    template's first tokens dropped, texts of their own lengths); Flux.1's packed latents and
+    sigmas, a video VAE decoding one frame with its latents' mean and std; its guidance is a
+    true CFG scale (`true_cfg_scale`, 4 on its card) rescaled to the conditional prediction's
+    norm, the negative prompt's pass whenever the scale is over 1."""
+
+    true_cfg: bool = False
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return CFG
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Qwen-Image's card: 50 steps at true CFG 4."""
+        return _card("qwen-image", 50, (20, 50), 4.0, self.compare, "its pipeline class")
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """The prompt's tokens in the template, less the template's dropped head, past the
+        512 the pipeline keeps."""
+        tokens = pipe.tokenizer(pipe.prompt_template_encode.format(prompt)).input_ids
+        return len(tokens) - pipe.prompt_template_encode_start_idx > self.text_tokens
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, _ = pipe.encode_prompt(
+            text, pipe._execution_device, max_sequence_length=self.text_tokens
+        )
+        return Embedding(hidden, mask=hidden.new_ones(hidden.shape[:2], dtype=torch.bool))
+
+    cfg_scale = FlowFamily.cfg_scale
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        guided = super().guide(uncond, text, scale)
+        rescale = torch.norm(text, dim=-1, keepdim=True) / torch.norm(guided, dim=-1, keepdim=True)
+        return guided * rescale
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        text = Embedding.cat(texts)
+        _, height, width = self.latent_shape(view, *size)
+        mask = None if text.mask.all() else text.mask  # type: ignore[union-attr]
+        return view.transformer(
+            hidden_states=sample,
+            timestep=timesteps.to(sample.dtype) / 1000,
+            encoder_hidden_states_mask=mask,
+            encoder_hidden_states=text.hidden,
+            img_shapes=[[(1, height // 2, width // 2)]] * sample.shape[0],
+            return_dict=False,
+        )[0]
+
+    def decode(
+        self, pipe: DiffusionPipeline, latents: torch.Tensor, generator: list[torch.Generator]
+    ) -> torch.Tensor:
+        """As QwenImagePipeline decodes: one video frame, by the VAE's latents' mean and std."""
+        vae = pipe.vae
+        latents = latents.unsqueeze(2).to(vae.dtype)
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents)
+        std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents)
+        return vae.decode(latents / std + mean, return_dict=False)[0][:, :, 0]
+
+
 def _card(*settings: Any) -> ModelDefaults:
     """A flow model's settings from its model card."""
     return ModelDefaults(*settings, title="model card")
@@ -740,6 +811,8 @@ _SD_FACTORS = (
     (-0.2829, 0.1762, 0.2721),
     (-0.2120, -0.2616, -0.7177),
 )
+# What Compare starts with for a flow family: the card's sampler first where it is another.
+_FLOW_COMPARE = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
 _SD_COMPARE = ("DPM++ 2M", "Euler", "Euler a", "DDIM", "PNDM", "UniPC")
 
 SD1 = Family("sd1", "Stable Diffusion 1.x", 7.5, _SD_COMPARE, _SD_FACTORS)
@@ -764,7 +837,7 @@ FLUX = FluxFamily(
     "flux",
     "Flux.1",
     3.5,
-    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    _FLOW_COMPARE,
     (
         (-0.0346, 0.0244, 0.0681),
         (0.0034, 0.0210, 0.0687),
@@ -789,7 +862,7 @@ SD3 = FlowFamily(
     "sd3",
     "Stable Diffusion 3",
     7.0,
-    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    _FLOW_COMPARE,
     (
         (-0.0922, -0.0175, 0.0749),
         (0.0311, 0.0633, 0.0954),
@@ -824,11 +897,39 @@ Z_IMAGE = ZImageFamily(
     "z-image",
     "Z-Image",
     4.0,
-    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    _FLOW_COMPARE,
     FLUX.preview_factors,
     FLUX.preview_bias,
 )
-FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA, Z_IMAGE)}
+# ComfyUI's Wan 2.1 latent format (comfy/latent_formats.py): Qwen-Image's VAE is Wan's.
+QWEN_IMAGE = QwenImageFamily(
+    "qwen-image",
+    "Qwen-Image",
+    4.0,
+    _FLOW_COMPARE,
+    (
+        (-0.1299, -0.1692, 0.2932),
+        (0.0671, 0.0406, 0.0442),
+        (0.3568, 0.2548, 0.1747),
+        (0.0372, 0.2344, 0.1420),
+        (0.0313, 0.0189, -0.0328),
+        (0.0296, -0.0956, -0.0665),
+        (-0.3477, -0.4059, -0.2925),
+        (0.0166, 0.1902, 0.1975),
+        (-0.0412, 0.0267, -0.1364),
+        (-0.1293, 0.0740, 0.1636),
+        (0.0680, 0.3019, 0.1128),
+        (0.0032, 0.0581, 0.0639),
+        (-0.1251, 0.0927, 0.1699),
+        (0.0060, -0.0633, 0.0005),
+        (0.3477, 0.2275, 0.2950),
+        (0.1984, 0.0913, 0.1861),
+    ),
+    (-0.1835, -0.0868, -0.3360),
+)
+FAMILIES = {
+    family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA, Z_IMAGE, QWEN_IMAGE)
+}
 _BY_CLASS = {
     "StableDiffusionPipeline": SD1,
     "StableDiffusionXLPipeline": SDXL,
@@ -836,6 +937,7 @@ _BY_CLASS = {
     "StableDiffusion3Pipeline": SD3,
     "ChromaPipeline": CHROMA,
     "ZImagePipeline": Z_IMAGE,
+    "QwenImagePipeline": QWEN_IMAGE,
 }
 
 
@@ -860,6 +962,8 @@ def family_of(pipe: DiffusionPipeline) -> Family:
         return CHROMA
     if isinstance(pipe, ZImagePipeline):
         return Z_IMAGE
+    if isinstance(pipe, QwenImagePipeline):
+        return QWEN_IMAGE
     if isinstance(pipe, StableDiffusionPipeline):
         v_prediction = pipe.scheduler.config.get("prediction_type") == "v_prediction"
         return SD2 if v_prediction or pipe.unet.config.cross_attention_dim == 1024 else SD1

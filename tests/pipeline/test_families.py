@@ -114,7 +114,9 @@ def test_another_family_is_refused_before_its_weights_load(tmp_path: Path, class
         load_model(str(tmp_path), "cpu")
     message = str(caught.value)
     assert "\n" not in message and class_name in message
-    assert all(family in message for family in ("XL", "3/3.5", "Flux.1", "Chroma", "Z-Image"))
+    assert all(
+        family in message for family in ("XL", "3/3.5", "Flux.1", "Chroma", "Z-Image", "Qwen-Image")
+    )
 
 
 @pytest.mark.parametrize("model_id", ["tiny", "tiny-sdxl"])

@@ -34,6 +34,14 @@ def _guidance(plan: Plan, images: int) -> dict[str, Any]:
     }
 
 
+def _true_cfg(plan: Plan, images: int) -> dict[str, Any]:
+    """Qwen-Image's scale is its `true_cfg_scale`, with the negative prompt's pass."""
+    return {
+        "true_cfg_scale": plan.guidance_scale,
+        "negative_prompt": [plan.negative_prompt] * images,
+    }
+
+
 # The flow solvers: a pipeline that hands every scheduler its own sigmas (Chroma's) cannot run
 # them, where FluxPipeline leaves a solver with flow sigmas to make its own.
 SOLVERS = {"DPM++ 2M", "UniPC", "DEIS"}
@@ -45,6 +53,7 @@ SOLVERS = {"DPM++ 2M", "UniPC", "DEIS"}
 MODELS: dict[str, tuple[str, tuple[int, float, str], Callable[[Plan, int], dict], set[str]]] = {
     "tiny-chroma": ("chroma", (40, 3.0, "Euler Beta"), _guidance, {"Heun", *SOLVERS}),
     "tiny-z-image-turbo": ("z-image", (8, 0.0, "Euler"), _guidance, {"Heun", "LCM", *SOLVERS}),
+    "tiny-qwen-image": ("qwen-image", (50, 4.0, "Euler"), _true_cfg, {"Heun", *SOLVERS}),
 }
 
 
