@@ -1,15 +1,16 @@
-"""Model families: what differs between Stable Diffusion 1.x, 2.x, XL, Flux.1 and SD3, in one
-place each.
+"""Model families: what differs between Stable Diffusion 1.x, 2.x, XL, SD3, Flux.1, Chroma,
+Z-Image and Qwen-Image, in one place each.
 
 A family owns how a prompt is encoded (SDXL: two text encoders and a pooled embedding; Flux and
 SD3: T5 as well), what the denoiser needs beyond the latents and the text (SDXL: `text_embeds`
 and `time_ids`; Flux: packed latents, `img_ids`, `txt_ids` and a guidance embedding), how its
 latents are laid out and become pixels (SDXL: the VAE upcast in fp16; Flux and SD3: the VAE's
-shift factor), the shift of a flow-matching schedule, its live preview colours, its defaults
-and the schedulers a comparison starts with. Everything else in the app is the same for every
-family.
+shift factor), the shift of a flow-matching schedule, how it combines guided predictions
+(Z-Image conditional-first, Qwen-Image rescaled to the conditional norm), its live preview
+colours, its defaults and the schedulers a comparison starts with. Everything else in the app
+is the same for every family.
 
-A pipeline of any other family (HiDream, Hunyuan Image, Lumina 2, Sana, PixArt, ...) is refused
+A pipeline of any other family (Flux.2, HiDream, Hunyuan Image, Lumina 2, Sana, ...) is refused
 by name, in one line naming the supported ones, before its weights load: `family_for_class` is
 asked with the class `model_index.json` names.
 """

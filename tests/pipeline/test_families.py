@@ -106,7 +106,13 @@ def test_sd2_is_told_apart_by_its_v_prediction() -> None:
 
 @pytest.mark.parametrize(
     "class_name",
-    ["HiDreamImagePipeline", "HunyuanImagePipeline", "Lumina2Pipeline", "SanaPipeline"],
+    [
+        "Flux2KleinPipeline",
+        "HiDreamImagePipeline",
+        "HunyuanImagePipeline",
+        "Lumina2Pipeline",
+        "SanaPipeline",
+    ],
 )
 def test_another_family_is_refused_before_its_weights_load(tmp_path: Path, class_name: str) -> None:
     (tmp_path / "model_index.json").write_text(json.dumps({"_class_name": class_name}))
