@@ -1,16 +1,18 @@
-"""Model families: what differs between Stable Diffusion 1.x, 2.x, XL, Flux.1 and SD3, in one
-place each.
+"""Model families: what differs between Stable Diffusion 1.x, 2.x, XL, SD3, Flux.1, Chroma,
+Z-Image and Qwen-Image, in one place each.
 
 A family owns how a prompt is encoded (SDXL: two text encoders and a pooled embedding; Flux and
 SD3: T5 as well), what the denoiser needs beyond the latents and the text (SDXL: `text_embeds`
 and `time_ids`; Flux: packed latents, `img_ids`, `txt_ids` and a guidance embedding), how its
 latents are laid out and become pixels (SDXL: the VAE upcast in fp16; Flux and SD3: the VAE's
-shift factor), the shift of a flow-matching schedule, its live preview colours, its defaults
-and the schedulers a comparison starts with. Everything else in the app is the same for every
-family.
+shift factor), the shift of a flow-matching schedule, how it combines guided predictions
+(Z-Image conditional-first, Qwen-Image rescaled to the conditional norm), its live preview
+colours, its defaults and the schedulers a comparison starts with. Everything else in the app
+is the same for every family.
 
-A pipeline of any other family (Flux.2, PixArt, Kandinsky, ...) is refused by name before its
-weights load: `family_for_class` is asked with the class `model_index.json` names.
+A pipeline of any other family (Flux.2, HiDream, Hunyuan Image, Lumina 2, Sana, ...) is refused
+by name, in one line naming the supported ones, before its weights load: `family_for_class` is
+asked with the class `model_index.json` names.
 """
 
 from __future__ import annotations
@@ -24,12 +26,15 @@ from typing import Any
 import numpy as np
 import torch
 from diffusers import (
+    ChromaPipeline,
     DiffusionPipeline,
     FluxPipeline,
+    QwenImagePipeline,
     SchedulerMixin,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
+    ZImagePipeline,
 )
 from diffusers.pipelines.flux.pipeline_flux import calculate_shift
 from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retrieve_timesteps
@@ -37,8 +42,9 @@ from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import retri
 from pipeline.fewstep import ModelDefaults
 
 SUPPORTED = (
-    "Stable Diffusion 1.x, 2.x, XL, 3/3.5 and Flux.1 (StableDiffusionPipeline, "
-    "StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline)"
+    "Stable Diffusion 1.x, 2.x, XL, 3/3.5, Flux.1, Chroma, Z-Image and Qwen-Image "
+    "(StableDiffusionPipeline, StableDiffusionXLPipeline, StableDiffusion3Pipeline, FluxPipeline, "
+    "ChromaPipeline, ZImagePipeline, QwenImagePipeline)"
 )
 # How a family guides: classifier-free guidance batched unconditional-then-conditional, an
 # embedding of the scale the denoiser reads (Flux.1 [dev]: "Distilled CFG"), or not at all.
@@ -52,23 +58,43 @@ class UnsupportedFamily(ValueError):
 
 @dataclass(frozen=True)
 class Embedding:
-    """One or more texts as the UNet reads them: hidden states, and SDXL's pooled vector."""
+    """One or more texts as the denoiser reads them: hidden states, SDXL's and Flux.1's pooled
+    vector, and which tokens it attends to where texts differ in length (Chroma, Z-Image)."""
 
     hidden: torch.Tensor  # (texts, tokens, width)
-    pooled: torch.Tensor | None = None  # (texts, projection); SDXL only
+    pooled: torch.Tensor | None = None  # (texts, projection); SDXL, SD3, Flux.1
+    mask: torch.Tensor | None = None  # (texts, tokens): the tokens read; None: all of them
 
     @staticmethod
     def cat(parts: list[Embedding]) -> Embedding:
-        pooled = [part.pooled for part in parts]
+        """The texts one after another; with masks, each padded (masked out) to the longest."""
+        tokens = max(part.hidden.shape[1] for part in parts)
+        padded = [part.padded(tokens) for part in parts]
+        pooled = [part.pooled for part in padded]
+        masks = [part.mask for part in padded]
         return Embedding(
-            torch.cat([part.hidden for part in parts]),
+            torch.cat([part.hidden for part in padded]),
             None if pooled[0] is None else torch.cat(pooled),  # type: ignore[arg-type]
+            None if masks[0] is None else torch.cat(masks),  # type: ignore[arg-type]
+        )
+
+    def padded(self, tokens: int) -> Embedding:
+        """These texts with zero tokens after their own up to `tokens`, masked out."""
+        pad = tokens - self.hidden.shape[1]
+        if not pad or self.mask is None:
+            return self
+        hidden, mask = self.hidden, self.mask
+        return Embedding(
+            torch.cat([hidden, hidden.new_zeros((hidden.shape[0], pad, hidden.shape[2]))], 1),
+            self.pooled,
+            torch.cat([mask, mask.new_zeros((mask.shape[0], pad))], 1),
         )
 
     def zeros(self) -> Embedding:
         return Embedding(
             torch.zeros_like(self.hidden),
             None if self.pooled is None else torch.zeros_like(self.pooled),
+            self.mask,
         )
 
 
@@ -179,6 +205,10 @@ class Family:
         (scale up to 1, or an LCM UNet's guidance embedding)."""
         guided = scale > 1 and view.unet.config.time_cond_proj_dim is None
         return scale if guided else None
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        """Classifier-free guidance of one step's predictions, as the pipeline combines them."""
+        return uncond + scale * (text - uncond)
 
     def predict(
         self,
@@ -349,15 +379,16 @@ class FlowFamily(Family):
         """Stable Diffusion 3.5's model cards: Large 28 steps at CFG 3.5, Medium (MMDiT-X's
         dual attention layers) 40 at 4.5, Large Turbo 4 without guidance; SD3 Medium 28 at 7."""
         config = pipe.transformer.config
-        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
         if "turbo" in PurePath(model_id.rstrip("/")).name.lower():
             turbo = ("Euler", "LCM", "Euler Beta")
             return _card("sd3.5-large-turbo", 4, (4, 8), 0.0, turbo, "its name")
         if config.dual_attention_layers:
-            return _card("sd3.5-medium", 40, (28, 50), 4.5, compare, "its dual attention layers")
+            return _card(
+                "sd3.5-medium", 40, (28, 50), 4.5, self.compare, "its dual attention layers"
+            )
         if config.num_layers >= 38:
-            return _card("sd3.5-large", 28, (20, 50), 3.5, compare, "its 38 layers")
-        return _card("sd3-medium", 28, (20, 50), 7.0, compare, "its layout")
+            return _card("sd3.5-large", 28, (20, 50), 3.5, self.compare, "its 38 layers")
+        return _card("sd3-medium", 28, (20, 50), 7.0, self.compare, "its layout")
 
     def default_shift(self, model: Any, width: int, height: int) -> tuple[float | None, ...]:
         """The scheduler config's shift, or `exp(mu)` with `mu` from the image's token count
@@ -482,10 +513,9 @@ class FluxFamily(FlowFamily):
 
     def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
         """FLUX.1 [dev]'s card: 28 steps at Distilled CFG 3.5; [schnell]'s: 4, no guidance."""
-        compare = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
         if pipe.transformer.config.guidance_embeds:
             reason = "its guidance embedding"
-            return _card("flux-dev", 28, (20, 50), 3.5, compare, reason)
+            return _card("flux-dev", 28, (20, 50), 3.5, self.compare, reason)
         schnell = ("Euler", "LCM", "Euler Beta", "DPM++ 2M")
         return _card("flux-schnell", 4, (1, 4), 0.0, schnell, "no guidance embedding")
 
@@ -556,6 +586,202 @@ class FluxFamily(FlowFamily):
         )[0]
 
 
+@dataclass(frozen=True)
+class ChromaFamily(FluxFamily):
+    """Chroma: Flux.1's layout without CLIP or a guidance embedding; T5 alone reads the prompt,
+    its padding masked out but for one token (the mask goes to the transformer beside the
+    image's tokens), and real CFG: the negative prompt's pass when the scale is over 1."""
+
+    true_cfg: bool = False
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return CFG
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Chroma1-HD's card: 40 steps at CFG 3; its users sample with Euler on the Beta
+        schedule."""
+        return _card("chroma", 40, (26, 50), 3.0, self.compare, "its T5-only transformer")
+
+    def _t5_tokenizer(self, pipe: DiffusionPipeline) -> Any:
+        return pipe.tokenizer
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, _, mask, *_ = pipe.encode_prompt(
+            text,
+            device=pipe._execution_device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden, mask=mask)
+
+    cfg_scale = FlowFamily.cfg_scale  # real CFG over 1, where Flux.1 has only its true CFG
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        text = Embedding.cat(texts)
+        rows, tokens, device = sample.shape[0], sample.shape[1], sample.device
+        _, height, width = self.latent_shape(view, *size)
+        dtype = text.hidden.dtype
+        return view.transformer(
+            hidden_states=sample,
+            timestep=timesteps.to(sample.dtype) / 1000,
+            encoder_hidden_states=text.hidden,
+            txt_ids=torch.zeros(text.hidden.shape[1], 3, device=device, dtype=dtype),
+            img_ids=view._prepare_latent_image_ids(rows, height // 2, width // 2, device, dtype),
+            attention_mask=view._prepare_attention_mask(rows, tokens, sample.dtype, text.mask),
+            return_dict=False,
+        )[0]
+
+
+@dataclass(frozen=True)
+class ZImageFamily(FlowFamily):
+    """Z-Image (Turbo and base): Qwen3 reads the prompt through its chat template (the second
+    to last layer, the padding dropped: texts of their own lengths); a single-stream
+    transformer reading a list of unpacked latents and a list of texts, the time running from
+    0 (noise) to 1, predicting the negative of the flow; Flux.1's sigmas and VAE; CFG with the
+    conditional pass first, `text + g * (text - uncond)` for any scale over 0 (Turbo: 0)."""
+
+    text_tokens: int = 512
+    max_shift: float = 1.15
+
+    def native_size(self, pipe: DiffusionPipeline) -> int:
+        """ZImagePipeline's 1024 px, as 128 latent pixels (Flux.1's default sample size)."""
+        return 128 * pipe.vae_scale_factor
+
+    def latent_shape(self, pipe: DiffusionPipeline, width: int, height: int) -> tuple[int, ...]:
+        scale = pipe.vae_scale_factor * 2
+        channels = pipe.transformer.config.in_channels
+        return (channels, 2 * (height // scale), 2 * (width // scale))
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Z-Image Turbo's card: 8 model calls (its example's 9 steps), no guidance, shift 3 in
+        its scheduler; Z-Image (base): 50 steps at CFG 4."""
+        if "turbo" in PurePath(model_id.rstrip("/")).name.lower():
+            turbo = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC")
+            return _card("z-image-turbo", 8, (6, 12), 0.0, turbo, "its name")
+        return _card("z-image", 50, (28, 50), 4.0, self.compare, "its name")
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """Qwen3 reads 512 tokens of the prompt in its chat template."""
+        message = [{"role": "user", "content": prompt}]
+        text = pipe.tokenizer.apply_chat_template(
+            message, tokenize=False, add_generation_prompt=True, enable_thinking=True
+        )
+        return len(pipe.tokenizer(text).input_ids) > self.text_tokens
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        [hidden], _ = pipe.encode_prompt(
+            text,
+            pipe._execution_device,
+            do_classifier_free_guidance=False,
+            max_sequence_length=self.text_tokens,
+        )
+        return Embedding(hidden[None], mask=hidden.new_ones(1, hidden.shape[0], dtype=torch.bool))
+
+    set_timesteps = FluxFamily.set_timesteps  # Flux.1's sigmas, 1 to 1/steps
+
+    def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
+        return scale if scale > 0 else None
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        return text + scale * (text - uncond)
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        transformer = view.transformer
+        text = Embedding.cat(texts)
+        words = [hidden[mask] for hidden, mask in zip(text.hidden, text.mask, strict=True)]  # type: ignore[arg-type]
+        latents = list(sample.to(transformer.dtype).unsqueeze(2).unbind(dim=0))
+        flow = transformer(latents, (1000 - timesteps) / 1000, words, return_dict=False)[0]
+        return -torch.stack([row.float() for row in flow]).squeeze(2)
+
+
+@dataclass(frozen=True)
+class QwenImageFamily(FluxFamily):
+    """Qwen-Image: Qwen2.5-VL reads the prompt in the pipeline's description template (the
+    template's first tokens dropped, texts of their own lengths); Flux.1's packed latents and
+    sigmas, a video VAE decoding one frame with its latents' mean and std; its guidance is a
+    true CFG scale (`true_cfg_scale`, 4 on its card) rescaled to the conditional prediction's
+    norm, the negative prompt's pass whenever the scale is over 1."""
+
+    true_cfg: bool = False
+
+    def guidance_kind(self, pipe: DiffusionPipeline) -> str:
+        return CFG
+
+    def card_defaults(self, model_id: str, pipe: DiffusionPipeline) -> ModelDefaults:
+        """Qwen-Image's card: 50 steps at true CFG 4."""
+        return _card("qwen-image", 50, (20, 50), 4.0, self.compare, "its pipeline class")
+
+    def truncated(self, pipe: DiffusionPipeline, prompt: str) -> bool:
+        """The prompt's tokens in the template, less the template's dropped head, past the
+        512 the pipeline keeps."""
+        tokens = pipe.tokenizer(pipe.prompt_template_encode.format(prompt)).input_ids
+        return len(tokens) - pipe.prompt_template_encode_start_idx > self.text_tokens
+
+    def encode(self, pipe: DiffusionPipeline, text: str) -> Embedding:
+        hidden, _ = pipe.encode_prompt(
+            text, pipe._execution_device, max_sequence_length=self.text_tokens
+        )
+        return Embedding(hidden, mask=hidden.new_ones(hidden.shape[:2], dtype=torch.bool))
+
+    cfg_scale = FlowFamily.cfg_scale
+
+    def guide(self, uncond: torch.Tensor, text: torch.Tensor, scale: float) -> torch.Tensor:
+        guided = super().guide(uncond, text, scale)
+        rescale = torch.norm(text, dim=-1, keepdim=True) / torch.norm(guided, dim=-1, keepdim=True)
+        return guided * rescale
+
+    def predict(
+        self,
+        view: DiffusionPipeline,
+        sample: torch.Tensor,
+        timesteps: torch.Tensor,
+        texts: list[Embedding],
+        scale: float,
+        extras: dict[str, Any],
+        size: tuple[int, int],
+    ) -> torch.Tensor:
+        text = Embedding.cat(texts)
+        _, height, width = self.latent_shape(view, *size)
+        mask = None if text.mask.all() else text.mask  # type: ignore[union-attr]
+        return view.transformer(
+            hidden_states=sample,
+            timestep=timesteps.to(sample.dtype) / 1000,
+            encoder_hidden_states_mask=mask,
+            encoder_hidden_states=text.hidden,
+            img_shapes=[[(1, height // 2, width // 2)]] * sample.shape[0],
+            return_dict=False,
+        )[0]
+
+    def decode(
+        self, pipe: DiffusionPipeline, latents: torch.Tensor, generator: list[torch.Generator]
+    ) -> torch.Tensor:
+        """As QwenImagePipeline decodes: one video frame, by the VAE's latents' mean and std."""
+        vae = pipe.vae
+        latents = latents.unsqueeze(2).to(vae.dtype)
+        shape = (1, vae.config.z_dim, 1, 1, 1)
+        mean = torch.tensor(vae.config.latents_mean).view(shape).to(latents)
+        std = 1.0 / torch.tensor(vae.config.latents_std).view(shape).to(latents)
+        return vae.decode(latents / std + mean, return_dict=False)[0][:, :, 0]
+
+
 def _card(*settings: Any) -> ModelDefaults:
     """A flow model's settings from its model card."""
     return ModelDefaults(*settings, title="model card")
@@ -586,6 +812,8 @@ _SD_FACTORS = (
     (-0.2829, 0.1762, 0.2721),
     (-0.2120, -0.2616, -0.7177),
 )
+# What Compare starts with for a flow family: the card's sampler first where it is another.
+_FLOW_COMPARE = ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun")
 _SD_COMPARE = ("DPM++ 2M", "Euler", "Euler a", "DDIM", "PNDM", "UniPC")
 
 SD1 = Family("sd1", "Stable Diffusion 1.x", 7.5, _SD_COMPARE, _SD_FACTORS)
@@ -610,7 +838,7 @@ FLUX = FluxFamily(
     "flux",
     "Flux.1",
     3.5,
-    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    _FLOW_COMPARE,
     (
         (-0.0346, 0.0244, 0.0681),
         (0.0034, 0.0210, 0.0687),
@@ -635,7 +863,7 @@ SD3 = FlowFamily(
     "sd3",
     "Stable Diffusion 3",
     7.0,
-    ("Euler", "Euler Beta", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    _FLOW_COMPARE,
     (
         (-0.0922, -0.0175, 0.0749),
         (0.0311, 0.0633, 0.0954),
@@ -656,12 +884,61 @@ SD3 = FlowFamily(
     ),
     (0.2394, 0.2135, 0.1925),
 )
-FAMILIES = {family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3)}
+# Chroma decodes with Flux.1's VAE: Flux's preview colours.
+CHROMA = ChromaFamily(
+    "chroma",
+    "Chroma",
+    3.0,
+    ("Euler Beta", "Euler", "DPM++ 2M", "UniPC", "DEIS", "Heun"),
+    FLUX.preview_factors,
+    FLUX.preview_bias,
+)
+# Z-Image decodes with Flux.1's VAE: Flux's preview colours.
+Z_IMAGE = ZImageFamily(
+    "z-image",
+    "Z-Image",
+    4.0,
+    _FLOW_COMPARE,
+    FLUX.preview_factors,
+    FLUX.preview_bias,
+)
+# ComfyUI's Wan 2.1 latent format (comfy/latent_formats.py): Qwen-Image's VAE is Wan's.
+QWEN_IMAGE = QwenImageFamily(
+    "qwen-image",
+    "Qwen-Image",
+    4.0,
+    _FLOW_COMPARE,
+    (
+        (-0.1299, -0.1692, 0.2932),
+        (0.0671, 0.0406, 0.0442),
+        (0.3568, 0.2548, 0.1747),
+        (0.0372, 0.2344, 0.1420),
+        (0.0313, 0.0189, -0.0328),
+        (0.0296, -0.0956, -0.0665),
+        (-0.3477, -0.4059, -0.2925),
+        (0.0166, 0.1902, 0.1975),
+        (-0.0412, 0.0267, -0.1364),
+        (-0.1293, 0.0740, 0.1636),
+        (0.0680, 0.3019, 0.1128),
+        (0.0032, 0.0581, 0.0639),
+        (-0.1251, 0.0927, 0.1699),
+        (0.0060, -0.0633, 0.0005),
+        (0.3477, 0.2275, 0.2950),
+        (0.1984, 0.0913, 0.1861),
+    ),
+    (-0.1835, -0.0868, -0.3360),
+)
+FAMILIES = {
+    family.name: family for family in (SD1, SD2, SDXL, FLUX, SD3, CHROMA, Z_IMAGE, QWEN_IMAGE)
+}
 _BY_CLASS = {
     "StableDiffusionPipeline": SD1,
     "StableDiffusionXLPipeline": SDXL,
     "FluxPipeline": FLUX,
     "StableDiffusion3Pipeline": SD3,
+    "ChromaPipeline": CHROMA,
+    "ZImagePipeline": Z_IMAGE,
+    "QwenImagePipeline": QWEN_IMAGE,
 }
 
 
@@ -682,6 +959,12 @@ def family_of(pipe: DiffusionPipeline) -> Family:
         return FLUX
     if isinstance(pipe, StableDiffusion3Pipeline):
         return SD3
+    if isinstance(pipe, ChromaPipeline):
+        return CHROMA
+    if isinstance(pipe, ZImagePipeline):
+        return Z_IMAGE
+    if isinstance(pipe, QwenImagePipeline):
+        return QWEN_IMAGE
     if isinstance(pipe, StableDiffusionPipeline):
         v_prediction = pipe.scheduler.config.get("prediction_type") == "v_prediction"
         return SD2 if v_prediction or pipe.unet.config.cross_attention_dim == 1024 else SD1

@@ -9,8 +9,9 @@ evaluation in their `timesteps`, so a lane walks its own list, one evaluation pe
 a lane that is done leaves the batch.
 
 Per lane everything follows the family's pipeline `__call__` (diffusers 0.42): timesteps
-first, then the noise scaled by `init_noise_sigma`; `scale_model_input`; guidance
-`uncond + g * (text - uncond)` (the engine never sets `guidance_rescale`); `timestep_cond` for
+first, then the noise scaled by `init_noise_sigma`; `scale_model_input`; guidance as the
+family combines it (`uncond + g * (text - uncond)`; the engine never sets `guidance_rescale`,
+Qwen-Image rescales to the conditional prediction's norm); `timestep_cond` for
 a UNet with `time_cond_proj_dim`; the family's UNet extras (SDXL: `text_embeds` and
 `time_ids`, in the same unconditional-then-conditional order); `step()` with the pipeline's
 `prepare_extra_step_kwargs`; then the family's decode (SDXL: the VAE upcast), its safety
@@ -133,8 +134,7 @@ def _evaluate(lanes: list[Lane], guidance: Guidance) -> None:
         view, sample, per_sample, texts, guidance.scale, guidance.extras, lanes[0].size
     )
     if cfg is not None:
-        uncond, text = noise_pred.chunk(2)
-        noise_pred = uncond + cfg * (text - uncond)
+        noise_pred = family.guide(*noise_pred.chunk(2), cfg)
     for lane, t, own in zip(lanes, timesteps, noise_pred.split(images), strict=True):
         step = lane.view.scheduler.step(
             own, t, lane.latents, **lane.extra_step_kwargs, return_dict=False

@@ -14,6 +14,16 @@ saving and loading a local folder). Their images are noise: they prove mechanics
 - `tiny-flux-schnell`: the same without the guidance embedding, FLUX.1-schnell's scheduler.
 - `tiny-sd3`: Stable Diffusion 3.5's layout: two CLIP encoders with projections and T5, an
   MMDiT transformer, SD3.5's scheduler config (a fixed shift of 3).
+- `tiny-chroma`: Chroma's layout: T5 alone, Flux.1's transformer without CLIP's pooled vector
+  or a guidance embedding (its modulations from a small approximator), Flux.1's VAE and
+  FLUX.1-dev's scheduler config, as Chroma1-HD ships it.
+- `tiny-z-image-turbo`: Z-Image Turbo's layout: Qwen3 reading the prompt through its chat
+  template (a byte-level BPE tokenizer built offline), the single-stream S3-DiT transformer,
+  Flux.1's VAE, and Z-Image Turbo's scheduler config (a fixed shift of 3).
+- `tiny-qwen-image`: Qwen-Image's layout: Qwen2.5-VL (a tiny vision tower beside its text
+  model) with the same offline tokenizer, the MMDiT transformer on packed latents, Wan's
+  video VAE (one frame), and Qwen-Image's scheduler config (`mu` from the token count,
+  stretched to a terminal sigma of 0.02).
 """
 
 from __future__ import annotations
@@ -27,23 +37,36 @@ from pathlib import Path
 import torch
 from diffusers import (
     AutoencoderKL,
+    AutoencoderKLQwenImage,
+    ChromaPipeline,
+    ChromaTransformer2DModel,
     DiffusionPipeline,
     EulerDiscreteScheduler,
     FlowMatchEulerDiscreteScheduler,
     FluxPipeline,
     FluxTransformer2DModel,
     PNDMScheduler,
+    QwenImagePipeline,
+    QwenImageTransformer2DModel,
     SD3Transformer2DModel,
     StableDiffusion3Pipeline,
     StableDiffusionPipeline,
     StableDiffusionXLPipeline,
     UNet2DConditionModel,
+    ZImagePipeline,
+    ZImageTransformer2DModel,
 )
 from transformers import (
+    AutoTokenizer,
     CLIPTextConfig,
     CLIPTextModel,
     CLIPTextModelWithProjection,
     CLIPTokenizer,
+    Qwen2_5_VLConfig,
+    Qwen2_5_VLForConditionalGeneration,
+    Qwen2Tokenizer,
+    Qwen3Config,
+    Qwen3Model,
     T5Config,
     T5EncoderModel,
     T5Tokenizer,
@@ -55,6 +78,9 @@ TINY_SDXL_ID = "tiny-sdxl"
 TINY_FLUX_ID = "tiny-flux"
 TINY_FLUX_SCHNELL_ID = "tiny-flux-schnell"
 TINY_SD3_ID = "tiny-sd3"
+TINY_CHROMA_ID = "tiny-chroma"
+TINY_Z_IMAGE_ID = "tiny-z-image-turbo"
+TINY_QWEN_IMAGE_ID = "tiny-qwen-image"
 
 # Stable Diffusion 1.5's own scheduler config, so the registry sees what it would see there.
 SD15_SCHEDULER_CONFIG = {
@@ -108,6 +134,31 @@ FLUX_SCHNELL_SCHEDULER_CONFIG = {
     "use_dynamic_shifting": False,
 }
 SD3_SCHEDULER_CONFIG = {"num_train_timesteps": 1000, "shift": 3.0}  # SD 3.5's
+Z_IMAGE_SCHEDULER_CONFIG = {
+    "num_train_timesteps": 1000,
+    "shift": 3.0,
+    "use_dynamic_shifting": False,
+}
+# Qwen's chat template as the image pipelines use it: the user's turn, then the assistant's
+# (Qwen3's "thinking" off adds an empty think block).
+QWEN_CHAT_TEMPLATE = (
+    "{% for message in messages %}<|im_start|>{{ message.role }}\n{{ message.content }}"
+    "<|im_end|>\n{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n"
+    "{% if enable_thinking is defined and enable_thinking is false %}<think>\n\n</think>\n\n"
+    "{% endif %}{% endif %}"
+)
+QWEN_WIDTH = 32
+QWEN_IMAGE_SCHEDULER_CONFIG = {
+    "base_image_seq_len": 256,
+    "base_shift": 0.5,
+    "max_image_seq_len": 8192,
+    "max_shift": 0.9,
+    "num_train_timesteps": 1000,
+    "shift": 1.0,
+    "shift_terminal": 0.02,
+    "time_shift_type": "exponential",
+    "use_dynamic_shifting": True,
+}
 # Flux's and SD3's VAE: 16 latent channels, a scale and a shift of its own.
 FLUX_VAE = {"scaling_factor": 0.3611, "shift_factor": 0.1159}
 SD3_VAE = {"scaling_factor": 1.5305, "shift_factor": 0.0609}
@@ -407,6 +458,180 @@ def build_random_sd3_pipeline(arch: RandomArchitecture) -> StableDiffusion3Pipel
     return pipe
 
 
+def _assembled(
+    cls: type[DiffusionPipeline], scheduler_config: dict, **components: object
+) -> DiffusionPipeline:
+    """A flow pipeline of `components`, every module in eval mode (a freshly built model is in
+    training mode, where dropout makes two calls differ), with Euler from `scheduler_config`."""
+    modules = {
+        name: part.eval() if isinstance(part, torch.nn.Module) else part
+        for name, part in components.items()
+    }
+    scheduler = FlowMatchEulerDiscreteScheduler.from_config(scheduler_config)
+    pipe = cls(**modules, scheduler=scheduler)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_random_chroma_pipeline(arch: RandomArchitecture) -> ChromaPipeline:
+    """A Chroma pipeline of the given size with seeded random weights, float32, CPU."""
+    t5_tokenizer = _t5_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = ChromaTransformer2DModel(
+            in_channels=FLOW_LATENT_CHANNELS * 4,
+            num_layers=1,
+            num_single_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=T5_WIDTH,
+            axes_dims_rope=(4, 4, 8),
+            approximator_num_channels=16,
+            approximator_hidden_dim=32,
+            approximator_layers=1,
+        )
+        vae = _flow_vae(arch, FLUX_VAE)
+        text_encoder = _t5(t5_tokenizer)
+    return _assembled(
+        ChromaPipeline,
+        FLUX_DEV_SCHEDULER_CONFIG,
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=t5_tokenizer,
+    )
+
+
+def _qwen_tokenizer(max_length: int) -> Qwen2Tokenizer:
+    """Qwen's byte-level BPE tokenizer offline: the byte alphabet and merges of lowercase letter
+    pairs, Qwen's end-of-text and chat markers, and its chat template; saved and read back
+    so that it is the class a saved model loads."""
+    vocab, merges = _vocab_and_merges()
+    pieces = [token for token in vocab if not token.endswith("</w>") and "|" not in token]
+    specials = ["<|im_start|>", "<|im_end|>"]
+    tokenizer = Qwen2Tokenizer(
+        vocab={piece: index for index, piece in enumerate([*pieces, "<|endoftext|>", *specials])},
+        merges=[tuple(merge.split()) for merge in merges if not merge.endswith("</w>")],
+        chat_template=QWEN_CHAT_TEMPLATE,
+        model_max_length=max_length,
+        additional_special_tokens=specials,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        tokenizer.save_pretrained(folder)
+        return AutoTokenizer.from_pretrained(folder)
+
+
+def _qwen3(tokenizer: Qwen2Tokenizer) -> Qwen3Model:
+    return Qwen3Model(
+        Qwen3Config(
+            vocab_size=len(tokenizer),
+            hidden_size=QWEN_WIDTH,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            head_dim=8,
+            max_position_embeddings=1024,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+
+
+def build_random_z_image_pipeline(arch: RandomArchitecture) -> ZImagePipeline:
+    """A Z-Image Turbo pipeline of the given size with seeded random weights, float32, CPU."""
+    tokenizer = _qwen_tokenizer(512)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = ZImageTransformer2DModel(
+            in_channels=FLOW_LATENT_CHANNELS,
+            dim=64,
+            n_layers=1,
+            n_refiner_layers=1,
+            n_heads=2,
+            n_kv_heads=2,
+            cap_feat_dim=QWEN_WIDTH,
+            axes_dims=[8, 12, 12],
+            axes_lens=[1024, 64, 64],
+        )
+        vae = _flow_vae(arch, FLUX_VAE)
+        text_encoder = _qwen3(tokenizer)
+    return _assembled(
+        ZImagePipeline,
+        Z_IMAGE_SCHEDULER_CONFIG,
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+    )
+
+
+def _qwen25_vl(tokenizer: Qwen2Tokenizer) -> Qwen2_5_VLForConditionalGeneration:
+    """Qwen2.5-VL shrunk: its text model with multimodal RoPE (sections of the head's half),
+    and a one-block vision tower the text-to-image pipeline never calls."""
+    text = {
+        "vocab_size": len(tokenizer),
+        "hidden_size": QWEN_WIDTH,
+        "intermediate_size": 37,
+        "num_hidden_layers": 2,
+        "num_attention_heads": 4,
+        "num_key_value_heads": 2,
+        "max_position_embeddings": 2048,
+        "rope_scaling": {"type": "mrope", "mrope_section": [1, 1, 2]},
+        "pad_token_id": tokenizer.pad_token_id,
+        "bos_token_id": None,
+        "eos_token_id": tokenizer.convert_tokens_to_ids("<|im_end|>"),
+    }
+    vision = {
+        "depth": 1,
+        "hidden_size": 16,
+        "intermediate_size": 16,
+        "num_heads": 2,
+        "out_hidden_size": QWEN_WIDTH,
+        "patch_size": 2,
+        "spatial_merge_size": 1,
+        "temporal_patch_size": 1,
+        "fullatt_block_indexes": [0],
+        "window_size": 4,
+    }
+    return Qwen2_5_VLForConditionalGeneration(
+        Qwen2_5_VLConfig(text_config=text, vision_config=vision)
+    )
+
+
+def build_random_qwen_image_pipeline() -> QwenImagePipeline:
+    """A Qwen-Image pipeline with seeded random weights, float32, CPU: 2x latents (one
+    spatial downsampling in Wan's VAE), as the other tiny models have."""
+    tokenizer = _qwen_tokenizer(1024)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(_WEIGHTS_SEED)
+        transformer = QwenImageTransformer2DModel(
+            patch_size=2,
+            in_channels=FLOW_LATENT_CHANNELS * 4,
+            out_channels=FLOW_LATENT_CHANNELS,
+            num_layers=1,
+            attention_head_dim=16,
+            num_attention_heads=2,
+            joint_attention_dim=QWEN_WIDTH,
+            axes_dims_rope=(4, 6, 6),
+        )
+        vae = AutoencoderKLQwenImage(
+            base_dim=8,
+            z_dim=FLOW_LATENT_CHANNELS,
+            dim_mult=[1, 2],
+            num_res_blocks=1,
+            temperal_downsample=[False],
+        )
+        text_encoder = _qwen25_vl(tokenizer)
+    return _assembled(
+        QwenImagePipeline,
+        QWEN_IMAGE_SCHEDULER_CONFIG,
+        transformer=transformer,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+    )
+
+
 def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
     """A built-in tiny model by id: the same random weights in every process."""
     if model_id == TINY_SDXL_ID:
@@ -417,8 +642,21 @@ def build_tiny_pipeline(model_id: str = TINY_MODEL_ID) -> DiffusionPipeline:
         return build_random_flux_pipeline(TINY, guidance_embeds=model_id == TINY_FLUX_ID)
     if model_id == TINY_SD3_ID:
         return build_random_sd3_pipeline(TINY)
+    if model_id == TINY_CHROMA_ID:
+        return build_random_chroma_pipeline(TINY)
+    if model_id == TINY_Z_IMAGE_ID:
+        return build_random_z_image_pipeline(TINY)
+    if model_id == TINY_QWEN_IMAGE_ID:
+        return build_random_qwen_image_pipeline()
     return build_random_pipeline(TINY)
 
 
-TINY_FLOW_MODELS = (TINY_FLUX_ID, TINY_FLUX_SCHNELL_ID, TINY_SD3_ID)
+TINY_FLOW_MODELS = (
+    TINY_FLUX_ID,
+    TINY_FLUX_SCHNELL_ID,
+    TINY_SD3_ID,
+    TINY_CHROMA_ID,
+    TINY_Z_IMAGE_ID,
+    TINY_QWEN_IMAGE_ID,
+)
 TINY_MODELS = (TINY_MODEL_ID, TINY_SD2_ID, TINY_SDXL_ID, *TINY_FLOW_MODELS)

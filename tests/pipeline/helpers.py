@@ -5,9 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
 import pytest
 
+from pipeline.engine import Engine
 from pipeline.rendering import Hooks
+from pipeline.requests import GridRequest
 
 
 def record_calls(
@@ -42,3 +45,15 @@ def stopping_after(calls: int) -> tuple[Hooks, list[str]]:
 
     hooks.progress = report
     return hooks, seen
+
+
+def assert_coloured_previews(engine: Engine, side: int) -> None:
+    """The first live preview of a 4-step tile of `side` px is that size and in colour (the
+    family's own preview factors, not the grey fallback)."""
+    previews: list = []
+    hooks = Hooks(preview=lambda first, images: previews.extend(images), preview_interval=0)
+    request = GridRequest("a lighthouse at dusk", "1", steps=4, width=side, height=side)
+    engine.render(engine.plan(request), hooks)
+    assert previews and previews[0].size == (side, side)
+    rgb = np.asarray(previews[0], dtype=np.int16)
+    assert (rgb[..., 0] != rgb[..., 2]).any()

@@ -19,7 +19,7 @@ from pipeline.families import FLUX, SD3
 from pipeline.loading import load_model
 from pipeline.metadata import A1111_PARAM, fields_from_infotext, infotext, read_png
 from pipeline.recipe import pixels_sha256, replay_plan
-from pipeline.rendering import Hooks, Stopped
+from pipeline.rendering import Stopped
 from pipeline.requests import (
     CompareRequest,
     GridRequest,
@@ -29,7 +29,7 @@ from pipeline.requests import (
 )
 from pipeline.schedulers import FLOW_SAMPLERS
 from pipeline.tiny import build_tiny_pipeline
-from tests.pipeline.helpers import stopping_after
+from tests.pipeline.helpers import assert_coloured_previews, stopping_after
 
 PROMPT = "a lighthouse at dusk"
 SIDE = 32
@@ -192,12 +192,7 @@ def test_a_dropped_recipes_shift_is_held_to_a_requests_rules(
 
 
 def test_flux_previews_show_the_unpacked_latents_in_colour(flux: Engine) -> None:
-    previews: list = []
-    hooks = Hooks(preview=lambda first, images: previews.extend(images), preview_interval=0)
-    flux.render(flux.plan(GridRequest(PROMPT, "1", steps=4, width=SIDE, height=SIDE)), hooks)
-    assert previews and previews[0].size == (SIDE, SIDE)
-    rgb = pixels(previews[0])
-    assert (rgb[..., 0] != rgb[..., 2]).any()  # Flux's colours, not the grey fallback
+    assert_coloured_previews(flux, SIDE)
 
 
 def test_stop_ends_a_flow_render_before_its_decode(

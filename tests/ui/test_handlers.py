@@ -17,6 +17,7 @@ from gradio.utils import get_upload_folder
 from PIL import Image
 
 from pipeline.engine import Engine
+from pipeline.loading import load_model
 from tests.ui.session import Refused, Session
 from ui.context import Services
 from ui.demo import build_page
@@ -392,3 +393,32 @@ def test_a_flux_grid_with_true_cfg_records_it_in_the_tiles_recipe(
     (tile,) = session.value(job.outputs[1])  # the tiles shown
     assert tile.recipe.true_cfg_scale == 2
     assert tile.recipe.negative_prompt == "blurry"
+
+
+def test_a_qwen_image_page_serves_its_tabs_and_its_tiles_verify_bit_exact(
+    tmp_path: Path,
+) -> None:
+    """A 2026 flow family through the page as a browser (or an API client) drives it: its
+    guidance is a CFG scale and it has a shift, no true CFG box; a grid, a compare of two
+    samplers in lockstep, a variation, and a dropped PNG that verifies bit-exact."""
+    qwen = Engine(load_model("tiny-qwen-image", device="cpu"))
+    session = Session(build_page(Services(qwen, previews=False, served=tmp_path)), "qwen")
+    assert session.shown(part(session, "shift"))
+    assert not session.shown(part(session, "true-cfg-scale"))
+    assert part(session, "guidance-scale").label == "Guidance scale (CFG)"
+    for elem_id, value in {"prompt": "a red barn", "steps": 2, "width": 32, "height": 32}.items():
+        session.set(part(session, elem_id), value)
+    tile = grid(session, "3")[0]
+    session.select(part(session, "grid-gallery"), 0)
+    session.set(part(session, "compare-schedulers"), ["Euler", "Heun"])
+    session.set(part(session, "compare-steps"), 2)
+    session.trigger(part(session, "compare-run"))
+    lanes = [item["caption"] for item in session.value(part(session, "compare-gallery"))]
+    assert [caption.split(" · ")[0] for caption in lanes] == ["Euler", "Heun"]
+    session.set(part(session, "vary-seeds"), "7")
+    session.trigger(part(session, "vary-run"))
+    assert len(session.value(part(session, "vary-gallery"))) == 1
+    session.set(part(session, "recipe-file"), uploaded(Path(tile["image"]["path"])))
+    session.trigger(part(session, "recipe-file"), "upload")
+    session.trigger(part(session, "verify-run"))
+    assert session.value(part(session, "verify-status")).startswith("**Bit-exact**")
