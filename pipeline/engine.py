@@ -28,6 +28,7 @@ from pipeline.planner import Planner
 from pipeline.recipe import Provenance, Recipe, Tile, replay_plan
 from pipeline.rendering import Hooks, OutOfMemory, Renderer, Stopped
 from pipeline.requests import Limits
+from pipeline.sharing import StepScheduler
 
 DEFAULT_MICRO_BATCH = 8
 
@@ -42,10 +43,13 @@ class Engine:
         generator_device: str = "cpu",
         micro_batch: int | None = DEFAULT_MICRO_BATCH,
         speedups: Speedups | None = None,
+        max_batch: int | None = None,
     ) -> None:
         self.model = model
-        self.planner = Planner(model, limits or Limits(), micro_batch, generator_device)
+        self.planner = Planner(model, limits or Limits(), micro_batch, generator_device, max_batch)
         self._lock = threading.Lock()
+        # The one denoising loop every shared run's lanes meet in (pipeline/sharing.py).
+        self.loop = StepScheduler()
         self.embeddings = PromptEmbeddings(model.pipe, model.family)
         identity = model.identity
         provenance = Provenance(
@@ -89,6 +93,11 @@ class Engine:
         return self.planner.micro_batch
 
     @property
+    def max_batch(self) -> int | None:
+        """Rows per shared denoiser call; None: runs take the model lock one at a time."""
+        return self.planner.call_rows
+
+    @property
     def generator_device(self) -> str:
         return self.planner.generator_device
 
@@ -129,8 +138,18 @@ class Engine:
         return self.render(self.replay_plan(recipe), hooks)[recipe.batch_index]
 
     def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
-        """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""
+        """A plan's tiles, in order: in the shared loop with other runs where the plan says
+        its call shape (pipeline/sharing.py), else under the model lock, in lockstep or in
+        batched calls."""
         hooks = hooks or Hooks()
+        first = plan.plans[0] if isinstance(plan, Matrix) else plan
+        if first.rows is not None:
+            if hooks.stop.is_set():
+                raise Stopped("Stopped before it started")
+            try:
+                return self.renderer.shared(plan, hooks, self.loop)
+            except torch.OutOfMemoryError:
+                raise _out_of_memory(plan) from None
         with self._lock:
             if hooks.stop.is_set():
                 raise Stopped("Stopped before it started")

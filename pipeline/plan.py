@@ -105,6 +105,9 @@ class Plan:
     # (Flux: from the image's token count); None: not a flow family, or no dynamic shift.
     shift: float | None = None
     mu: float | None = None
+    # Denoised lane by lane in shared calls of exactly this many rows (pipeline/sharing.py),
+    # with other runs' lanes; None: in calls of `per_call` images of its own, under the lock.
+    rows: int | None = None
 
     @property
     def tiles(self) -> int:

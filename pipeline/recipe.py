@@ -102,6 +102,10 @@ class Recipe:
     shift: float | None = None
     mu: float | None = None
     offload: bool = False  # diffusers' model CPU offload (--offload): the same pixels
+    # Denoised in shared calls of exactly this many rows (pipeline/sharing.py), decoded
+    # alone: the tile depends on nothing else in its calls, and replay renders it (or its
+    # lockstep group) in calls of this shape. None: in a call of `batch_size` images.
+    call_rows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -160,6 +164,7 @@ def tile(
     batch_size: int,
     seconds: float,
     filtered: bool,
+    call_rows: int | None = None,
 ) -> Tile:
     """One rendered image with its recipe: `noise` its initial latents, `batch_size` the
     images of the call (or the schedulers of the lockstep group) that rendered it."""
@@ -215,6 +220,7 @@ def tile(
         shift=plan.shift,
         mu=plan.mu,
         offload=provenance.offload,
+        call_rows=call_rows,
     )
     return Tile(image, recipe, seconds, filtered)
 
@@ -274,11 +280,22 @@ def replay_plan(recipe: Recipe, planner: Planner) -> Plan:
         ),
         "shift": shift,
         "mu": None if recipe.mu is None else recorded_number("Mu", recipe.mu),
+        "rows": _call_rows(recipe, limits),
     }
     if recipe.lockstep is None:
         return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
     samplers, per_call = _group(recipe, own, limits, registry, shift)
     return Plan(items=(item,), samplers=samplers, per_call=per_call, lockstep=True, **common)
+
+
+def _call_rows(recipe: Recipe, limits: Limits) -> int | None:
+    """The rows of a shared call that rendered the tile, held to what a call may hold."""
+    rows = recipe.call_rows
+    if rows is not None and (not is_whole(rows) or not 1 <= rows <= 2 * limits.max_tiles):
+        raise RequestError(
+            "Call rows", f"must be a whole number 1..{2 * limits.max_tiles}, got {rows!r}"
+        )
+    return rows
 
 
 def _recorded_shift(recipe: Recipe, planner: Planner) -> float | None:
