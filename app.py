@@ -19,6 +19,7 @@ from pathlib import Path
 import gradio as gr
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
+from pipeline.admission import DEFAULT_PER_SESSION
 from pipeline.builder import EngineSettings, build_engine
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH, Engine
@@ -29,6 +30,7 @@ from pipeline.plan import Defaults
 from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
 from ui import CSS, build_demo
+from ui.gpu import zerogpu
 
 log = logging.getLogger("seed_explorer")
 _TRUE = {"1", "true", "yes", "on"}
@@ -81,6 +83,20 @@ def _count(text: str) -> int:
     value = int(text)
     if value < 0:
         raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
+    return value
+
+
+def _call_rows(text: str) -> int:
+    value = _count(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("must be 0 (the device's default) or 2 or more")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
     return value
 
 
@@ -287,6 +303,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=_env("SEED_EXPLORER_QUEUE_SIZE", default="32"),
         help="most requests waiting at once; env SEED_EXPLORER_QUEUE_SIZE",
     )
+    # Many people at once: runs share denoiser calls step by step, in calls of a fixed size;
+    # the line in front of the engine keeps any one person from filling it.
+    _switch(
+        parser,
+        "--no-share-steps",
+        "SEED_EXPLORER_SHARE_STEPS",
+        "runs take the model one at a time (one lock) instead of sharing its denoiser calls "
+        "step by step (off on ZeroGPU)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=_call_rows,
+        metavar="ROWS",
+        default=_env("SEED_EXPLORER_MAX_BATCH", default="0"),
+        help="rows in every shared denoiser call (an image with CFG takes 2); 0: the "
+        "device's default (CUDA 16, MPS 8, CPU 4); env SEED_EXPLORER_MAX_BATCH",
+    )
+    parser.add_argument(
+        "--max-runs-per-session",
+        type=_at_least_one,
+        metavar="N",
+        default=_env("SEED_EXPLORER_MAX_RUNS_PER_SESSION", default=str(DEFAULT_PER_SESSION)),
+        help="most runs one person may have rendering or waiting; "
+        "env SEED_EXPLORER_MAX_RUNS_PER_SESSION",
+    )
     args = parser.parse_args(argv)
     # Read after parsing so that --help never prints a password taken from the environment.
     auth = args.auth if args.auth is not None else _env("SEED_EXPLORER_AUTH")
@@ -361,6 +402,8 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             steps=args.default_steps,
             guidance_scale=args.default_guidance,
         ),
+        share_steps=args.share_steps and not zerogpu(),
+        max_batch=args.max_batch or None,
     )
 
 
@@ -370,7 +413,8 @@ def create_engine(args: argparse.Namespace) -> Engine:
 
 
 def queue(demo: gr.Blocks, max_size: int) -> None:
-    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S."""
+    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S (the model's
+    events pass many at a time to the line in front of the engine, pipeline/admission.py)."""
     # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
     demo.queue(max_size=max_size, default_concurrency_limit=1, api_open=False)
     for name, seconds in QUEUE_POLL_S.items():
@@ -422,7 +466,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     if model.notice:
         log.warning(model.notice)
     log.info("Saving images: %s", args.outputs or "off")
-    demo = build_demo(engine, outputs=args.outputs, previews=args.previews)
+    if engine.max_batch:
+        log.info("Runs share denoiser calls: %d rows per call", engine.max_batch)
+    demo = build_demo(
+        engine,
+        outputs=args.outputs,
+        previews=args.previews,
+        runs_per_session=args.max_runs_per_session,
+    )
     queue(demo, args.queue_size)
     notice = exposure_notice(args)
     if notice:

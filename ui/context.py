@@ -11,6 +11,7 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
+from pipeline.admission import Admission
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from pipeline.preview import PREVIEW_INTERVAL
@@ -18,8 +19,10 @@ from ui.live import Live
 from ui.render import Render, render_stream
 from ui.runs import Runs
 
-# Every event that runs the model shares one queue slot: one render at a time, in order.
+# Every event that runs the model shares one Gradio concurrency group; how many of them reach
+# the engine at once, and in what order, is the Admission's (pipeline/admission.py).
 MODEL_QUEUE = "model"
+MODEL_RUNS = 32  # model events let through at once (Gradio's thread pool holds 40)
 
 
 def _served() -> Path:
@@ -33,7 +36,8 @@ def _served() -> Path:
 @dataclass(frozen=True)
 class Services:
     """The app-wide context: the engine, the outputs folder, previews on or off, each
-    session's run and live frame, the served files, and the render."""
+    session's runs and live frame, the served files, the line in front of the engine, and
+    the render."""
 
     engine: Engine
     outputs: OutputFolder | None = None
@@ -42,6 +46,7 @@ class Services:
     live: Live = field(default_factory=Live)
     served: Path = field(default_factory=_served)
     preview_interval: float = PREVIEW_INTERVAL
+    admission: Admission = field(default_factory=lambda: Admission(1))
     render: Render = field(init=False)
 
     def __post_init__(self) -> None:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from pipeline.admission import DEFAULT_PER_SESSION, SHARED_SLOTS, Admission
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from ui import (
@@ -49,9 +50,19 @@ RUN_VISIBLE_TAB = """() => {
 }"""
 
 
-def build_demo(engine: Engine, outputs: Path | None = None, previews: bool = True) -> gr.Blocks:
-    """The whole app around one engine; `outputs` is where every render is saved (None: not)."""
-    return build_page(Services(engine, outputs and OutputFolder(outputs), previews))
+def build_demo(
+    engine: Engine,
+    outputs: Path | None = None,
+    previews: bool = True,
+    runs_per_session: int = DEFAULT_PER_SESSION,
+) -> gr.Blocks:
+    """The whole app around one engine; `outputs` is where every render is saved (None: not).
+    With step sharing many runs render at once, else one; each person has at most
+    `runs_per_session` going or waiting."""
+    slots = SHARED_SLOTS if engine.max_batch else 1
+    admission = Admission(slots, runs_per_session)
+    folder = outputs and OutputFolder(outputs)
+    return build_page(Services(engine, folder, previews, admission=admission))
 
 
 def build_page(services: Services) -> gr.Blocks:
