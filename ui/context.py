@@ -22,7 +22,9 @@ from ui.runs import Runs
 # Every event that runs the model shares one Gradio concurrency group; how many of them reach
 # the engine at once, and in what order, is the Admission's (pipeline/admission.py).
 MODEL_QUEUE = "model"
-MODEL_RUNS = 32  # model events let through at once (Gradio's thread pool holds 40)
+# With step sharing, model events let through at once (Gradio's thread pool holds 40): the
+# Admission renders some and lines up the rest; without it, one, in Gradio's own queue.
+MODEL_RUNS = 32
 
 
 def _served() -> Path:
@@ -51,6 +53,11 @@ class Services:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "render", render_stream(self.engine))
+
+    @property
+    def model_runs(self) -> int:
+        """How many model events Gradio lets through to the Admission at once."""
+        return MODEL_RUNS if self.admission.slots > 1 else 1
 
     def folder(self, session: str) -> Path:
         """Where one browser session's served files go, apart from every other session's."""

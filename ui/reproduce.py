@@ -21,7 +21,7 @@ from pipeline.metadata import (
 from pipeline.replay import drift
 from pipeline.requests import RequestError
 from ui import history_tab, runner
-from ui.context import MODEL_QUEUE, MODEL_RUNS, Services
+from ui.context import MODEL_QUEUE, Services
 from ui.state import Pin, TileRef
 from ui.widgets import LIVE_POLL, SharedInputs, Updates
 
@@ -174,7 +174,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         shared.pin,
         [poll, progress, verdict, heatmap],
         concurrency_id=MODEL_QUEUE,
-        concurrency_limit=MODEL_RUNS,
+        concurrency_limit=services.model_runs,
         api_visibility="private",
         show_progress="hidden",  # the progress line says what is re-rendered and how far
     ).then(

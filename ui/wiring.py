@@ -11,7 +11,7 @@ import gradio as gr
 from pipeline.manifest import Manifest
 from ui import runner, validation
 from ui.bundle import bundle
-from ui.context import MODEL_QUEUE, MODEL_RUNS, Services
+from ui.context import MODEL_QUEUE, Services
 from ui.live import Sight
 from ui.specs import TabSpec
 from ui.state import Pin, TileRef
@@ -78,7 +78,7 @@ def connect(
             inputs_kwargs=inputs,
             api_name=spec.kind,
             concurrency_id=MODEL_QUEUE,
-            concurrency_limit=MODEL_RUNS,
+            concurrency_limit=services.model_runs,
             validator=validate,
             preprocess=False,
             show_progress="hidden",  # the progress line (the poll's) says how long is left
