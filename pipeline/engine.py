@@ -1,6 +1,7 @@
-"""The engine: the app's one way to the model. It holds the model lock, plans a request
-(pipeline/planner.py), and renders a plan under the lock (pipeline/rendering.py), turning what
-goes wrong into errors a user can act on.
+"""The engine: the app's one way to the model. It plans a request (pipeline/planner.py) and
+renders a plan (pipeline/rendering.py): with step sharing (`max_batch`), in its one denoising
+loop beside other runs (pipeline/sharing.py), else under the model lock, one run at a time;
+it turns what goes wrong into errors a user can act on.
 
 What a plan is, and every rule and default, is pipeline/plan.py's; what differs between model
 families is pipeline/families.py's; a tile and its recipe are pipeline/recipe.py's.
@@ -175,7 +176,8 @@ def _out_of_memory(plan: Plan) -> OutOfMemory:
         torch.cuda.empty_cache()
     return OutOfMemory(
         f"out of memory rendering {plan.tiles} images at {plan.width}x{plan.height}: "
-        "try fewer tiles, a smaller size, or fewer images per call (--micro-batch)"
+        "try fewer tiles, a smaller size, or fewer images per call (--micro-batch; with "
+        "shared steps, --max-batch)"
     )
 
 

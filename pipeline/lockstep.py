@@ -23,7 +23,9 @@ shift in each scheduler's config and the tile's generators passed to `step()`. W
 (latent packing, the transformer's inputs, how it guides) is the family's.
 
 A lane's pixels depend on the batch shapes of the calls it took part in, which depend on the
-whole group: a tile is re-rendered bit-exact by rendering its whole group again.
+whole group: a tile is re-rendered bit-exact by rendering its whole group again. Calls padded
+to a fixed number of rows (`predict`'s `rows`, pipeline/sharing.py) make a lane's pixels its
+own: in a call of a fixed shape a row depends on nothing else in it.
 """
 
 from __future__ import annotations
