@@ -1,6 +1,7 @@
 """Images/s with 1, 4, 8 and 16 people at once on one GPU, step sharing on and off.
 
     python -m benchmarks.sharing_gpu                       # SD 1.5, 512x512, 20 steps, CUDA
+    python -m benchmarks.sharing_gpu --model sd15          # its architecture, random weights
     python -m benchmarks.sharing_gpu --max-batch 16 --runs 4
     python -m benchmarks.sharing_gpu --model tiny --device cpu --size 32 --steps 2 --users 1 2
 
@@ -24,13 +25,14 @@ import statistics
 import threading
 import time
 
-from benchmarks import report
+from benchmarks import models, report
 from pipeline.engine import Engine
 from pipeline.loading import load_model
 from pipeline.requests import GridRequest
 from pipeline.sharing import default_rows
 
 SD15 = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+RANDOM = ("tiny", "mid", "sd15")  # built in memory (sd15: the real compute, CUDA only)
 
 
 def people(engine: Engine, users: int, runs: int, size: int, steps: int) -> tuple[float, float]:
@@ -63,7 +65,7 @@ def people(engine: Engine, users: int, runs: int, size: int, steps: int) -> tupl
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.sharing_gpu", description=__doc__)
-    parser.add_argument("--model", default=SD15)
+    parser.add_argument("--model", default=SD15, help=f"a hub id or folder, or one of {RANDOM}")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--size", type=int, default=512)
     parser.add_argument("--steps", type=int, default=20)
@@ -72,7 +74,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-batch", type=int, default=0, help="0: the device's default")
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    model = load_model(args.model, device=args.device)
+    if args.model in RANDOM:  # benchmarks/models.py: no download
+        model = models.build(args.model, args.device)
+    else:
+        model = load_model(args.model, device=args.device)
     rows = args.max_batch or default_rows(args.device)
     calls = [0]
     model.family.denoiser(model.pipe).register_forward_pre_hook(
