@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import gradio as gr
 
 import ui.gpu  # noqa: F401 - imports `spaces` (ZeroGPU), which must come before CUDA starts
+from pipeline.admission import DEFAULT_PER_SESSION
 from pipeline.builder import EngineSettings, build_engines
 from pipeline.determinism import enable_deterministic
 from pipeline.engine import DEFAULT_MICRO_BATCH
@@ -34,6 +35,7 @@ from pipeline.requests import Limits
 from pipeline.tiny import TINY_MODELS
 from serving.replicas import Replicas
 from ui import CSS, build_demo
+from ui.gpu import zerogpu
 from ui.upkeep import EXPIRE_AFTER
 
 if TYPE_CHECKING:
@@ -123,6 +125,20 @@ def _replicas(text: str) -> Replicas:
         return Replicas.parse(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _call_rows(text: str) -> int:
+    value = _count(text)
+    if value == 1:
+        raise argparse.ArgumentTypeError("must be 0 (the device's default) or 2 or more")
+    return value
+
+
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be 1 or more, not {value}")
+    return value
 
 
 def parse_auth(value: str) -> list[tuple[str, str]]:
@@ -382,6 +398,31 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "written, unless their page is still open; the outputs folder is kept; "
         "env SEED_EXPLORER_EXPIRE_AFTER",
     )
+    # Many people at once: runs share denoiser calls step by step, in calls of a fixed size;
+    # the line in front of the engine keeps any one person from filling it.
+    _switch(
+        parser,
+        "--no-share-steps",
+        "SEED_EXPLORER_SHARE_STEPS",
+        "runs take the model one at a time (one lock) instead of sharing its denoiser calls "
+        "step by step (off on ZeroGPU)",
+    )
+    parser.add_argument(
+        "--max-batch",
+        type=_call_rows,
+        metavar="ROWS",
+        default=_env("SEED_EXPLORER_MAX_BATCH", default="0"),
+        help="rows in every shared denoiser call (an image with CFG takes 2); 0: the "
+        "device's default (CUDA 16, MPS 8, CPU 4); env SEED_EXPLORER_MAX_BATCH",
+    )
+    parser.add_argument(
+        "--max-runs-per-session",
+        type=_at_least_one,
+        metavar="N",
+        default=_env("SEED_EXPLORER_MAX_RUNS_PER_SESSION", default=str(DEFAULT_PER_SESSION)),
+        help="most runs one person may have rendering or waiting; "
+        "env SEED_EXPLORER_MAX_RUNS_PER_SESSION",
+    )
     args = parser.parse_args(argv)
     if args.ray and args.devices:
         raise SettingsError(
@@ -461,6 +502,8 @@ def engine_settings(args: argparse.Namespace) -> EngineSettings:
             steps=args.default_steps,
             guidance_scale=args.default_guidance,
         ),
+        share_steps=args.share_steps and not zerogpu(),
+        max_batch=args.max_batch or None,
     )
 
 
@@ -478,18 +521,11 @@ def create_engine(args: argparse.Namespace) -> Engine | Engines | RayEngine:
     return build_engines(engine_settings(args), args.devices or (args.device,))
 
 
-def concurrency(engine: Engine | Engines | RayEngine) -> int:
-    """How many runs render at once: one per engine or Ray Serve replica."""
-    if isinstance(engine, Engines):
-        return len(engine.engines)
-    return getattr(engine, "replicas", 1)
-
-
-def queue(demo: gr.Blocks, max_size: int, at_once: int = 1) -> None:
-    """`at_once` jobs at a time (one per engine), at most `max_size` waiting, polled every
-    QUEUE_POLL_S."""
+def queue(demo: gr.Blocks, max_size: int) -> None:
+    """One job at a time, at most `max_size` waiting, polled every QUEUE_POLL_S (the model's
+    events pass many at a time to the line in front of the engine, pipeline/admission.py)."""
     # api_open=False: a direct POST to /run/<name> would skip the queue, its bound and its order.
-    demo.queue(max_size=max_size, default_concurrency_limit=at_once, api_open=False)
+    demo.queue(max_size=max_size, default_concurrency_limit=1, api_open=False)
     for name, seconds in QUEUE_POLL_S.items():
         if hasattr(demo._queue, name):
             setattr(demo._queue, name, seconds)
@@ -549,10 +585,16 @@ def main(argv: Sequence[str] | None = None) -> None:
     if card.notice:
         log.warning(card.notice)
     log.info("Saving images: %s", args.outputs or "off")
+    if engine.max_batch:
+        log.info("Runs share denoiser calls: %d rows per call", engine.max_batch)
     demo = build_demo(
-        engine, outputs=args.outputs, previews=args.previews, expire_after=args.expire_after
+        engine,
+        outputs=args.outputs,
+        previews=args.previews,
+        runs_per_session=args.max_runs_per_session,
+        expire_after=args.expire_after,
     )
-    queue(demo, args.queue_size, concurrency(engine))
+    queue(demo, args.queue_size)
     notice = exposure_notice(args)
     if notice:
         log.log(*notice)

@@ -21,6 +21,7 @@ from pipeline.lora import LoraSpec
 from pipeline.plan import Defaults
 from pipeline.recipe import Recipe, offload_of
 from pipeline.requests import Limits, RequestError
+from pipeline.sharing import default_rows
 
 log = logging.getLogger("seed_explorer")
 # Noise that is the same on any machine: CPU generators, and A1111's NV noise made on the CPU.
@@ -46,6 +47,10 @@ class EngineSettings:
     config: str | None = None  # --config, for a single-file checkpoint
     loras: tuple[LoraSpec, ...] = ()
     defaults: Defaults = field(default_factory=Defaults)  # --default-steps and the like
+    # Runs share denoiser calls step by step (pipeline/sharing.py), in calls of `max_batch`
+    # rows (None: the device's default); off: one run at a time under the model lock.
+    share_steps: bool = False
+    max_batch: int | None = None
 
     @classmethod
     def for_recipe(cls, recipe: Recipe, model: str | None = None, device: str | None = None):
@@ -126,7 +131,8 @@ def _engine_on(model: LoadedModel, settings: EngineSettings) -> Engine:
     )
     generator_device = settings.generator_device
     generator_device = generator_device if generator_device in PORTABLE else model.device
-    engine = Engine(model, settings.limits, generator_device, settings.micro_batch, speedups)
+    rows = (settings.max_batch or default_rows(model.device)) if settings.share_steps else None
+    engine = Engine(model, settings.limits, generator_device, settings.micro_batch, speedups, rows)
     try:
         engine.planner.defaults()  # a default that cannot run stops start-up, not every run
     except RequestError as error:

@@ -1,6 +1,7 @@
-"""The engine: the app's one way to the model. It holds the model lock, plans a request
-(pipeline/planner.py), and renders a plan under the lock (pipeline/rendering.py), turning what
-goes wrong into errors a user can act on.
+"""The engine: the app's one way to the model. It plans a request (pipeline/planner.py) and
+renders a plan (pipeline/rendering.py): with step sharing (`max_batch`), in its one denoising
+loop beside other runs (pipeline/sharing.py), else under the model lock, one run at a time;
+it turns what goes wrong into errors a user can act on.
 
 What a plan is, and every rule and default, is pipeline/plan.py's; what differs between model
 families is pipeline/families.py's; a tile and its recipe are pipeline/recipe.py's.
@@ -28,6 +29,7 @@ from pipeline.planner import Planner
 from pipeline.recipe import Provenance, Recipe, Tile, replay_plan
 from pipeline.rendering import Hooks, OutOfMemory, Renderer, Stopped
 from pipeline.requests import Limits
+from pipeline.sharing import StepScheduler
 
 DEFAULT_MICRO_BATCH = 8
 
@@ -42,10 +44,13 @@ class Engine:
         generator_device: str = "cpu",
         micro_batch: int | None = DEFAULT_MICRO_BATCH,
         speedups: Speedups | None = None,
+        max_batch: int | None = None,
     ) -> None:
         self.model = model
-        self.planner = Planner(model, limits or Limits(), micro_batch, generator_device)
+        self.planner = Planner(model, limits or Limits(), micro_batch, generator_device, max_batch)
         self._lock = threading.Lock()
+        # The one denoising loop every shared run's lanes meet in (pipeline/sharing.py).
+        self.loop = StepScheduler()
         self.embeddings = PromptEmbeddings(model.pipe, model.family)
         identity = model.identity
         provenance = Provenance(
@@ -91,6 +96,16 @@ class Engine:
         return self.planner.micro_batch
 
     @property
+    def max_batch(self) -> int | None:
+        """Rows per shared denoiser call; None: runs take the model lock one at a time."""
+        return self.planner.call_rows
+
+    @property
+    def runs_at_once(self) -> int:
+        """Runs rendering at once without step sharing: one, under the lock."""
+        return 1
+
+    @property
     def generator_device(self) -> str:
         return self.planner.generator_device
 
@@ -131,8 +146,18 @@ class Engine:
         return self.render(self.replay_plan(recipe), hooks)[recipe.batch_index]
 
     def render(self, plan: Plan | Matrix, hooks: Hooks | None = None) -> list[Tile]:
-        """A plan's tiles, in order, under the model lock: in lockstep, or in batched calls."""
+        """A plan's tiles, in order: in the shared loop with other runs where the plan says
+        its call shape (pipeline/sharing.py), else under the model lock, in lockstep or in
+        batched calls."""
         hooks = hooks or Hooks()
+        first = plan.plans[0] if isinstance(plan, Matrix) else plan
+        if first.rows is not None:
+            if hooks.stop.is_set():
+                raise Stopped("Stopped before it started")
+            try:
+                return self.renderer.shared(plan, hooks, self.loop)
+            except torch.OutOfMemoryError:
+                raise _out_of_memory(plan) from None
         with self._lock:
             if hooks.stop.is_set():
                 raise Stopped("Stopped before it started")
@@ -158,7 +183,8 @@ def _out_of_memory(plan: Plan) -> OutOfMemory:
         torch.cuda.empty_cache()
     return OutOfMemory(
         f"out of memory rendering {plan.tiles} images at {plan.width}x{plan.height}: "
-        "try fewer tiles, a smaller size, or fewer images per call (--micro-batch)"
+        "try fewer tiles, a smaller size, or fewer images per call (--micro-batch; with "
+        "shared steps, --max-batch)"
     )
 
 

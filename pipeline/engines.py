@@ -113,6 +113,15 @@ class Engines:
         return self._first.micro_batch
 
     @property
+    def max_batch(self) -> int | None:
+        return self._first.max_batch
+
+    @property
+    def runs_at_once(self) -> int:
+        """Runs rendering at once without step sharing: one per engine."""
+        return len(self.engines)
+
+    @property
     def generator_device(self) -> str:
         return self._first.generator_device
 

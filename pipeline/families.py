@@ -210,6 +210,11 @@ class Family:
         """Classifier-free guidance of one step's predictions, as the pipeline combines them."""
         return uncond + scale * (text - uncond)
 
+    def call_scale(self, view: DiffusionPipeline, scale: float) -> float | None:
+        """The guidance scale `predict` feeds the denoiser itself (an LCM UNet's guidance
+        embedding), None where it feeds none: rows that differ in it cannot share a call."""
+        return None if view.unet.config.time_cond_proj_dim is None else scale
+
     def predict(
         self,
         view: DiffusionPipeline,
@@ -459,6 +464,9 @@ class FlowFamily(Family):
     def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
         return scale if scale > 1 else None
 
+    def call_scale(self, view: DiffusionPipeline, scale: float) -> float | None:
+        return None
+
     def predict(
         self,
         view: DiffusionPipeline,
@@ -553,6 +561,10 @@ class FluxFamily(FlowFamily):
 
     def cfg_scale(self, view: DiffusionPipeline, scale: float, true_cfg: float) -> float | None:
         return true_cfg if true_cfg > 1 else None
+
+    def call_scale(self, view: DiffusionPipeline, scale: float) -> float | None:
+        """[dev]'s Distilled CFG, embedded as one number for the whole call."""
+        return scale if view.transformer.config.get("guidance_embeds") else None
 
     def predict(
         self,

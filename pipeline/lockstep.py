@@ -24,12 +24,14 @@ shift in each scheduler's config and the tile's generators passed to `step()`. W
 (latent packing, the transformer's inputs, how it guides) is the family's.
 
 A lane's pixels depend on the batch shapes of the calls it took part in, which depend on the
-whole group: a tile is re-rendered bit-exact by rendering its whole group again.
+whole group: a tile is re-rendered bit-exact by rendering its whole group again. Calls padded
+to a fixed number of rows (`predict`'s `rows`, pipeline/sharing.py) make a lane's pixels its
+own: in a call of a fixed shape a row depends on nothing else in it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,40 +109,95 @@ def denoise(lanes: list[Lane], guidance: Guidance, per_call: int) -> Iterator[in
     while pending := [lane for lane in lanes if not lane.finished]:
         iteration += 1
         for first in range(0, len(pending), per_call):
-            _evaluate(pending[first : first + per_call], guidance)
+            chunk = pending[first : first + per_call]
+            predictions = predict([(lane, guidance) for lane in chunk])
+            for lane, own in zip(chunk, predictions, strict=True):
+                advance(lane, own)
             yield iteration
 
 
-def _evaluate(lanes: list[Lane], guidance: Guidance) -> None:
-    """One denoiser call: the next evaluation of each lane, then each lane's step."""
-    view = lanes[0].view
+@torch.no_grad()
+def predict(
+    entries: Sequence[tuple[Lane, Guidance]], rows: int | None = None
+) -> list[torch.Tensor]:
+    """One denoiser call for the next evaluation of each lane, guided by its own Guidance:
+    each lane's guided prediction. Nothing of a lane changes (a failed call can be made again).
+
+    The rows are laid out as the pipeline lays out a batch: every unconditional row (of the
+    lanes that guide by CFG), then every conditional one. `rows`: the call is padded to exactly
+    that many rows (copies of its last), so that its shape never depends on what shares it;
+    what the family's denoiser reads as one number (`Family.call_scale`) and the extras are
+    the first entry's, which the caller keeps equal for every entry.
+    """
+    first, guidance = entries[0]
     family = guidance.family
-    # The pipeline's do_classifier_free_guidance (Flux's do_true_cfg).
-    cfg = family.cfg_scale(view, guidance.scale, guidance.true_cfg)
-    halves = 1 if cfg is None else 2
-    images = lanes[0].latents.shape[0]
-    timesteps = [lane.timesteps[lane.done] for lane in lanes]
+    scales = [family.cfg_scale(lane.view, own.scale, own.true_cfg) for lane, own in entries]
+    timesteps = [lane.timesteps[lane.done] for lane, _ in entries]
+    counts = [lane.latents.shape[0] for lane, _ in entries]
+    guided = [index for index, cfg in enumerate(scales) if cfg is not None]
     # Per lane as the pipeline does: its latents doubled for guidance, scaled by its scheduler.
     inputs = [
-        family.model_input(lane.view.scheduler, torch.cat([lane.latents] * halves), t)
-        for lane, t in zip(lanes, timesteps, strict=True)
-    ]
-    # The pipeline's order for a batch: every unconditional sample, then every conditional one.
-    parts = [slice(half * images, (half + 1) * images) for half in range(halves)]
-    sample = torch.cat([scaled[part] for part in parts for scaled in inputs])
-    texts = ([lane.negative for lane in lanes] if cfg else []) + [lane.prompt for lane in lanes]
-    per_sample = torch.cat([t.expand(images) for _ in parts for t in timesteps])
-    noise_pred = family.predict(
-        view, sample, per_sample, texts, guidance.scale, guidance.extras, lanes[0].size
-    )
-    if cfg is not None:
-        noise_pred = family.guide(*noise_pred.chunk(2), cfg)
-    for lane, t, own in zip(lanes, timesteps, noise_pred.split(images), strict=True):
-        step = lane.view.scheduler.step(
-            own, t, lane.latents, **lane.extra_step_kwargs, return_dict=False
+        family.model_input(
+            lane.view.scheduler, torch.cat([lane.latents] * (1 + (cfg is not None))), t
         )
-        lane.latents = step[0]
-        lane.done += 1
+        for (lane, _), cfg, t in zip(entries, scales, timesteps, strict=True)
+    ]
+    # (lane, half): 0 its unconditional rows, 1 its conditional ones.
+    order = [(index, 0) for index in guided] + [(index, 1) for index in range(len(entries))]
+    samples = [
+        inputs[i][counts[i] :] if half and scales[i] is not None else inputs[i][: counts[i]]
+        for i, half in order
+    ]
+    texts = [entries[i][0].prompt if half else entries[i][0].negative for i, half in order]
+    per_sample = [timesteps[i].expand(counts[i]) for i, _ in order]
+    used = sum(counts[i] for i, _ in order)
+    if rows is not None:
+        if used > rows:
+            raise ValueError(f"{used} rows do not fit a call of {rows}")
+        padding = rows - used
+        samples.append(samples[-1][-1:].expand(padding, *samples[-1].shape[1:]))
+        texts.append(_repeat_last(texts[-1], padding))
+        per_sample.append(per_sample[-1][-1:].expand(padding))
+    output = family.predict(
+        first.view,
+        torch.cat(samples),
+        torch.cat(per_sample),
+        texts,
+        guidance.scale,
+        guidance.extras,
+        first.size,
+    )
+    parts = iter(output[:used].split([counts[i] for i, _ in order]))
+    unconditional = {index: next(parts) for index in guided}
+    predictions = []
+    for index, text in enumerate(parts):
+        cfg = scales[index]
+        if cfg is not None:
+            uncond = unconditional[index]
+            text = family.guide(uncond, text, cfg)
+        predictions.append(text)
+    return predictions
+
+
+@torch.no_grad()
+def advance(lane: Lane, prediction: torch.Tensor) -> None:
+    """The lane's scheduler steps with its own prediction: its next latents."""
+    t = lane.timesteps[lane.done]
+    step = lane.view.scheduler.step(
+        prediction, t, lane.latents, **lane.extra_step_kwargs, return_dict=False
+    )
+    lane.latents = step[0]
+    lane.done += 1
+
+
+def _repeat_last(text: Embedding, count: int) -> Embedding:
+    """The text's last row, `count` times: a padding row's."""
+    pooled, mask = text.pooled, text.mask
+    return Embedding(
+        text.hidden[-1:].expand(count, *text.hidden.shape[1:]),
+        None if pooled is None else pooled[-1:].expand(count, *pooled.shape[1:]),
+        None if mask is None else mask[-1:].expand(count, *mask.shape[1:]),
+    )
 
 
 @torch.no_grad()

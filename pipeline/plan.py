@@ -108,6 +108,9 @@ class Plan:
     # Seed variance: each tile's prompt embedding moved by its seed's noise at this strength
     # (pipeline/embeddings.py); 0: none.
     seed_variance: float = 0.0
+    # Denoised lane by lane in shared calls of exactly this many rows (pipeline/sharing.py),
+    # with other runs' lanes; None: in calls of `per_call` images of its own, under the lock.
+    rows: int | None = None
 
     @property
     def tiles(self) -> int:

@@ -62,6 +62,7 @@ class Planner:
     limits: Limits = field(default_factory=Limits)
     micro_batch: int | None = None  # images per call; None: a whole run in one call
     generator_device: str = "cpu"
+    call_rows: int | None = None  # rows of a shared denoiser call; None: no sharing
 
     def plan(self, request: Request) -> Plan | Matrix:
         """The plan of a run (a matrix's plans), or a RequestError naming the field to fix."""
@@ -233,6 +234,7 @@ class Planner:
             "shift": shift,
             "mu": mu,
             "seed_variance": seed_variance_of(settings.seed_variance),
+            "rows": self.call_rows,
         }
 
     def checked_shift(self, shift: float) -> float:

@@ -107,6 +107,10 @@ class Recipe:
     offload: bool = False  # diffusers' CPU offload (--offload): the same pixels
     offload_mode: str | None = None  # "model" or "sequential"; older recipes: "model"
     quantize: str | None = None  # --quantize's backend (pipeline/quantize.py): other pixels
+    # Denoised in shared calls of exactly this many rows (pipeline/sharing.py), decoded
+    # alone: the tile depends on nothing else in its calls, and replay renders it (or its
+    # lockstep group) in calls of this shape. None: in a call of `batch_size` images.
+    call_rows: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -167,6 +171,7 @@ def tile(
     batch_size: int,
     seconds: float,
     filtered: bool,
+    call_rows: int | None = None,
 ) -> Tile:
     """One rendered image with its recipe: `noise` its initial latents, `batch_size` the
     images of the call (or the schedulers of the lockstep group) that rendered it."""
@@ -225,6 +230,7 @@ def tile(
         offload=provenance.offload,
         offload_mode=provenance.offload_mode,
         quantize=provenance.quantize,
+        call_rows=call_rows,
     )
     return Tile(image, recipe, seconds, filtered)
 
@@ -308,11 +314,22 @@ def replay_plan(recipe: Recipe, planner: Planner) -> Plan:
         "shift": shift,
         "mu": None if recipe.mu is None else recorded_number("Mu", recipe.mu),
         "seed_variance": seed_variance_of(recipe.seed_variance),
+        "rows": _call_rows(recipe, limits),
     }
     if recipe.lockstep is None:
         return Plan(items=(item,) * batch, samplers=(own,), per_call=batch, **common)
     samplers, per_call = _group(recipe, own, limits, registry, shift)
     return Plan(items=(item,), samplers=samplers, per_call=per_call, lockstep=True, **common)
+
+
+def _call_rows(recipe: Recipe, limits: Limits) -> int | None:
+    """The rows of a shared call that rendered the tile, held to what a call may hold."""
+    rows = recipe.call_rows
+    if rows is not None and (not is_whole(rows) or not 1 <= rows <= 2 * limits.max_tiles):
+        raise RequestError(
+            "Call rows", f"must be a whole number 1..{2 * limits.max_tiles}, got {rows!r}"
+        )
+    return rows
 
 
 def _recorded_shift(recipe: Recipe, planner: Planner) -> float | None:

@@ -36,6 +36,7 @@ from pipeline.noise import draw_noise
 from pipeline.plan import Item, Matrix, Plan, Sampler
 from pipeline.preview import PREVIEW_INTERVAL, Previewer, preview_size
 from pipeline.recipe import Provenance, Tile, tile
+from pipeline.sharing import StepScheduler
 
 # Called with the fraction done (0..1) and a short line on what is running.
 Progress = Callable[[float, str], None]
@@ -316,15 +317,116 @@ class Renderer:
             part.preview = part.preview and _to_cells(part.preview, cells)
             rendered.append(self._plan(plan, part))
             done += plan.tiles
-        tiles = []
-        for index, (which, place) in enumerate(matrix.cells):
-            tile = rendered[which][place]
-            row, column = divmod(index, len(matrix.x.values))
-            x, y = matrix.labels(index)
-            cell = {"x_axis": matrix.x.name, "x": x, "y_axis": matrix.y.name, "y": y}
-            cell |= {"row": row, "column": column}
-            tiles.append(replace(tile, recipe=replace(tile.recipe, cell=cell)))
-        return tiles
+        return _cells(matrix, rendered)
+
+    def shared(self, plan: Plan | Matrix, hooks: Hooks, loop: StepScheduler) -> list[Tile]:
+        """A plan's tiles (a matrix's, every plan at once) denoised lane by lane in the
+        engine's shared loop (pipeline/sharing.py), in calls of `plan.rows` rows, each tile
+        decoded alone: pixels that depend on nothing else in the calls. No lock is held."""
+        plans = plan.plans if isinstance(plan, Matrix) else (plan,)
+        family = self.model.family
+        started = time.perf_counter()
+        made = [self._lanes(each) for each in plans]
+        lanes = [lane for each in made for lane, _ in each]
+        total = sum(lane.evaluations for lane in lanes)
+        longest = max(sampler.steps for each in plans for sampler in each.samplers)
+        label = _label(plan)
+        if hooks.preview is not None and isinstance(plan, Matrix):
+            hooks = replace(hooks, preview=_to_cells(hooks.preview, _cell_order(plan)))
+        previewer = _previewer(family, plan, hooks)
+
+        def step() -> int:
+            running = [lane for lane in lanes if not lane.finished]
+            return min((_lane_steps(lane) for lane in running), default=longest)
+
+        def on_call() -> None:
+            if hooks.progress is not None:
+                done = sum(lane.done for lane in lanes)
+                hooks.progress(done / total, f"{label}: step {step()}/{longest}")
+            if previewer is not None and step() < longest:
+                previewer.offer(0, lambda: torch.cat([lane.images() for lane in lanes]))
+
+        guided = [
+            (lane, _guidance(family, each))
+            for each, own in zip(plans, made, strict=True)
+            for lane, _ in own
+        ]
+        try:
+            loop.denoise(guided, plans[0].rows or 0, hooks.stop, on_call)
+        finally:
+            if previewer is not None:
+                previewer.close()
+        if hooks.stop.is_set():
+            raise Stopped(f"Stopped at step {step()} of {longest}")
+        rendered = []
+        for each, own in zip(plans, made, strict=True):
+            tiles = []
+            for index, (lane, (item, sampler, noise)) in enumerate(own):
+                if hooks.stop.is_set():
+                    raise Stopped("Stopped before the last images were decoded")
+                images, flags = lockstep.decode([lane], 1, family)
+                seconds = (time.perf_counter() - started) * lane.evaluations / total
+                tiles.append(
+                    tile(
+                        images[0],
+                        self.provenance,
+                        each,
+                        item,
+                        sampler,
+                        noise=noise,
+                        batch_index=index if each.lockstep else 0,
+                        batch_size=len(own) if each.lockstep else 1,
+                        seconds=seconds,
+                        filtered=bool(flags[0]),
+                        call_rows=each.rows,
+                    )
+                )
+            rendered.append(tiles)
+        return _cells(plan, rendered) if isinstance(plan, Matrix) else rendered[0]
+
+    def _lanes(self, plan: Plan) -> list[tuple[lockstep.Lane, tuple[Item, Sampler, torch.Tensor]]]:
+        """A plan as lanes of one image each, with what each tile's recipe records: a
+        comparison's lanes start from one draw, each with its own fork of the generator;
+        a batched plan's each from its own seed."""
+        family = self.model.family
+        size = (plan.width, plan.height)
+        negative = self.embeddings.negative(plan.negative_prompt, 1)
+        if plan.lockstep:
+            item = plan.items[0]
+            gens, noise, latents = draw_noise(self.model, [item], plan)
+            text = (self.embeddings.batch([item.prompt]), negative)
+            return [
+                (
+                    lockstep.start(
+                        family,
+                        self.view(sampler.config),
+                        sampler.steps,
+                        [_fork(gens[0])],
+                        latents,
+                        text,
+                        size,
+                    ),
+                    (item, sampler, noise[0]),
+                )
+                for sampler in plan.samplers
+            ]
+        sampler = plan.samplers[0]
+        gens, noise, latents = draw_noise(self.model, list(plan.items), plan)
+        return [
+            (
+                lockstep.start(
+                    family,
+                    self.view(sampler.config),
+                    sampler.steps,
+                    [gens[index]],
+                    latents[index : index + 1],
+                    (self.embeddings.batch([item.prompt]), negative),
+                    size,
+                ),
+                (item, sampler, noise[index]),
+            )
+            for index, item in enumerate(plan.items)
+        ]
 
 
 def _tiles(
@@ -356,7 +458,37 @@ def _tiles(
     ]
 
 
-def _previewer(family: Family, plan: Plan, hooks: Hooks) -> Previewer | None:
+def _cells(matrix: Matrix, rendered: list[list[Tile]]) -> list[Tile]:
+    """A matrix's tiles by plan put in their cells (row-major), stamped with their headers."""
+    tiles = []
+    for index, (which, place) in enumerate(matrix.cells):
+        tile = rendered[which][place]
+        row, column = divmod(index, len(matrix.x.values))
+        x, y = matrix.labels(index)
+        cell = {"x_axis": matrix.x.name, "x": x, "y_axis": matrix.y.name, "y": y}
+        cell |= {"row": row, "column": column}
+        tiles.append(replace(tile, recipe=replace(tile.recipe, cell=cell)))
+    return tiles
+
+
+def _cell_order(matrix: Matrix) -> list[int]:
+    """The cell of each of a matrix's tiles taken plan by plan."""
+    cell_of = {where: index for index, where in enumerate(matrix.cells)}
+    return [
+        cell_of[(which, place)]
+        for which, plan in enumerate(matrix.plans)
+        for place in range(plan.tiles)
+    ]
+
+
+def _label(plan: Plan | Matrix) -> str:
+    """What a progress line calls a run."""
+    if isinstance(plan, Matrix):
+        return f"{plan.tiles} cells"
+    return plan.samplers[0].name if len(plan.samplers) == 1 else f"{plan.tiles} schedulers"
+
+
+def _previewer(family: Family, plan: Plan | Matrix, hooks: Hooks) -> Previewer | None:
     """Previews made on their own thread, small, at most one per `preview_interval`."""
     if hooks.preview is None:
         return None

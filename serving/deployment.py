@@ -41,6 +41,7 @@ class Description:
     generator_device: str
     schedulers: list[str]
     defaults: dict[str, Any]
+    max_batch: int | None = None  # rows per shared call in the replica; None: one lock
 
 
 @serve.deployment(name="SeedExplorerEngine", max_ongoing_requests=8)
@@ -61,6 +62,7 @@ class EngineDeployment:
             generator_device=engine.generator_device,
             schedulers=engine.schedulers,
             defaults=engine.defaults(),
+            max_batch=engine.max_batch,
         )
 
     def plan(self, request: Request) -> Plan | Matrix:

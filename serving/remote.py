@@ -59,6 +59,17 @@ class RayEngine:
         return self.description.card
 
     @property
+    def max_batch(self) -> int | None:
+        """Rows per shared denoiser call in each replica; None: a replica renders one run at
+        a time."""
+        return self.description.max_batch
+
+    @property
+    def runs_at_once(self) -> int:
+        """Runs rendering at once without step sharing: one per replica."""
+        return self.replicas
+
+    @property
     def provenance(self) -> Provenance:
         """A replica's; each tile's recipe names the machine that rendered it."""
         return self.description.provenance

@@ -12,11 +12,18 @@ from PIL import Image
 
 from pipeline.engine import Engine
 from pipeline.requests import GridRequest
+from pipeline.sharing import default_rows
 
 
 @pytest.fixture(scope="module")
 def client(app_url: str) -> Client:
     return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def local(engine: Engine) -> Engine:
+    """An engine set up as the launched app's: runs share calls of the CPU's default rows."""
+    return Engine(engine.model, max_batch=default_rows("cpu"))
 
 
 def readme() -> str:
@@ -48,13 +55,13 @@ def served_equals(tile: dict, image: Image.Image) -> bool:
         )
 
 
-def test_vary_travel_and_matrix_through_the_api(client: Client, engine: Engine) -> None:
+def test_vary_travel_and_matrix_through_the_api(client: Client, local: Engine) -> None:
     fast = {"steps": 2, "scheduler": "Euler"}
     gallery, _ = client.predict(
         prompt="a kite", seed="8", variation_seeds="3, 4", strength=0, **fast, api_name="/vary"
     )
     assert [tile["caption"] for tile in gallery] == ["seed 8 → 3 at 0.00", "seed 8 → 4 at 0.00"]
-    pinned = engine.run(GridRequest("a kite", "8, 9", **fast))[0]
+    pinned = local.run(GridRequest("a kite", "8, 9", **fast))[0]
     assert served_equals(gallery[0], pinned.image)
     frames, _ = client.predict(
         prompt="a kite", seed="8", to_seed="3", frames=3, **fast, api_name="/travel"
@@ -76,13 +83,13 @@ def test_vary_travel_and_matrix_through_the_api(client: Client, engine: Engine) 
 
 
 def test_grid_with_a_few_keywords_returns_lossless_tiles_equal_to_a_local_render(
-    client: Client, engine: Engine
+    client: Client, local: Engine
 ) -> None:
     gallery, summary = client.predict(prompt="a kite", seeds="0-2", steps=3, api_name="/grid")
     assert [tile["caption"] for tile in gallery] == ["seed 0", "seed 1", "seed 2"]
     assert summary.startswith("3 tiles · seeds 0, 1, 2")
-    local = engine.run(GridRequest("a kite", (0, 1, 2), steps=3))
-    for tile, ours in zip(gallery, local, strict=True):
+    rendered = local.run(GridRequest("a kite", (0, 1, 2), steps=3))
+    for tile, ours in zip(gallery, rendered, strict=True):
         with Image.open(tile["image"]) as served:
             assert served.format == "PNG"
             assert np.array_equal(np.asarray(served.convert("RGB")), np.asarray(ours.image))

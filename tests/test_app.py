@@ -229,10 +229,21 @@ def test_help_lists_every_flag_and_never_a_password_from_the_environment(
     assert "s3cret" not in result.out
 
 
+def test_step_sharing_is_on_unless_turned_off_and_a_call_holds_an_image_with_cfg(
+    monkeypatch,
+) -> None:
+    shared = app.engine_settings(app.parse_args(["--max-batch", "6"]))
+    assert (shared.share_steps, shared.max_batch) == (True, 6)
+    monkeypatch.setenv("SEED_EXPLORER_SHARE_STEPS", "0")
+    assert not app.engine_settings(app.parse_args([])).share_steps
+    with pytest.raises(SystemExit):
+        app.parse_args(["--max-batch", "1"])
+
+
 def test_the_flags_become_the_engines_settings(monkeypatch) -> None:
     args = ["--model", "tiny-sdxl", "--device", "cpu", "--dtype", "bfloat16", "--no-safety-checker"]
     assert app.engine_settings(app.parse_args(args)) == EngineSettings(
-        model="tiny-sdxl", device="cpu", dtype="bfloat16", safety_checker=False
+        model="tiny-sdxl", device="cpu", dtype="bfloat16", safety_checker=False, share_steps=True
     )
     monkeypatch.setenv("SEED_EXPLORER_DTYPE", "float16")
     other = app.engine_settings(app.parse_args(["--max-tiles", "6", "--micro-batch", "0"]))

@@ -98,16 +98,26 @@ MUTATIONS = (
     Mutation(
         "lockstep lanes all at the first lane's timestep",
         "pipeline/lockstep.py",
-        "timesteps = [lane.timesteps[lane.done] for lane in lanes]",
-        "timesteps = [lanes[0].timesteps[lanes[0].done] for lane in lanes]",
+        "timesteps = [lane.timesteps[lane.done] for lane, _ in entries]",
+        "timesteps = [entries[0][0].timesteps[entries[0][0].done] for lane, _ in entries]",
         (LOCKSTEP_MIXED,),
     ),
     Mutation(
         "lockstep lanes step with each other's predictions",
         "pipeline/lockstep.py",
-        "zip(lanes, timesteps, noise_pred.split(images), strict=True)",
-        "zip(lanes, timesteps, noise_pred.split(images)[::-1], strict=True)",
+        "for lane, own in zip(chunk, predictions, strict=True):",
+        "for lane, own in zip(chunk, predictions[::-1], strict=True):",
         (LOCKSTEP_MIXED,),
+    ),
+    Mutation(
+        "shared calls take the shape of whoever shares them",
+        "pipeline/sharing.py",
+        "lockstep.predict([(e.lane, e.guidance) for e in chosen], rows)",
+        "lockstep.predict([(e.lane, e.guidance) for e in chosen], None)",
+        (
+            "tests/pipeline/test_sharing.py::"
+            "test_two_runs_started_together_share_calls_and_equal_their_solo_renders",
+        ),
     ),
     Mutation(
         "Stop decodes a grid's latents",

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from gradio.utils import get_upload_folder
 
+from pipeline.admission import Admission
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from pipeline.preview import PREVIEW_INTERVAL
@@ -19,8 +20,12 @@ from ui.live import Live
 from ui.render import Render, render_stream
 from ui.runs import Runs
 
-# Every event that runs the model shares one queue slot: one render at a time, in order.
+# Every event that runs the model shares one Gradio concurrency group; how many of them reach
+# the engine at once, and in what order, is the Admission's (pipeline/admission.py).
 MODEL_QUEUE = "model"
+# With step sharing, model events let through at once (Gradio's thread pool holds 40): the
+# Admission renders some and lines up the rest; without it, one, in Gradio's own queue.
+MODEL_RUNS = 32
 
 
 def _served() -> Path:
@@ -34,7 +39,8 @@ def _served() -> Path:
 @dataclass(frozen=True)
 class Services:
     """The app-wide context: the engine, the outputs folder, previews on or off, each
-    session's run and live frame, the served files, and the render."""
+    session's runs and live frame, the served files, the line in front of the engine, and
+    the render."""
 
     engine: Engine
     outputs: OutputFolder | None = None
@@ -43,6 +49,7 @@ class Services:
     live: Live = field(default_factory=Live)
     served: Path = field(default_factory=_served)
     preview_interval: float = PREVIEW_INTERVAL
+    admission: Admission = field(default_factory=lambda: Admission(1))
     render: Render = field(init=False)
     # Each served folder's session (by folder name), and the sessions whose page is open in a
     # browser: what the upkeep (ui/upkeep.py) may expire and what it must keep.
@@ -52,6 +59,11 @@ class Services:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "render", render_stream(self.engine))
+
+    @property
+    def model_runs(self) -> int:
+        """How many model events Gradio lets through to the Admission at once."""
+        return MODEL_RUNS if self.admission.slots > 1 else 1
 
     def folder(self, session: str) -> Path:
         """Where one browser session's served files go, apart from every other session's."""

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 
+from pipeline.admission import DEFAULT_PER_SESSION, SHARED_SLOTS, Admission
 from pipeline.engine import Engine
 from pipeline.outputs import OutputFolder
 from ui import (
@@ -54,11 +55,16 @@ def build_demo(
     engine: Engine,
     outputs: Path | None = None,
     previews: bool = True,
+    runs_per_session: int = DEFAULT_PER_SESSION,
     expire_after: float | None = None,
 ) -> gr.Blocks:
-    """The whole app around one engine; `outputs` is where every render is saved (None: not);
-    served files expire after `expire_after` seconds (None: the sweep is not started)."""
-    services = Services(engine, outputs and OutputFolder(outputs), previews)
+    """The whole app around one engine; `outputs` is where every render is saved (None: not).
+    With step sharing many runs render at once, else one per engine; each person has at most
+    `runs_per_session` going or waiting. Served files expire after `expire_after` seconds
+    (None: the sweep is not started)."""
+    slots = SHARED_SLOTS if engine.max_batch else engine.runs_at_once
+    admission = Admission(slots, runs_per_session)
+    services = Services(engine, outputs and OutputFolder(outputs), previews, admission=admission)
     demo = build_page(services)
     if expire_after is not None:
         keep_sweeping(services, demo, expire_after)

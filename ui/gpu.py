@@ -41,6 +41,12 @@ def _spaces() -> ModuleType | None:
 _spaces()
 
 
+def zerogpu() -> bool:
+    """Whether renders may run in ZeroGPU's forked processes, where runs cannot share a
+    denoising loop (the `spaces` package is there)."""
+    return _spaces() is not None
+
+
 def gpu(fn: F, duration: int | Callable[..., int] | None = None) -> F:
     """`fn` running on a ZeroGPU GPU (for at most `duration` seconds, or what `duration`
     returns for the call's arguments) where there is one."""

@@ -178,6 +178,7 @@ def build(services: Services, shared: SharedInputs) -> None:
         shared.pin,
         [poll, progress, verdict, heatmap],
         concurrency_id=MODEL_QUEUE,
+        concurrency_limit=services.model_runs,
         api_visibility="private",
         show_progress="hidden",  # the progress line says what is re-rendered and how far
     ).then(

@@ -114,21 +114,24 @@ def render(
     interval = None if labels is None else services.preview_interval
     shown: list[Any] = [None] * plan.tiles
     outcome: list[Tile] | Exception = RenderError("The render ended without its tiles")
-    services.live.say(session, WAITING)
     try:
-        for event in services.render(plan, stop, interval):
-            match event:
-                case Progress(fraction, text):
-                    services.live.say(session, progress_line(fraction, text, started))
-                case Preview(first, images) if labels is not None:
-                    shown[first : first + len(images)] = images
-                    folder = services.folder(session)
-                    services.live.show(session, folder, shown, labels, plan.seeds)
-                case Rendered(tiles):
-                    outcome = tiles
-                case Failed(error):
-                    outcome = error
-    except Exception as error:  # the render could not start (ZeroGPU: no GPU granted)
+        with services.admission.enter(
+            session, stop, lambda ahead: services.live.say(session, waiting_line(ahead))
+        ):
+            services.live.say(session, WAITING)
+            for event in services.render(plan, stop, interval):
+                match event:
+                    case Progress(fraction, text):
+                        services.live.say(session, progress_line(fraction, text, started))
+                    case Preview(first, images) if labels is not None:
+                        shown[first : first + len(images)] = images
+                        folder = services.folder(session)
+                        services.live.show(session, folder, shown, labels, plan.seeds)
+                    case Rendered(tiles):
+                        outcome = tiles
+                    case Failed(error):
+                        outcome = error
+    except Exception as error:  # over the cap; or it could not start (ZeroGPU: no GPU)
         outcome = error
     finally:
         services.runs.finish(session, stop)
@@ -166,6 +169,13 @@ def write_tiles(
         notes.append(f"saved to {Path(saved[0]).parent}")
     items = [(ref.file, ref.caption) for ref in refs]
     return Outcome(items, refs, " · ".join([summary(tiles), *notes]))
+
+
+def waiting_line(ahead: int) -> str:
+    """ "Waiting for the model: 3 runs ahead": a run's place in line."""
+    if ahead == 0:
+        return WAITING
+    return f"Waiting for the model: {ahead} run{'s' if ahead != 1 else ''} ahead"
 
 
 def progress_line(fraction: float, text: str, started: float) -> str:

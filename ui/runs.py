@@ -30,17 +30,18 @@ class StopFlag:
 
 
 class Runs:
-    """Stop flags by session; Stop sets the flag the engine checks between steps."""
+    """Stop flags by session (a session may have several runs going or waiting); Stop sets
+    every one of the session's flags, which the engine checks between steps."""
 
     def __init__(self, folder: Path | None = None) -> None:
         self._folder = folder or Path(tempfile.mkdtemp(prefix="seed-explorer-stops-"))
-        self._flags: dict[str, StopFlag] = {}
+        self._flags: dict[str, list[StopFlag]] = {}
         self._lock = threading.Lock()
 
     def start(self, session: str) -> StopFlag:
         flag = StopFlag(self._folder / uuid.uuid4().hex)
         with self._lock:
-            self._flags[session] = flag
+            self._flags.setdefault(session, []).append(flag)
         return flag
 
     def going(self, session: str) -> bool:
@@ -49,16 +50,18 @@ class Runs:
             return session in self._flags
 
     def stop(self, session: str) -> bool:
-        """Stops the session's run; False when it has none going."""
+        """Stops the session's runs; False when it has none going."""
         with self._lock:
-            flag = self._flags.get(session)
-        if flag is None:
-            return False
-        flag.set()
-        return True
+            flags = list(self._flags.get(session, ()))
+        for flag in flags:
+            flag.set()
+        return bool(flags)
 
     def finish(self, session: str, flag: StopFlag) -> None:
         with self._lock:
-            if self._flags.get(session) is flag:
-                del self._flags[session]
+            flags = self._flags.get(session, [])
+            if flag in flags:
+                flags.remove(flag)
+            if not flags:
+                self._flags.pop(session, None)
         flag.clear()

@@ -79,6 +79,7 @@ def connect(
             inputs_kwargs=inputs,
             api_name=spec.kind,
             concurrency_id=MODEL_QUEUE,
+            concurrency_limit=services.model_runs,
             validator=validate,
             preprocess=False,
             show_progress="hidden",  # the progress line (the poll's) says how long is left

@@ -17,7 +17,7 @@ def test_devices_cpu_cpu_serve_two_runs_at_once_with_identical_tiles() -> None:
     """The first run holds its engine until the second has finished: the second can only
     finish on the other engine, with its own copy of the model."""
     engines = app.create_engine(app.parse_args(["--model", "tiny", "--devices", "cpu,cpu"]))
-    assert isinstance(engines, Engines) and app.concurrency(engines) == 2
+    assert isinstance(engines, Engines) and engines.runs_at_once == 2
     first, second = engines.engines
     assert first.model.pipe is not second.model.pipe
     second_done = threading.Event()
