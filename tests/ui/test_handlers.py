@@ -353,6 +353,11 @@ def test_travel_from_a_variation_pin_starts_from_the_pins_own_noise(session: Ses
     start = travel["tiles"][0]["recipe"]
     assert start["noise_sha256"] == pinned["tiles"][0]["recipe"]["noise_sha256"]
     assert start["base_variations"] == [[7, 0.3]]
+    # Its PNG, loaded again, pins the whole variation of a variation.
+    last = session.value(part(session, "travel-gallery"))[-1]
+    session.set(part(session, "recipe-file"), uploaded(Path(last["image"]["path"])))
+    session.trigger(part(session, "recipe-file"), "upload")
+    assert (pin_of(session).variation_seed, pin_of(session).base_variations) == (6, ((7, 0.3),))
 
 
 def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
