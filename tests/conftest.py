@@ -23,6 +23,7 @@ from PIL import Image, PngImagePlugin
 import app
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel, load_model
+from pipeline.tiny import build_tiny_pipeline
 from ui import build_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -120,6 +121,18 @@ def app_url() -> Iterator[str]:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session", params=["tiny-flux", "tiny-sd3"])
+def flow_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """`python app.py --model FOLDER --no-save` on a saved tiny Flux.1 [dev] or SD3 folder, as
+    a new user brings one (the API and the browser tests share it). Yields its URL."""
+    folder = tmp_path_factory.mktemp(f"my-{request.param}")
+    build_tiny_pipeline(request.param).save_pretrained(folder)
+    process, url = launch_app("--model", str(folder), "--no-save")
+    yield url
+    process.terminate()
+    process.wait(timeout=20)
 
 
 @contextmanager
