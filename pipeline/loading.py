@@ -21,6 +21,7 @@ import huggingface_hub.constants
 import torch
 from diffusers import DiffusionPipeline
 from huggingface_hub import snapshot_download, try_to_load_from_cache
+from huggingface_hub.utils import get_session
 
 from pipeline.checkpoints import (
     CheckpointError,
@@ -47,10 +48,12 @@ from pipeline.quantize import (
     pipeline_quantization,
     quantized_components,
 )
+from pipeline.quiet import quiet_loading
 from pipeline.schedulers import FLOW_FEW_STEPS, SchedulerRegistry, flow_samplers
 from pipeline.tiny import TINY_FLOW_MODELS, TINY_MODELS, build_tiny_pipeline
 
 DEFAULT_MODEL_ID = "stable-diffusion-v1-5/stable-diffusion-v1-5"
+HUB_PROBE_S = 3.0  # one request to the hub says whether it answers; then no retries
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 # diffusers' ValueError for a repo or folder without the variant's files (pipeline_utils and
 # pipeline_loading_utils word it the same way); any other failure is reported as it happened.
@@ -211,7 +214,7 @@ def load_model(
     except QuantizeError as error:
         raise ModelLoadError(str(error), QUANT_HINT if quantize else "run on CUDA") from error
     key = (model, device, dtype, safety_checker, config, loras, offload, quantize)
-    with _cache_lock:
+    with _cache_lock, quiet_loading():
         if key not in _cache:
             torch_dtype = model_dtype(model, config, dtype, device)
             started = time.perf_counter()
@@ -256,31 +259,50 @@ def load_model_or_tiny(
 ) -> LoadedModel:
     """A model the user named must load; the default model may fall back to the tiny one
     (without the LoRAs, which are for the default model), but not for a LoRA that failed nor
-    a setting this machine cannot run (offload, quantization)."""
-    try:
-        return load_model(
-            model, device, safety_checker, dtype, loras=loras, offload=offload, quantize=quantize
-        )
-    except ModelLoadError as error:
-        if explicit or isinstance(error.__cause__, (LoraError, QuantizeError)):
-            raise
-        notice = (
-            f"The default model {model} could not be loaded ({_why_not(model, error)}), so "
-            "the built-in tiny "
-            "model is running and its images are noise. Fix: run once with internet access "
-            "to cache the model, or start with --model pointing at a local diffusers folder."
-        )
-        return replace(load_model(TINY_MODELS[0], device, safety_checker, dtype), notice=notice)
+    a setting this machine cannot run (offload, quantization). The default model out of reach
+    (offline, not cached) falls back at once: no lookups, no retries."""
+    why = None if explicit else _out_of_reach(model)
+    if why is None:
+        try:
+            return load_model(
+                model,
+                device,
+                safety_checker,
+                dtype,
+                loras=loras,
+                offload=offload,
+                quantize=quantize,
+            )
+        except ModelLoadError as error:
+            if explicit or isinstance(error.__cause__, (LoraError, QuantizeError)):
+                raise
+            why = f"could not be loaded: {error}"
+    notice = (
+        f"The default model {model} {why}, so the built-in tiny model is running (its images "
+        "are noise): start with --model tiny to say so, or --model <a local diffusers folder>, "
+        "or run once online to cache the model."
+    )
+    return replace(load_model(TINY_MODELS[0], device, safety_checker, dtype), notice=notice)
 
 
-def _why_not(model: str, error: ModelLoadError) -> str:
-    """Why a hub model did not load, in words: a model that is not in the cache while the hub
-    is out of reach says so, not which file the offline lookup missed first."""
+def _out_of_reach(model: str) -> str | None:
+    """Why a hub model cannot load before anything tries, in words; None when it may: it is
+    cached, or the hub answers. Asked once, quickly, instead of a lookup per file with
+    retries."""
+    if Path(model).expanduser().exists():
+        return None
     if try_to_load_from_cache(model, "model_index.json") is not None:
-        return str(error)
+        return None
     if huggingface_hub.constants.HF_HUB_OFFLINE:
-        return "offline (HF_HUB_OFFLINE) and not in the Hugging Face cache"
-    return f"not in the Hugging Face cache, and downloading it failed: {error}"
+        return "is not in the Hugging Face cache and this machine is offline (HF_HUB_OFFLINE)"
+    try:
+        get_session().head(huggingface_hub.constants.ENDPOINT, timeout=HUB_PROBE_S)
+    except Exception:  # DNS, refused, timed out, a proxy's refusal: the hub is out of reach
+        return (
+            "is not in the Hugging Face cache and this machine is offline "
+            f"({huggingface_hub.constants.ENDPOINT} does not answer)"
+        )
+    return None
 
 
 def _build(

@@ -43,6 +43,7 @@ class Planner(Protocol):
     def steps_of(self, entry: SchedulerEntry) -> int: ...
     def default_guidance(self) -> float: ...
     def pin_variation(self, request: Pin) -> tuple[int | None, float, tuple[int, int] | None]: ...
+    def pin_base(self, request: Pin) -> tuple[tuple[int, float], ...]: ...
     def sampler(self, entry: SchedulerEntry, steps: int, shift: float | None) -> Sampler: ...
     def entry(self, field_name: str, name: Any) -> SchedulerEntry: ...
 
@@ -87,6 +88,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
     on = {x.name, y.name}
     seed = None if axes.SEED in on else pinned_seed(request.seed)
     variation_seed, strength, resize_from = planner.pin_variation(request)
+    pin_base = planner.pin_base(request)
     if axes.VARIATION_STRENGTH in on and axes.VARIATION_SEED not in on and variation_seed is None:
         raise RequestError(
             "Y axis" if y.name == axes.VARIATION_STRENGTH else "X axis",
@@ -148,6 +150,7 @@ def plan_matrix(planner: Planner, request: MatrixRequest) -> Matrix:
             cell["variation_seed"],
             cell["strength"],
             resize_from,
+            pin_base,
         )
         shared = tuple(cell[key] for key in _SHARED)
         key = (*shared, cell["item"]) if lockstep else (*shared, cell["scheduler"], cell["steps"])

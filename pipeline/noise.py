@@ -48,6 +48,7 @@ def draw_noise(
                 item.strength,
                 item.resize_from,
                 scale,
+                item.base_variations,
             )
             for item in items
         ]

@@ -58,8 +58,9 @@ class Item:
     """One image's text and start noise (a refinement's prompt already carries its suffix).
 
     The noise is the seed's, moved towards `variation_seed`'s by `strength` and made at
-    `resize_from` (width, height) as A1111 does (pipeline/variation.py); the step noise of an
-    ancestral scheduler is always the seed's.
+    `resize_from` (width, height) as A1111 does (pipeline/variation.py); a variation of a
+    pinned variation first goes through the pin's own blends, `base_variations` ((seed,
+    strength) pairs, in order). The step noise of an ancestral scheduler is always the seed's.
     """
 
     prompt: str
@@ -68,6 +69,7 @@ class Item:
     variation_seed: int | None = None
     strength: float = 0.0
     resize_from: tuple[int, int] | None = None
+    base_variations: tuple[tuple[int, float], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from pipeline.matrix import plan_matrix
 from pipeline.plan import Item, Matrix, Model, Plan, Request, Sampler
 from pipeline.requests import (
     DEFAULT_STRENGTH,
+    MAX_BASE_VARIATIONS,
     CompareRequest,
     GridRequest,
     Limits,
@@ -27,6 +28,7 @@ from pipeline.requests import (
     Settings,
     TravelRequest,
     VaryRequest,
+    check_base_variations,
     check_guidance,
     check_multiple,
     check_pixels,
@@ -112,10 +114,11 @@ class Planner:
         prompt = check_prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
         variation = self.pin_variation(request)
+        base = self.pin_base(request)
         suffixes = self._suffixes(request.suffixes)
         for suffix in suffixes:
             check_prompt("Prompt", prompt + suffix, self.limits)
-        items = tuple(Item(prompt + suffix, seed, suffix, *variation) for suffix in suffixes)
+        items = tuple(Item(prompt + suffix, seed, suffix, *variation, base) for suffix in suffixes)
         return self._batched("refine", items, request)
 
     def _vary(self, request: VaryRequest) -> Plan:
@@ -124,26 +127,29 @@ class Planner:
         strength = optional_number("Strength", request.strength)
         strength = check_strength("Strength", DEFAULT_STRENGTH if strength is None else strength)
         resize_from = check_resize_from(request.resize_from, self.limits)
+        base = self.pin_blends(request)
         items = tuple(
-            Item(prompt, seed, variation_seed=other, strength=strength, resize_from=resize_from)
+            Item(prompt, seed, None, other, strength, resize_from, base)
             for other in self._seeds(request.variation_seeds, "Variation seeds")
         )
         return self._batched("vary", items, request)
 
     def _travel(self, request: TravelRequest) -> Plan:
-        """Frame 0 is the pinned seed's own noise, the last frame `to_seed`'s."""
+        """Frame 0 is the pin's own noise (its variation too), the last frame `to_seed`'s."""
         prompt = check_prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
         to_seed = one_seed("To seed", request.to_seed)
-        if to_seed == seed:
+        base = self.pin_blends(request)
+        if to_seed == seed and not base:
             raise RequestError("To seed", f"is the pinned seed {seed}: travel to another one")
         frames = optional_whole("Frames", request.frames)
         if frames is None or not 2 <= frames <= self.limits.max_tiles:
             raise RequestError(
                 "Frames", f"must be a whole number 2..{self.limits.max_tiles}, got {frames!r}"
             )
+        resize_from = check_resize_from(request.resize_from, self.limits)
         items = tuple(
-            Item(prompt, seed, variation_seed=to_seed, strength=strength)
+            Item(prompt, seed, None, to_seed, strength, resize_from, base)
             for strength in travel_strengths(frames)
         )
         return self._batched("travel", items, request)
@@ -153,6 +159,7 @@ class Planner:
         prompt = check_prompt("Prompt", request.prompt, self.limits)
         seed = pinned_seed(request.seed)
         variation = self.pin_variation(request)
+        base = self.pin_base(request)
         names = [request.schedulers] if isinstance(request.schedulers, str) else request.schedulers
         names = self._list("Schedulers", names, "a list of scheduler names")
         entries = [self.entry("Schedulers", name) for name in names]
@@ -175,7 +182,7 @@ class Planner:
         )
         return Plan(
             kind="compare",
-            items=(Item(prompt, seed, None, *variation),),
+            items=(Item(prompt, seed, None, *variation, base),),
             samplers=samplers,
             per_call=len(samplers),
             lockstep=True,
@@ -265,6 +272,24 @@ class Planner:
             request.variation_seed, request.variation_strength, "Pinned variation"
         )
         return *variation, check_resize_from(request.resize_from, self.limits)
+
+    def pin_base(self, request: Pin) -> tuple[tuple[int, float], ...]:
+        """The blends the pin's noise went through before its own variation (a pinned
+        variation of a variation); none for a plain seed or a first variation."""
+        return check_base_variations(request.base_variations, "Pinned base variations")
+
+    def pin_blends(self, request: Pin) -> tuple[tuple[int, float], ...]:
+        """The pin's whole noise as blends, for a run that moves away from it (Vary, Travel):
+        its base blends, then its own variation."""
+        seed, strength, _ = self.pin_variation(request)
+        blends = self.pin_base(request) + (((seed, strength),) if seed is not None else ())
+        if len(blends) > MAX_BASE_VARIATIONS:
+            raise RequestError(
+                "Pinned variation",
+                f"is a variation of a variation {len(blends)} deep; at most "
+                f"{MAX_BASE_VARIATIONS} blends: pin a plain seed",
+            )
+        return blends
 
     def sampler(self, entry: SchedulerEntry, steps: int, shift: float | None) -> Sampler:
         """A scheduler's exact config; a flow family's with the run's shift in it."""

@@ -1,7 +1,13 @@
-"""Lines transformers prints at every start that read like faults and are none."""
+"""Lines the libraries print at every start that read like faults, or like work of ours, and
+are neither: the app says what it loads in its own words (app.py)."""
 
 import logging
+import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
+import huggingface_hub.utils
+from diffusers.utils import logging as diffusers_logging
 from transformers.utils import logging as transformers_logging
 
 
@@ -16,3 +22,24 @@ def leave_out_torchvision_advice() -> None:
     transformers_logging.get_logger()  # makes the handler transformers writes through
     for handler in logging.getLogger("transformers").handlers:
         handler.addFilter(_TorchvisionAdvice())
+
+
+@contextmanager
+def quiet_loading() -> Iterator[None]:
+    """While a model loads: no "Loading pipeline components" or weight-loading progress bars
+    (a load takes seconds, and the app logs it once), and no huggingface_hub warning that
+    diffusers passes it a deprecated `local_dir_use_symlinks`. Bars are on again after."""
+    bars = [
+        library
+        for library in (diffusers_logging, transformers_logging)
+        if library.is_progress_bar_enabled()
+    ]
+    for library in bars:
+        library.disable_progress_bar()
+    try:
+        with huggingface_hub.utils.disable_progress_bars(), warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*local_dir_use_symlinks.*")
+            yield
+    finally:
+        for library in bars:
+            library.enable_progress_bar()

@@ -18,6 +18,7 @@ from pipeline.plan import Item, Plan, Sampler
 from pipeline.requests import (
     Limits,
     RequestError,
+    check_base_variations,
     check_guidance,
     check_pixels,
     check_prompt,
@@ -91,6 +92,10 @@ class Recipe:
     variation_seed: int | None = None
     variation_strength: float = 0.0
     resize_from: list[int] | None = None
+    # A variation of a pinned variation: the blends its noise went through before the one
+    # above, [[variation seed, strength], ...] in order (A1111's infotext has no place for
+    # them); empty: the seed's own noise is where the variation starts.
+    base_variations: list[list[Any]] = field(default_factory=list)
     # A matrix cell: its axes, headers and place, {"x_axis": "Steps", "x": "Steps: 20",
     # "y_axis": "Seed", "y": "Seed: 5", "row": 0, "column": 1}; None: not a matrix cell.
     cell: dict[str, Any] | None = None
@@ -222,6 +227,7 @@ def tile(
         variation_seed=item.variation_seed,
         variation_strength=item.strength,
         resize_from=None if item.resize_from is None else list(item.resize_from),
+        base_variations=[list(blend) for blend in item.base_variations],
         guidance_kind=provenance.guidance_kind,
         true_cfg_scale=plan.true_cfg_scale,
         shift=plan.shift,
@@ -293,7 +299,8 @@ def replay_plan(recipe: Recipe, planner: Planner) -> Plan:
     check_pixels(batch, width, height, limits)
     variation = check_variation(recipe.variation_seed, recipe.variation_strength, "Variation")
     resize_from = check_resize_from(recipe.resize_from, limits)
-    item = Item(prompt, seed, recipe.suffix, *variation, resize_from)
+    base = check_base_variations(recipe.base_variations, "Base variations")
+    item = Item(prompt, seed, recipe.suffix, *variation, resize_from, base)
     shift = _recorded_shift(recipe, planner)
     registry = planner.model.registry
     steps = check_steps("Steps", recipe.steps, limits)

@@ -20,6 +20,7 @@ _SIZE = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
 _STEPS_LINE = re.compile(r"^(?P<name>.+?)\s*:\s*(?P<steps>\S+)$")
 DEFAULT_STRENGTH = 0.3  # A1111's usual small step away from the pinned composition
 MAX_SEED_VARIANCE = 1.0  # noise as large as the prompt embedding's own spread
+MAX_BASE_VARIATIONS = 8  # a variation of a variation of ...: blends one start noise may chain
 
 
 class RequestError(ValueError):
@@ -79,11 +80,13 @@ class GridRequest(Settings):
 class Pin(Settings):
     """A run that grows from the pinned tile takes the whole pin: its seed (a field of the
     request) and, when the pin is a variation, its variation seed, strength and the size its
-    seed's noise was made at ("Resize seed from")."""
+    seed's noise was made at ("Resize seed from"); when the pin is itself a variation of a
+    variation, the blends its noise went through first ([seed, strength] pairs, in order)."""
 
     variation_seed: Any = None
     variation_strength: Any = 0
     resize_from: Any = None
+    base_variations: Any = ()
 
 
 @dataclass(frozen=True)
@@ -108,21 +111,21 @@ class CompareRequest(Pin):
 
 
 @dataclass(frozen=True)
-class VaryRequest(Settings):
-    """The pinned seed's neighbours: one tile per variation seed (a seed list) at `strength`
-    (0..1), the seed's noise optionally made at `resize_from` ("512x768", or (w, h)), as A1111's
-    "Resize seed from"."""
+class VaryRequest(Pin):
+    """The pin's neighbours: one tile per variation seed (a seed list) at `strength` (0..1),
+    moving from the pin's own noise (its variation too), the seed's noise optionally made at
+    `resize_from` ("512x768", or (w, h)), as A1111's "Resize seed from"."""
 
     prompt: Any
     seed: Any
     variation_seeds: Any
     strength: Any = DEFAULT_STRENGTH
-    resize_from: Any = None
 
 
 @dataclass(frozen=True)
-class TravelRequest(Settings):
-    """From the pinned seed to `to_seed` in `frames` frames, strengths 0..1 evenly."""
+class TravelRequest(Pin):
+    """From the pin's own noise (its variation too) to `to_seed`'s in `frames` frames,
+    strengths 0..1 evenly."""
 
     prompt: Any
     seed: Any
@@ -177,6 +180,28 @@ def check_variation(seed: Any, strength: Any, field_name: str) -> tuple[int | No
             raise RequestError(f"{field_name} seed", f"a strength of {number:g} needs a seed")
         return None, 0.0
     return one_seed(f"{field_name} seed", seed), number
+
+
+def check_base_variations(value: Any, field_name: str) -> tuple[tuple[int, float], ...]:
+    """The blends a pinned variation of a variation went through first: at most
+    MAX_BASE_VARIATIONS [seed, strength] pairs, each seed a seed and each strength 0..1."""
+    if value is None or value == "":
+        return ()
+    if not isinstance(value, list | tuple) or len(value) > MAX_BASE_VARIATIONS:
+        raise RequestError(
+            field_name,
+            f"must be at most {MAX_BASE_VARIATIONS} [seed, strength] pairs, got {value!r:.80}",
+        )
+    blends = []
+    for pair in value:
+        if not isinstance(pair, list | tuple) or len(pair) != 2:
+            raise RequestError(
+                field_name, f"each must be a [seed, strength] pair, got {pair!r:.80}"
+            )
+        seed, strength = check_variation(pair[0], pair[1], field_name)
+        if seed is not None:
+            blends.append((seed, strength))
+    return tuple(blends)
 
 
 def check_strength(field_name: str, strength: float) -> float:

@@ -4,7 +4,8 @@ AUTOMATIC1111 (`modules/rng.py`, `ImageRNG.first`) builds one image's start nois
 
 1. noise(seed) at the "resize from" latent shape (the target shape when there is none);
 2. with a variation strength other than 0, slerp(strength, that, noise(variation seed) of the
-   same shape);
+   same shape); a variation of a variation (Vary or Travel from a pinned variation) slerps
+   from the pin's own blend, one blend after another, in order;
 3. with a resize, noise(seed) at the target shape, with step 2's result pasted over its centre.
 
 Every noise(...) above is a fresh generator's first draw, so a noise source is just a function
@@ -22,6 +23,7 @@ import torch
 from pipeline import philox
 
 NoiseSource = Callable[[int, Sequence[int]], torch.Tensor]
+Blend = tuple[int, float]  # (variation seed, strength): one slerp of the start noise
 
 # A1111's slerp falls back to a lerp when the two noises are this close to parallel.
 PARALLEL_DOT = 0.9995
@@ -66,22 +68,26 @@ def start_noise(
     strength: float = 0.0,
     resize_from: tuple[int, int] | None = None,
     latent_scale: int = LATENT_SCALE,
+    base: Sequence[Blend] = (),
 ) -> torch.Tensor:
     """One image's (C, H, W) start noise for a seed, a variation and "resize seed from" W x H.
 
     Strength 0 (or no variation seed) is noise(seed) exactly, strength 1 noise(variation seed)
-    exactly. `resize_from` in pixels; None, or a side of 0, means none, as in A1111.
+    exactly. `base`: the blends the pin's own noise went through first, so that a variation
+    of a pinned variation moves away from the pin's noise (strength 0 is the pin exactly).
+    `resize_from` in pixels; None, or a side of 0, means none, as in A1111.
     """
     target = tuple(shape)
     if len(target) != 3:
         raise ValueError(f"the start noise of one image has a (C, H, W) shape, got {target}")
     source = _resize_shape(target, resize_from, latent_scale)
-    base = noise(seed, source)
-    if variation_seed is not None and strength != 0:
-        base = slerp(strength, base, noise(variation_seed, source))
+    blended = noise(seed, source)
+    for other, weight in (*base, (variation_seed, strength)):
+        if other is not None and weight != 0:
+            blended = slerp(weight, blended, noise(other, source))
     if source == target:
-        return base
-    return _centred(base, noise(seed, target))
+        return blended
+    return _centred(blended, noise(seed, target))
 
 
 def travel_strengths(frames: int) -> list[float]:

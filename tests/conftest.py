@@ -8,13 +8,14 @@ import os
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+import io
 import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,8 @@ from PIL import Image, PngImagePlugin
 import app
 from pipeline.engine import Engine
 from pipeline.loading import LoadedModel, load_model
+from pipeline.replay import main as replay_main
+from pipeline.tiny import build_tiny_pipeline
 from ui import build_demo
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -98,16 +101,13 @@ def a1111_png(path: Path, parameters: str, size: tuple[int, int]) -> Path:
 
 
 def replay_pngs(pngs: list[Path], out: Path) -> list[str]:
-    """`python -m pipeline.replay PNG...`'s verdict lines, one per PNG."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pipeline.replay", *map(str, pngs), "--out", str(out)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout.splitlines()
+    """`python -m pipeline.replay PNG...`'s verdict lines, one per PNG, run in this process
+    (its models are this process's cached ones: no second torch start-up per call)."""
+    printed = io.StringIO()
+    with redirect_stdout(printed):
+        status = replay_main([*map(str, pngs), "--out", str(out)])
+    assert status == 0, printed.getvalue()
+    return printed.getvalue().splitlines()
 
 
 @pytest.fixture(scope="session")
@@ -120,6 +120,18 @@ def app_url() -> Iterator[str]:
         process.wait(timeout=20)
     except subprocess.TimeoutExpired:
         process.kill()
+
+
+@pytest.fixture(scope="session", params=["tiny-flux", "tiny-sd3"])
+def flow_app(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
+    """The app as `python app.py --model FOLDER --no-save` sets it up for a saved tiny Flux.1
+    [dev] or SD3 folder, as a new user brings one, served here (the API and the browser tests
+    share it). Yields its URL."""
+    folder = tmp_path_factory.mktemp(f"my-{request.param}")
+    build_tiny_pipeline(request.param).save_pretrained(folder)
+    args = app.parse_args(["--model", str(folder), "--no-save"])
+    with served(app.create_engine(args), args.queue_size) as url:
+        yield url
 
 
 @contextmanager

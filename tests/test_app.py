@@ -2,8 +2,6 @@
 
 import logging
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import gradio as gr
@@ -14,11 +12,12 @@ import app
 from pipeline import builder
 from pipeline.accel import Speedups
 from pipeline.builder import EngineSettings
+from pipeline.determinism import deterministic_enabled, enable_deterministic
+from pipeline.engine import Engine
 from pipeline.loading import ModelLoadError
 from pipeline.lora import LoraSpec
 from pipeline.plan import Defaults
-from pipeline.requests import Limits
-from tests.conftest import ROOT
+from pipeline.requests import GridRequest, Limits
 
 
 def clear_settings(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -144,22 +143,60 @@ def exit_line(monkeypatch: pytest.MonkeyPatch, *argv: str) -> str:
     return caught.value.code
 
 
-def test_a_malformed_auth_exits_with_one_line_before_loading_anything() -> None:
-    """The one launched app.py of these: its exit status and stderr as a shell shows them."""
-    result = subprocess.run(
-        [sys.executable, "app.py", "--model", "tiny", "--auth", "ann:s3cret,bob"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == (
+def started(argv: list[str], monkeypatch: pytest.MonkeyPatch, caplog) -> list[str]:
+    """What `python app.py ARGV` logs from its start to serving, in-process: the model loads
+    and the page is made as there, but a stand-in page is launched (no server)."""
+
+    class Page:
+        local_url, share_url = "http://127.0.0.1:7860/", None
+
+        def launch(self, **kwargs: object) -> None:
+            assert kwargs["quiet"]  # Gradio's own lines name its launch(), not our flags
+
+        def block_thread(self) -> None:
+            pass
+
+    monkeypatch.setattr(app, "keep_freed_memory", lambda: False)  # this process's malloc
+    monkeypatch.setattr(app, "build_demo", lambda *args, **kwargs: Page())
+    monkeypatch.setattr(app, "queue", lambda demo, size: None)
+    with caplog.at_level(logging.INFO):
+        app.main(argv)
+    return caplog.messages
+
+
+def test_offline_the_default_model_falls_back_saying_so_in_one_line_of_ours(
+    monkeypatch: pytest.MonkeyPatch, caplog, capfd: pytest.CaptureFixture[str]
+) -> None:
+    messages = started([], monkeypatch, caplog)
+    notices = [m for m in messages if "is not in the Hugging Face cache" in m]
+    assert len(notices) == 1 and "\n" not in notices[0]
+    assert "this machine is offline" in notices[0] and "--model tiny" in notices[0]
+    printed = "\n".join(messages) + "".join(capfd.readouterr())
+    for noise in ("model_index.json", "Retrying", "local_dir_use_symlinks", "Loading pipeline"):
+        assert noise not in printed
+    assert messages[-2:] == ["Seed Explorer is serving at http://127.0.0.1:7860/",
+                             "For a public link, start with --share"]  # fmt: skip
+
+
+def test_exposed_without_a_login_the_log_warns_loudly(
+    monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    messages = started(["--model", "tiny", "--host", "0.0.0.0"], monkeypatch, caplog)
+    warning = [line for m in messages for line in m.splitlines() if line.startswith("WARNING:")]
+    assert len(warning) >= 4 and any("--auth" in line for line in warning)
+    assert "Seed Explorer is reachable beyond this machine (listening on 0.0.0.0)" in warning[0]
+
+
+def test_a_malformed_auth_exits_with_one_line_before_loading_anything(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(app, "create_engine", lambda args: pytest.fail("loaded a model"))
+    line = exit_line(monkeypatch, "--model", "tiny", "--auth", "ann:s3cret,bob")
+    assert line == (
         "error: --auth / SEED_EXPLORER_AUTH entry 2 is not user:password "
         "(several: user1:password1,user2:password2)"
     )
-    assert "Traceback" not in result.stderr and "loaded in" not in result.stderr
-    assert "s3cret" not in result.stdout + result.stderr
+    assert "s3cret" not in "".join(capfd.readouterr())
 
 
 @pytest.mark.parametrize(
@@ -326,38 +363,22 @@ def test_deterministic_mode_is_switched_on_before_the_model_loads(monkeypatch) -
     assert calls == ["deterministic", "load"]
 
 
-DETERMINISTIC_GRID = """
-import os, torch
-from pipeline.determinism import deterministic_enabled, enable_deterministic
-from pipeline.engine import Engine
-from pipeline.loading import load_model
-from pipeline.requests import GridRequest
-
-assert not deterministic_enabled()
-enable_deterministic()
-assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
-assert torch.backends.cudnn.benchmark is False
-assert torch.are_deterministic_algorithms_enabled()
-assert deterministic_enabled()
-tiles = Engine(load_model("tiny", device="cpu")).run(
-    GridRequest("a kite", (0, 1), steps=2)
-)
-print("rendered", len(tiles))
-"""
-
-
-def test_deterministic_mode_sets_the_three_switches_and_a_grid_still_renders() -> None:
-    # A process of its own: torch's deterministic switch is global and would leak into others.
-    result = subprocess.run(
-        [sys.executable, "-c", DETERMINISTIC_GRID],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "CUBLAS_WORKSPACE_CONFIG": ""},
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1] == "rendered 2"
+def test_deterministic_mode_sets_the_three_switches_and_a_grid_still_renders(
+    monkeypatch: pytest.MonkeyPatch, engine: Engine
+) -> None:
+    # torch's switch is global: put back as it was, so that no other test runs under it.
+    monkeypatch.setenv("CUBLAS_WORKSPACE_CONFIG", "")
+    monkeypatch.setattr(torch.backends.cudnn, "benchmark", True)
+    assert not deterministic_enabled()
+    try:
+        enable_deterministic()
+        assert os.environ["CUBLAS_WORKSPACE_CONFIG"] == ":16:8"
+        assert torch.backends.cudnn.benchmark is False
+        assert torch.are_deterministic_algorithms_enabled()
+        assert deterministic_enabled()
+        assert len(engine.run(GridRequest("a kite", (0, 1), steps=2))) == 2
+    finally:
+        torch.use_deterministic_algorithms(False)
 
 
 def test_served_files_expire_after_an_hour_or_the_flags_or_the_environments_seconds(

@@ -4,26 +4,19 @@ FOLDER`, every tab's API, and every tile replaying bit-exact from its PNG."""
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from gradio_client import Client
 
-from pipeline.tiny import build_tiny_pipeline
-from tests.conftest import launch_app, replay_pngs
+from tests.conftest import replay_pngs
 
 FAST = {"steps": 2, "width": 32, "height": 32}
 
 
-@pytest.fixture(scope="module", params=["tiny-flux", "tiny-sd3"])
-def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator:
-    folder = tmp_path_factory.mktemp(f"my-{request.param}")
-    build_tiny_pipeline(request.param).save_pretrained(folder)
-    process, url = launch_app("--model", str(folder), "--no-save")
-    yield Client(url, verbose=False)
-    process.terminate()
-    process.wait(timeout=20)
+@pytest.fixture
+def client(flow_app: str) -> Client:
+    return Client(flow_app, verbose=False)
 
 
 def test_a_saved_flow_folder_serves_every_tab_and_its_tiles_replay_bit_exact(

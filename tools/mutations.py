@@ -96,6 +96,15 @@ MUTATIONS = (
         (REPLAY_PNGS,),
     ),
     Mutation(
+        "travel from a pinned variation starts from the plain seed",
+        "pipeline/planner.py",
+        "Item(prompt, seed, None, to_seed, strength, resize_from, base)",
+        "Item(prompt, seed, None, to_seed, strength, resize_from, ())",
+        (
+            "tests/pipeline/test_explore.py::test_vary_and_travel_from_a_variation_pin_move_away_from_its_own_noise",
+        ),
+    ),
+    Mutation(
         "lockstep lanes all at the first lane's timestep",
         "pipeline/lockstep.py",
         "timesteps = [lane.timesteps[lane.done] for lane, _ in entries]",

@@ -85,9 +85,12 @@ def build(services: Services, shared: SharedInputs) -> None:
         if recipe is not None:
             kept = _keep(path, services.folder(request.session_hash))
             tile = TileRef(recipe, kept, f"seed {recipe.seed}", None, 0)
-        resize = tuple(fields.resize_from) if fields.resize_from else None
-        seed = "" if fields.seed is None else fields.seed
-        pin = Pin(seed, fields.variation_seed, fields.variation_strength or 0.0, resize, tile)
+        if tile is not None:
+            pin = Pin.of_tile(tile)  # a variation of a variation too
+        else:
+            resize = tuple(fields.resize_from) if fields.resize_from else None
+            seed = "" if fields.seed is None else fields.seed
+            pin = Pin(seed, fields.variation_seed, fields.variation_strength or 0.0, resize)
         note = (
             "Loaded the full recipe: Verify renders it again."
             if recipe

@@ -60,11 +60,6 @@ def run(
     except RequestError as error:
         raise gr.Error(str(error), print_exception=False) from None
     parent = pin.parent(first_seed(plan)) if pin and spec.grows_from_pin else None
-    if pin and pin.variation_seed is not None and spec.grows_from_pin and not spec.takes_pin:
-        gr.Warning(
-            f"{spec.kind.title()} starts from seed {first_seed(plan)} itself: the pin's "
-            f"variation (seed {pin.variation_seed} at {pin.variation_strength:g}) is not carried"
-        )
     return run_plan(services, spec, plan, manifest, parent, session)
 
 

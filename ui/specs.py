@@ -40,10 +40,12 @@ class TabSpec:
 
     def request_of(self, values: dict[str, Any], variation: dict[str, Any] | None = None) -> Any:
         """The request the values (by input name) make, with the pin's variation where the
-        request takes the whole pin; nothing checked yet."""
+        request takes the whole pin (a tab's own input, Vary's "Resize seed from", wins);
+        nothing checked yet."""
         request = self.request(**{name: values[name] for name in self.inputs})
         if variation and self.takes_pin:
-            request = dataclasses.replace(request, **variation)
+            pinned = {key: value for key, value in variation.items() if key not in self.inputs}
+            request = dataclasses.replace(request, **pinned)
         return request
 
 

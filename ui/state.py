@@ -41,6 +41,8 @@ class Pin:
     variation_strength: float = 0.0
     resize_from: tuple[int, int] | None = None
     tile: TileRef | None = None
+    # A variation of a variation: the blends the noise went through first, (seed, strength).
+    base_variations: tuple[tuple[int, float], ...] = ()
 
     @classmethod
     def of_recipe(cls, recipe: Recipe, tile: TileRef | None = None) -> Pin:
@@ -52,6 +54,7 @@ class Pin:
             recipe.variation_strength if varied else 0.0,
             tuple(recipe.resize_from) if recipe.resize_from else None,
             tile,
+            tuple((seed, strength) for seed, strength in recipe.base_variations),
         )
 
     @classmethod
@@ -67,11 +70,16 @@ class Pin:
             fields["variation_strength"] = self.variation_strength
         if self.resize_from:
             fields["resize_from"] = list(self.resize_from)
+        if self.base_variations:
+            fields["base_variations"] = [list(blend) for blend in self.base_variations]
         return fields
 
     def note(self) -> str:
         """What the pinned-seed field cannot show: the variation, the resized seed."""
-        notes = []
+        notes = [
+            f"from variation seed **{seed}** at **{strength:g}**"
+            for seed, strength in self.base_variations
+        ]
         if self.variation_seed is not None:
             notes.append(
                 f"with variation seed **{self.variation_seed}** at strength "

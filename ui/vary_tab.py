@@ -10,7 +10,7 @@ from ui.context import Services
 from ui.widgets import SharedInputs, run_buttons, tab_results
 
 ANCESTRAL_NOTE = (
-    "The start noise moves from the pinned seed's towards each variation seed's "
+    "The start noise moves from the pin's own (its variation too) towards each variation seed's "
     "(A1111's slerp): strength 0 is the pinned tile, 1 the variation seed's own tile. "
     "Ancestral schedulers (Euler a, DPM2 a, …) still take their step noise from the pinned "
     "seed, as in A1111, so at strength 1 they differ from that seed's tile."

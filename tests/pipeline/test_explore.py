@@ -85,6 +85,22 @@ def test_the_pins_variation_reaches_refine_and_the_matrix(engine: Engine) -> Non
     assert same(cells[0], varied)
 
 
+def test_vary_and_travel_from_a_variation_pin_move_away_from_its_own_noise(
+    engine: Engine,
+) -> None:
+    pinned = engine.run(VaryRequest("a fox", 5, "9", strength=0.5, **FAST))[0]
+    pin = {"variation_seed": 9, "variation_strength": 0.5}
+    still = engine.run(VaryRequest("a fox", 5, "11, 13", strength=0, **pin, **FAST))
+    frames = engine.run(TravelRequest("a fox", 5, 11, frames=2, **pin, **FAST))
+    assert frames[0].recipe.noise_sha256 == pinned.recipe.noise_sha256
+    assert same(frames[0], still[0])  # two calls of two: the same pixels
+    assert frames[1].recipe.base_variations == [[9, 0.5]]
+    away = engine.run(VaryRequest("a fox", 5, "11", strength=0.3, **pin, **FAST))[0]
+    recipe = Recipe.from_dict(away.recipe.to_dict())  # as a PNG or a manifest carries it
+    assert same(engine.replay(recipe), away)
+    assert recipe.base_variations == [[9, 0.5]] and recipe.variation_seed == 11
+
+
 @pytest.mark.parametrize(
     "request_",
     [
@@ -114,6 +130,13 @@ def test_vary_travel_and_matrix_tiles_replay_bit_exact(engine: Engine, request_)
         (MatrixRequest("a", 5, "Variation strength", "0-1 [3]", "Steps", "2"), "needs a variation"),
         (MatrixRequest("a", 5, "Variation seed", "1, 2", "Steps", "2"), "needs a strength"),
         (RefineRequest("a", 5, variation_strength=0.3), "Pinned variation seed: a strength"),
+        (VaryRequest("a", 5, "9", base_variations=[[1, 2]]), "Pinned base variations strength"),
+        (
+            TravelRequest(
+                "a", 5, 9, variation_seed=1, variation_strength=0.1, base_variations=[[2, 0.1]] * 8
+            ),
+            "Pinned variation: is a variation of a variation 9 deep",
+        ),
     ],
 )
 def test_refusals_name_the_field(engine: Engine, request_, message: str) -> None:

@@ -125,6 +125,9 @@ def test_another_family_is_refused_before_its_weights_load(tmp_path: Path, class
     )
 
 
+SMALL = {"width": 32, "height": 32}  # float16 on a CPU is slow: the smallest latents
+
+
 @pytest.mark.parametrize("model_id", ["tiny", "tiny-sdxl"])
 def test_float16_on_the_cpu_renders_compares_and_replays_bit_exact(model_id: str) -> None:
     """The fp16 paths a GPU user takes: float32 noise cast to fp16 latents, fp16 embeddings,
@@ -132,15 +135,17 @@ def test_float16_on_the_cpu_renders_compares_and_replays_bit_exact(model_id: str
     model = load_model(model_id, device="cpu", dtype="float16")
     engine = Engine(model)
     assert model.pipe.unet.dtype == torch.float16
-    grid = engine.run(GridRequest(PROMPT, "1, 2", steps=2))
-    group = engine.run(CompareRequest(PROMPT, 2, ["Euler", "DDIM"], steps=2))
+    grid = engine.run(GridRequest(PROMPT, "1, 2", steps=2, **SMALL))
+    group = engine.run(CompareRequest(PROMPT, 2, ["Euler", "DDIM"], steps=2, **SMALL))
     for tile in (grid[1], group[1]):
         assert tile.recipe.dtype == "float16"
         image = pixels(tile.image)
         assert image.std() > 0 and np.isfinite(image).all()
         assert np.array_equal(pixels(engine.replay(tile.recipe).image), image)
     # The seed's noise is the same at any precision: its hash is of the float32 draw.
-    float32 = Engine(load_model(model_id, device="cpu")).plan(GridRequest(PROMPT, "2", steps=2))
+    float32 = Engine(load_model(model_id, device="cpu")).plan(
+        GridRequest(PROMPT, "2", steps=2, **SMALL)
+    )
     assert (
         grid[1].recipe.noise_sha256
         == Engine(load_model(model_id, device="cpu")).render(float32)[0].recipe.noise_sha256

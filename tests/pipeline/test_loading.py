@@ -1,6 +1,8 @@
 import threading
+import warnings
 from pathlib import Path
 
+import huggingface_hub.constants
 import numpy as np
 import pytest
 from diffusers import StableDiffusionPipeline
@@ -38,12 +40,14 @@ def test_tiny_model_defaults_come_from_the_model(tiny: LoadedModel) -> None:
     assert tiny.native_size == 32 * 2  # UNet sample size x VAE scale factor
 
 
-def test_a_saved_local_folder_loads_offline_and_renders_the_same(
-    tiny: LoadedModel, tmp_path: Path
+def test_a_saved_local_folder_loads_offline_without_progress_bars_and_renders_the_same(
+    tiny: LoadedModel, tmp_path: Path, capfd: pytest.CaptureFixture[str]
 ) -> None:
     tiny.pipe.save_pretrained(tmp_path, safe_serialization=True)
     assert list(tmp_path.glob("unet/*.safetensors"))
+    capfd.readouterr()
     local = load_model(str(tmp_path), "cpu")
+    assert "Loading pipeline components" not in capfd.readouterr().err
     assert isinstance(local.pipe, StableDiffusionPipeline)
     assert local.pipe is not tiny.pipe and not local.is_tiny
     request = GridRequest("a red fox", (11,), steps=3)
@@ -57,16 +61,41 @@ def test_a_folder_without_a_model_is_refused(tmp_path: Path) -> None:
         load_model(str(tmp_path), "cpu")
 
 
-def test_an_uncached_hub_model_offline_is_a_one_line_error() -> None:
-    with pytest.raises(ModelLoadError) as caught:
+def test_an_uncached_hub_model_offline_is_a_one_line_error_without_library_warnings() -> None:
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(ModelLoadError) as error:
+        warnings.simplefilter("always")
         load_model("seed-explorer-tests/no-such-model", "cpu")
-    assert "\n" not in str(caught.value)
+    assert "\n" not in str(error.value)
+    assert not [w for w in caught if "local_dir_use_symlinks" in str(w.message)]
 
 
-def test_the_default_model_falls_back_to_tiny_with_a_reason() -> None:
+def test_the_default_model_offline_falls_back_to_tiny_saying_so_in_our_words(
+    monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     model = load_model_or_tiny("seed-explorer-tests/no-such-model", explicit=False, device="cpu")
     assert model.is_tiny
-    assert "could not be loaded" in model.notice and "--model" in model.notice
+    assert "is not in the Hugging Face cache and this machine is offline" in model.notice
+    assert "--model tiny" in model.notice and "local diffusers folder" in model.notice
+    printed = capfd.readouterr()
+    assert "model_index.json" not in model.notice + printed.err + printed.out
+
+
+def test_the_default_model_with_the_hub_out_of_reach_asks_once_and_falls_back(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    asked = []
+
+    class Unreachable:
+        def head(self, url: str, timeout: float) -> None:
+            asked.append(url)
+            raise OSError("Name or service not known")
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(loading, "get_session", Unreachable)
+    model = load_model_or_tiny("seed-explorer-tests/no-such-model", explicit=False, device="cpu")
+    assert model.is_tiny and len(asked) == 1
+    assert "this machine is offline (https://huggingface.co does not answer)" in model.notice
 
 
 def test_a_model_named_explicitly_does_not_fall_back() -> None:

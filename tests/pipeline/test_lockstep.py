@@ -23,16 +23,19 @@ SEED = 8
 NEGATIVE = "blurry"
 # SDXL: at least the schedulers people compare most; SD 1.x: every registered one.
 SDXL_SCHEDULERS = ("Euler", "Euler a", "DDIM", "DPM++ 2M", "UniPC")
+SMALL = {"width": 32, "height": 32}  # every scheduler three times: the smallest latents
 
 
 def pixels(image: Image.Image) -> np.ndarray:
     return np.asarray(image).astype(np.int16)
 
 
-def plain(engine: Engine, name: str, steps: int, negative: str = NEGATIVE) -> np.ndarray:
+def plain(
+    engine: Engine, name: str, steps: int, negative: str = NEGATIVE, **size: int
+) -> np.ndarray:
     """The diffusers guide's recipe on the family's own pipeline: the scheduler swapped in,
     the prompt given as text, the seed's noise as latents."""
-    plan = engine.plan(CompareRequest(PROMPT, SEED, [name], steps=steps))
+    plan = engine.plan(CompareRequest(PROMPT, SEED, [name], steps=steps, **size))
     generator, _, latents = draw_noise(engine.model, list(plan.items), plan)
     image = engine.renderer.view(plan.samplers[0].config)(
         prompt=PROMPT,
@@ -41,14 +44,16 @@ def plain(engine: Engine, name: str, steps: int, negative: str = NEGATIVE) -> np
         latents=latents,
         num_inference_steps=steps,
         guidance_scale=plan.guidance_scale,
+        width=plan.width,
+        height=plan.height,
     ).images[0]
     return pixels(image)
 
 
-def compare(engine: Engine, names: tuple[str, ...], steps: str = "") -> list[Tile]:
+def compare(engine: Engine, names: tuple[str, ...], steps: str = "", **size: int) -> list[Tile]:
     request = CompareRequest(
         PROMPT, SEED, names, steps=None if steps else 4, scheduler_steps=steps,
-        negative_prompt=NEGATIVE,
+        negative_prompt=NEGATIVE, **size,
     )  # fmt: skip
     return engine.run(request, Hooks())
 
@@ -60,13 +65,13 @@ def test_every_scheduler_in_lockstep_is_its_plain_pipeline_run(family_engine: En
     pipe = engine.model.pipe
     cached, config = pipe.scheduler, dict(pipe.scheduler.config)
     names = SDXL_SCHEDULERS if engine.model.family.name == "sdxl" else engine.model.registry.names
-    group = compare(engine, tuple(names))
+    group = compare(engine, tuple(names), **SMALL)
     assert [t.recipe.sampler for t in group] == list(names)
     for tile in group:
         name = tile.recipe.sampler
-        own = plain(engine, name, 4)
+        own = plain(engine, name, 4, **SMALL)
         assert np.abs(pixels(tile.image) - own).max() <= 1, name
-        alone = compare(engine, (name,))[0]
+        alone = compare(engine, (name,), **SMALL)[0]
         assert np.array_equal(pixels(alone.image), own), name
     assert pipe.scheduler is cached and dict(cached.config) == config
 

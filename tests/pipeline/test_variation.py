@@ -66,6 +66,17 @@ def test_midpoints_are_a1111s_slerp_over_dim_1(strength: float) -> None:
     assert not np.allclose(noise.numpy(), other.transpose(0, 2, 1), atol=1e-3)
 
 
+def test_a_variation_of_a_variation_slerps_from_the_first_blend() -> None:
+    first = hand_slerp(0.5, fresh(3, SHAPE), fresh(9, SHAPE))
+    expected = hand_slerp(0.25, torch.from_numpy(first).float(), fresh(11, SHAPE))
+    noise = start_noise(3, SHAPE, variation_seed=11, strength=0.25, base=[(9, 0.5)])
+    np.testing.assert_allclose(noise.numpy(), expected, atol=5e-5)
+    pinned = start_noise(3, SHAPE, variation_seed=9, strength=0.5)
+    assert torch.equal(
+        start_noise(3, SHAPE, variation_seed=11, strength=0, base=[(9, 0.5)]), pinned
+    )
+
+
 def test_near_parallel_noise_is_lerped_with_a1111s_weights() -> None:
     low = fresh(1, SHAPE)
     high = low + 0.01 * fresh(2, SHAPE)

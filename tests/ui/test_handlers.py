@@ -341,9 +341,7 @@ def test_a_number_outside_the_range_its_box_shows_is_refused_naming_both(
         grid(session)
 
 
-def test_travel_from_a_variation_pin_says_it_starts_from_the_plain_seed(
-    session: Session,
-) -> None:
+def test_travel_from_a_variation_pin_starts_from_the_pins_own_noise(session: Session) -> None:
     session.set(part(session, "pinned-seed"), "5")
     session.set(part(session, "vary-seeds"), "7")
     session.trigger(part(session, "vary-run"))
@@ -351,8 +349,16 @@ def test_travel_from_a_variation_pin_says_it_starts_from_the_plain_seed(
     assert "variation seed **7**" in session.value(part(session, "pin-variation"))
     session.set(part(session, "travel-to-seed"), "6")
     session.set(part(session, "travel-frames"), 2)
-    with pytest.warns(UserWarning, match="Travel starts from seed 5 itself: the pin's variation"):
-        session.trigger(part(session, "travel-run"))
+    session.trigger(part(session, "travel-run"))
+    pinned, _, travel = manifest_of(session).entries[-3:]
+    start = travel["tiles"][0]["recipe"]
+    assert start["noise_sha256"] == pinned["tiles"][0]["recipe"]["noise_sha256"]
+    assert start["base_variations"] == [[7, 0.3]]
+    # Its PNG, loaded again, pins the whole variation of a variation.
+    last = session.value(part(session, "travel-gallery"))[-1]
+    session.set(part(session, "recipe-file"), uploaded(Path(last["image"]["path"])))
+    session.trigger(part(session, "recipe-file"), "upload")
+    assert (pin_of(session).variation_seed, pin_of(session).base_variations) == (6, ((7, 0.3),))
 
 
 def test_travel_to_the_pinned_seed_is_refused(session: Session) -> None:
