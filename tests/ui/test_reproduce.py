@@ -53,7 +53,7 @@ def test_an_a1111_png_fills_prompt_settings_and_pins_its_seed(
     demo = build_demo(engine)
     data = upload(demo, "recipe-file", png)
     prompt, negative, scheduler, steps, guidance, width, height = data[:7]
-    seed, pinned = data[9:11]  # after True CFG and Shift, which an SD model does not show
+    seed, pinned = data[10:12]  # after True CFG, Shift and Seed variance (flow families only)
     assert (prompt, negative) == ("a lighthouse at dusk, oil painting", "blurry, text")
     assert (scheduler, steps, guidance, width, height) == ("DPM++ 2M Karras", 7, 5.5, 64, 128)
     assert seed == "1234"
