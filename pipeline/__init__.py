@@ -11,8 +11,9 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 os.environ.setdefault("HF_HUB_DISABLE_SYMLINKS_WARNING", "1")  # the cache works without them
 
-from pipeline.quiet import leave_out_torchvision_advice
+from pipeline.quiet import leave_out_import_noise, leave_out_torchvision_advice
 
+leave_out_import_noise()
 leave_out_torchvision_advice()
 
 __version__ = "0.3.0"

@@ -18,6 +18,21 @@ class _TorchvisionAdvice(logging.Filter):
         return "requires torchvision" not in record.getMessage()
 
 
+# torchao, where it is installed (--quantize), speaks at every import of diffusers: CUDA-only
+# kernels it cannot load on this machine, torch's note on its enums, diffusers' note on its
+# tensor types. None of it is a fault of ours or the user's.
+_IMPORT_NOISE = (
+    "torchao",
+    "torch.utils._pytree",
+    "diffusers.quantizers.torchao.torchao_quantizer",
+)
+
+
+def leave_out_import_noise() -> None:
+    for name in _IMPORT_NOISE:
+        logging.getLogger(name).setLevel(logging.ERROR)
+
+
 def leave_out_torchvision_advice() -> None:
     transformers_logging.get_logger()  # makes the handler transformers writes through
     for handler in logging.getLogger("transformers").handlers:
