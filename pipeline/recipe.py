@@ -117,6 +117,11 @@ class Recipe:
     # lockstep group) in calls of this shape. None: in a call of `batch_size` images.
     call_rows: int | None = None
 
+    @property
+    def guidance_name(self) -> str:
+        """What its guidance scale is called: Flux.1 [dev]'s is the embedded Distilled CFG."""
+        return "Distilled CFG" if self.guidance_kind == "embedding" else "CFG"
+
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 

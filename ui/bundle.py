@@ -26,7 +26,7 @@ def bundle(shown: list, folder: Path) -> str:
     if first.negative_prompt:
         footer.append(f"Negative prompt: {first.negative_prompt}")
     footer.append(
-        f"{first.sampler}, {first.steps} steps, CFG {first.guidance_scale:g}, "
+        f"{first.sampler}, {first.steps} steps, {first.guidance_name} {first.guidance_scale:g}, "
         f"{first.width}x{first.height}, model {first.model_id}"
     )
     sheet = contact_sheet(images, [ref.caption for ref in tiles], footer)

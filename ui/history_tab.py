@@ -169,7 +169,8 @@ def node(services: Services, session: str, manifest: Manifest, entry: Entry) -> 
     recipe = shown.recipe
     detail = (
         f"**#{entry.id} {entry.kind}** · {_text(recipe.prompt)} · {recipe.sampler}, "
-        f"{recipe.steps} steps, CFG {recipe.guidance_scale:g}, {recipe.width}x{recipe.height}"
+        f"{recipe.steps} steps, {recipe.guidance_name} {recipe.guidance_scale:g}, "
+        f"{recipe.width}x{recipe.height}"
     )
     return Node(entry.id, shown, pinned, detail)
 
@@ -189,8 +190,8 @@ def label(manifest: Manifest, entry: Entry) -> str:
         at = entry.parent
         grew = f" · from seed {manifest.entry(at.entry).tiles[at.tile].recipe.seed} (#{at.entry})"
     settings = (
-        f"{recipe.sampler}, {recipe.steps} steps, CFG {recipe.guidance_scale:g}, "
-        f"{recipe.width}x{recipe.height}"
+        f"{recipe.sampler}, {recipe.steps} steps, "
+        f"{recipe.guidance_name} {recipe.guidance_scale:g}, {recipe.width}x{recipe.height}"
     )
     return (
         f"**#{entry.id} {entry.kind}** · {_what(entry)}{grew} · "

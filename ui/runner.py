@@ -191,7 +191,8 @@ def summary(tiles: list[Tile]) -> str:
     sizes = " or ".join(dict.fromkeys(f"{r.width}x{r.height}" for r in recipes))
     return (
         f"{len(tiles)} tiles · seeds {seeds} · {sizes} · "
-        f"CFG {_span([r.guidance_scale for r in recipes])} · {seconds:.1f} s"
+        f"{recipes[0].guidance_name} {_span([r.guidance_scale for r in recipes])} · "
+        f"{seconds:.1f} s"
     )
 
 

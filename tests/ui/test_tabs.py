@@ -52,6 +52,11 @@ def test_a_summary_gives_a_setting_that_varies_as_its_range(engine: Engine) -> N
     assert "CFG 4 to 7" in line and "CFG 4 ·" not in line
 
 
+def test_a_summary_names_flux_devs_guidance_distilled_cfg(flux: Engine) -> None:
+    line = summary(flux.run(GridRequest("a pear", "1", steps=2, width=32, height=32)))
+    assert "· Distilled CFG 3.5 ·" in line
+
+
 def box(page: Engine | gr.Blocks, elem_id: str) -> Any:
     """The component with this element id on a page (or the page built around an engine)."""
     demo = build_demo(page, previews=False) if isinstance(page, Engine) else page
