@@ -27,7 +27,7 @@ from pipeline.loading import LoadedModel
 from pipeline.plan import Matrix, Plan, Request
 from pipeline.planner import Planner
 from pipeline.recipe import Provenance, Recipe, Tile, replay_plan
-from pipeline.rendering import Hooks, OutOfMemory, Renderer, Stopped
+from pipeline.rendering import Hooks, OutOfMemory, SharingRenderer, Stopped
 from pipeline.requests import Limits
 from pipeline.sharing import StepScheduler
 
@@ -80,7 +80,7 @@ class Engine:
         )
         # A compiled UNet recompiles at every new batch shape: pad every call to one size.
         pad_to = micro_batch if speedups is not None and speedups.compile else None
-        self.renderer = Renderer(model, self.embeddings, provenance, pad_to)
+        self.renderer = SharingRenderer(model, self.embeddings, provenance, pad_to)
 
     @property
     def provenance(self) -> Provenance:

@@ -319,6 +319,11 @@ class Renderer:
             done += plan.tiles
         return _cells(matrix, rendered)
 
+
+class SharingRenderer(Renderer):
+    """A Renderer that also renders through the engine's shared loop (pipeline/sharing.py):
+    every plan as lanes of one image each, denoised beside other runs' lanes."""
+
     def shared(self, plan: Plan | Matrix, hooks: Hooks, loop: StepScheduler) -> list[Tile]:
         """A plan's tiles (a matrix's, every plan at once) denoised lane by lane in the
         engine's shared loop (pipeline/sharing.py), in calls of `plan.rows` rows, each tile
