@@ -8,7 +8,7 @@ plan itself (pipeline/plan.py): the job makes the same plan when it runs.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 import gradio as gr
@@ -65,9 +65,11 @@ def input_of(field_name: str) -> str:
     return _INPUT_OF_FIELD.get(field_name, field_name.lower().replace(" ", "_"))
 
 
-def as_toast(validate: Validator, limits: Limits) -> Callable[..., None]:
+def as_toast(validate: Validator, limits: Limits, own: Collection[str] = ()) -> Callable[..., None]:
     """A validator as a browser's plain check: its first refusal is raised as a toast. A
-    box that shows a range refuses 0 there, which the API reads as "the model's default"."""
+    Settings box that shows a range refuses 0 there, which the API reads as "the model's
+    default"; a tab's `own` box of the same name says itself what its 0 means (Compare's
+    "Steps for all": each scheduler's own)."""
     shown = {
         "steps": ("Steps", f"must be a whole number 1..{limits.max_steps}"),
         "width": ("Width", f"must be a multiple of 8 from {limits.min_side} to {limits.max_side}"),
@@ -79,7 +81,7 @@ def as_toast(validate: Validator, limits: Limits) -> Callable[..., None]:
 
     def check(**values: Any) -> None:
         for name, (field_name, rule) in shown.items():
-            if values.get(name) == 0:
+            if name not in own and values.get(name) == 0:
                 raise gr.Error(f"{field_name}: {rule}, got 0", print_exception=False)
         for verdict in validate(**values):
             if not verdict["is_valid"]:

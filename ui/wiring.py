@@ -62,7 +62,7 @@ def connect(
     validate = validation.validator(services.engine, spec)
     event = (
         parts.run.click(
-            validation.as_toast(validate, services.engine.limits),
+            validation.as_toast(validate, services.engine.limits, own),
             None,
             None,
             inputs_kwargs=inputs,

@@ -341,6 +341,22 @@ def test_a_number_outside_the_range_its_box_shows_is_refused_naming_both(
         grid(session)
 
 
+def test_compare_at_its_steps_for_all_of_0_gives_each_scheduler_its_own(
+    session: Session,
+) -> None:
+    """Compare's own "Steps for all" box says 0 is each scheduler's own: not a refusal."""
+    session.set(part(session, "pinned-seed"), "5")
+    session.set(part(session, "compare-schedulers"), ["Euler", "DDIM"])
+    session.set(part(session, "compare-scheduler-steps"), "Euler: 2\nDDIM: 3")
+    assert session.value(part(session, "compare-steps")) == 0
+    session.trigger(part(session, "compare-run"))
+    tiles = manifest_of(session).entries[-1]["tiles"]
+    assert [(t["recipe"]["sampler"], t["recipe"]["steps"]) for t in tiles] == [
+        ("Euler", 2),
+        ("DDIM", 3),
+    ]
+
+
 def test_travel_from_a_variation_pin_starts_from_the_pins_own_noise(session: Session) -> None:
     session.set(part(session, "pinned-seed"), "5")
     session.set(part(session, "vary-seeds"), "7")
