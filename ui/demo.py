@@ -127,7 +127,12 @@ def about_line(engine: Engine, outputs: Path | None = None) -> str:
         f"{name} {version}" for name, version in {**seen.versions, "gradio": gr.__version__}.items()
     )
     limits = engine.limits
-    batches = f"micro-batches of {engine.micro_batch}" if engine.micro_batch else "one call per run"
+    if engine.max_batch:
+        batches = f"shared calls of {engine.max_batch} rows"
+    elif engine.micro_batch:
+        batches = f"micro-batches of {engine.micro_batch}"
+    else:
+        batches = "one call per run"
     mode = "deterministic mode on" if seen.deterministic else "deterministic mode off"
     saving = f"saving to {outputs}" if outputs else "not saving"
     return (

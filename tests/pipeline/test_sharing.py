@@ -19,6 +19,7 @@ from pipeline.plan import Request
 from pipeline.recipe import Tile
 from pipeline.rendering import Hooks, Stopped
 from pipeline.requests import CompareRequest, GridRequest
+from ui.demo import about_line
 
 ROWS = 8
 
@@ -179,3 +180,7 @@ def test_texts_of_their_own_lengths_share_only_calls_of_their_shape() -> None:
     calls = engine.loop.calls
     together(engine, (mine, Hooks()), (grid("a pear", "1-2", steps=6), Hooks()))
     assert engine.loop.calls - calls < 12  # the same text: together
+
+
+def test_the_about_line_names_the_shared_calls_rows(shared: Engine) -> None:
+    assert "shared calls of 8 rows" in about_line(shared)
